@@ -1,0 +1,124 @@
+package broker
+
+import (
+	"bytes"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"time"
+)
+
+// AuditKind names what an audit entry records.
+type AuditKind string
+
+const (
+	AuditRequestSubmitted AuditKind = "request.submitted"
+	AuditRequestExpired   AuditKind = "request.expired"
+	AuditRequestCancelled AuditKind = "request.cancelled"
+	AuditRequestThrottled AuditKind = "request.throttled"
+	AuditDecision         AuditKind = "request.decided"
+	AuditTokenIssued      AuditKind = "token.issued"
+	AuditGrantUsed        AuditKind = "grant.used"
+	AuditGrantExpired     AuditKind = "grant.expired"
+	AuditGrantRevoked     AuditKind = "grant.revoked"
+	AuditGrantCompleted   AuditKind = "grant.completed"
+	AuditAgentRevoked     AuditKind = "agent.revoked"
+	AuditAgentReleased    AuditKind = "agent.released"
+	AuditAllRevoked       AuditKind = "all.revoked"
+	AuditFrozen           AuditKind = "issuer.frozen"
+	AuditUnfrozen         AuditKind = "issuer.unfrozen"
+	AuditKeyRotated       AuditKind = "key.rotated"
+)
+
+// AuditEntry is one link of the tamper-evident log. Hash is SHA-256 over
+// Prev and the canonical JSON of the entry with Hash empty, so changing,
+// removing or reordering any entry breaks every hash after it.
+type AuditEntry struct {
+	Seq       uint64          `json:"seq"`
+	At        time.Time       `json:"at"`
+	Kind      AuditKind       `json:"kind"`
+	Actor     string          `json:"actor"` // "operator:iss|sub", "agent:id" or "system"
+	Operator  *Operator       `json:"operator,omitempty"`
+	AgentID   string          `json:"agent_id,omitempty"`
+	RequestID string          `json:"request_id,omitempty"`
+	GrantID   string          `json:"grant_id,omitempty"`
+	JTI       string          `json:"jti,omitempty"`
+	Message   string          `json:"message,omitempty"`
+	Data      json.RawMessage `json:"data,omitempty"`
+	Prev      string          `json:"prev"` // hex hash of the previous entry; "" for the first
+	Hash      string          `json:"hash"`
+}
+
+// ComputeHash returns the hash the entry must carry given its Prev.
+func (e *AuditEntry) ComputeHash() (string, error) {
+	c := *e
+	c.Hash = ""
+	b, err := json.Marshal(&c)
+	if err != nil {
+		return "", fmt.Errorf("encode audit entry %d: %w", e.Seq, err)
+	}
+	h := sha256.New()
+	h.Write([]byte(c.Prev))
+	h.Write(b)
+	return hex.EncodeToString(h.Sum(nil)), nil
+}
+
+// Seal sets Prev and Hash, chaining the entry after prev ("" for the first).
+func (e *AuditEntry) Seal(prev string) error {
+	e.Prev = prev
+	h, err := e.ComputeHash()
+	if err != nil {
+		return err
+	}
+	e.Hash = h
+	return nil
+}
+
+// ChainError reports the first entry that breaks the audit chain.
+type ChainError struct {
+	Seq    uint64
+	Reason string
+}
+
+func (e *ChainError) Error() string {
+	return fmt.Sprintf("audit chain broken at entry %d: %s", e.Seq, e.Reason)
+}
+
+// ChainVerifier checks entries one at a time, in order.
+type ChainVerifier struct {
+	prev    string
+	nextSeq uint64
+	Count   uint64
+}
+
+// Check verifies the next entry of the chain.
+func (v *ChainVerifier) Check(e *AuditEntry) error {
+	if v.nextSeq != 0 && e.Seq != v.nextSeq {
+		return &ChainError{Seq: e.Seq, Reason: fmt.Sprintf("expected entry %d next", v.nextSeq)}
+	}
+	if e.Prev != v.prev {
+		return &ChainError{Seq: e.Seq, Reason: "previous-hash link does not match the entry before it"}
+	}
+	h, err := e.ComputeHash()
+	if err != nil {
+		return &ChainError{Seq: e.Seq, Reason: err.Error()}
+	}
+	if !bytes.Equal([]byte(h), []byte(e.Hash)) {
+		return &ChainError{Seq: e.Seq, Reason: "content does not match its hash (entry altered)"}
+	}
+	v.prev, v.nextSeq = e.Hash, e.Seq+1
+	v.Count++
+	return nil
+}
+
+func auditData(v any) json.RawMessage {
+	if v == nil {
+		return nil
+	}
+	b, err := json.Marshal(v)
+	if err != nil {
+		return nil
+	}
+	return b
+}

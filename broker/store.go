@@ -1,0 +1,129 @@
+package broker
+
+import (
+	"context"
+	"time"
+)
+
+// Store is the durable state the Service needs. package store implements it
+// with bbolt. Each call to View, Update or Batch is one transaction; the
+// Service composes a whole operation (state change, audit entry, feed
+// signal) inside one Update so it is all or nothing.
+type Store interface {
+	// View runs fn in a read-only transaction.
+	View(ctx context.Context, fn func(Tx) error) error
+	// Update runs fn in a read-write transaction and commits durably
+	// (fsync) before returning. If fn returns an error nothing is written.
+	Update(ctx context.Context, fn func(Tx) error) error
+	// Batch is Update with group commit, for concurrent writes from the
+	// agent API. fn may run more than once, so it must be idempotent.
+	Batch(ctx context.Context, fn func(Tx) error) error
+	// Path names the store for messages.
+	Path() string
+	Close() error
+}
+
+// DueKind says what an expiry index entry is for.
+type DueKind string
+
+const (
+	DueRequest DueKind = "request" // a pending request's review deadline
+	DueGrant   DueKind = "grant"   // an active grant's expiry
+)
+
+// Due is an entry of the ordered expiry index.
+type Due struct {
+	At   time.Time
+	Kind DueKind
+	ID   string
+}
+
+// Tx is one store transaction. Getters return a *Error with ENOTFOUND for a
+// missing record. Records returned are copies owned by the caller. Write
+// methods fail on a read-only transaction.
+type Tx interface {
+	// Issuer returns the issuer state (zero value on a new store).
+	Issuer() (IssuerState, error)
+	PutIssuer(IssuerState) error
+
+	// AgentState returns the agent's mutable state (zero value with ID set
+	// for an agent never seen).
+	AgentState(id string) (AgentState, error)
+	PutAgentState(AgentState) error
+	ForEachAgentState(fn func(AgentState) error) error
+
+	Request(id string) (*TaskRequest, error)
+	// PutRequest writes a request and keeps its indexes: pending requests
+	// are in the pending index (ordered by CreatedAt) and in the expiry
+	// index at their Deadline; any other state is in neither.
+	PutRequest(*TaskRequest) error
+	// ForEachPending visits pending requests, oldest first.
+	ForEachPending(fn func(*TaskRequest) error) error
+	// ForEachRequest visits every request, oldest first.
+	ForEachRequest(fn func(*TaskRequest) error) error
+
+	Decision(id string) (*Decision, error)
+	PutDecision(*Decision) error
+
+	Grant(id string) (*Grant, error)
+	// PutGrant writes a grant and keeps its indexes: an active grant is in
+	// the active index (ordered by CreatedAt, and by agent) and in the expiry
+	// index at ExpiresAt; an ended grant is in neither.
+	PutGrant(*Grant) error
+	// ForEachActiveGrant visits grants in state active, oldest first. Grants
+	// dead by an epoch are still visited: callers check Live.
+	ForEachActiveGrant(fn func(*Grant) error) error
+	// ForEachAgentGrant visits the active grants of one agent.
+	ForEachAgentGrant(agentID string, fn func(*Grant) error) error
+	// ForEachGrant visits every grant, oldest first.
+	ForEachGrant(fn func(*Grant) error) error
+
+	Token(jti string) (*Token, error)
+	PutToken(*Token) error
+
+	PutRevocation(*Revocation) error
+
+	// ForEachDue visits expiry index entries with At ≤ before, earliest
+	// first. fn may Put the record it names (which removes its entry).
+	ForEachDue(before time.Time, fn func(Due) error) error
+	// NextDue returns the earliest expiry index entry, if any.
+	NextDue() (Due, bool, error)
+
+	// AppendAudit assigns the entry its Seq (one more than the last),
+	// chains it after the last entry (Seal) and writes it.
+	AppendAudit(*AuditEntry) error
+	// LastAudit returns the newest entry, or nil on an empty log.
+	LastAudit() (*AuditEntry, error)
+	// ForEachAudit visits entries with Seq ≥ from, in order.
+	ForEachAudit(from uint64, fn func(*AuditEntry) error) error
+	// ForEachAuditReverse visits entries with Seq ≤ from (0: from the
+	// newest), newest first.
+	ForEachAuditReverse(from uint64, fn func(*AuditEntry) error) error
+
+	// AppendSignal assigns the signal its Seq and writes it to the feed.
+	AppendSignal(*Signal) error
+	// Signals returns up to max signals with Seq > after, in order.
+	Signals(after uint64, max int) ([]Signal, error)
+	// LastSignalSeq returns the newest signal's Seq, 0 if none.
+	LastSignalSeq() (uint64, error)
+
+	SigningKeys() ([]SigningKey, error)
+	PutSigningKey(SigningKey) error
+	DeleteSigningKey(kid string) error
+
+	// Records are opaque values kept for subpackages (SSF streams and
+	// delivery cursors), in namespaces named by the Record* constants.
+	Record(ns, id string) ([]byte, error)
+	PutRecord(ns, id string, value []byte) error
+	DeleteRecord(ns, id string) error
+	ForEachRecord(ns string, fn func(id string, value []byte) error) error
+}
+
+// Record namespaces. The store creates one bucket per namespace on open.
+const (
+	RecordSSFStream = "ssf.stream" // id: stream id; value: the stream's JSON configuration
+	RecordSSFCursor = "ssf.cursor" // id: stream id; value: last delivered/acked signal seq, JSON
+)
+
+// RecordNamespaces lists every namespace, for the store to declare.
+var RecordNamespaces = []string{RecordSSFStream, RecordSSFCursor}
