@@ -24,6 +24,16 @@ const (
 type Error struct {
 	Code    string
 	Message string
+	// Reason is an optional protocol error for the HTTP layer when the code
+	// alone is too coarse (e.g. "invalid_scope", "authorization_pending").
+	Reason string
+}
+
+// WithReason returns a copy of e carrying a protocol reason.
+func (e *Error) WithReason(reason string) *Error {
+	c := *e
+	c.Reason = reason
+	return &c
 }
 
 func (e *Error) Error() string { return fmt.Sprintf("%s: %s", e.Code, e.Message) }
@@ -58,3 +68,29 @@ func ErrorMessage(err error) string {
 	}
 	return "internal error"
 }
+
+// ErrorReason returns the protocol reason of a domain error, if any.
+func ErrorReason(err error) string {
+	var e *Error
+	if errors.As(err, &e) {
+		return e.Reason
+	}
+	return ""
+}
+
+// Protocol reasons the token and backchannel endpoints need to tell apart.
+const (
+	ReasonAuthorizationPending = "authorization_pending"
+	ReasonSlowDown             = "slow_down"
+	ReasonExpiredToken         = "expired_token"
+	ReasonAccessDenied         = "access_denied"
+	ReasonInvalidGrant         = "invalid_grant"
+	ReasonInvalidScope         = "invalid_scope"
+	ReasonInvalidTarget        = "invalid_target"
+	ReasonInvalidDetails       = "invalid_authorization_details"
+	ReasonUnknownUserID        = "unknown_user_id"
+	ReasonInvalidBinding       = "invalid_binding_message"
+	ReasonInvalidRequest       = "invalid_request"
+	ReasonInvalidDPoPProof     = "invalid_dpop_proof"
+	ReasonUnauthorizedClient   = "unauthorized_client"
+)

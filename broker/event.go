@@ -19,6 +19,8 @@ const (
 	EventAllRevoked       EventKind = "all.revoked"
 	EventIssuerChanged    EventKind = "issuer.changed" // frozen or unfrozen
 	EventKeysRotated      EventKind = "keys.rotated"
+	// EventResync tells a subscriber that it missed events and should reload.
+	EventResync EventKind = "resync"
 )
 
 // Event is published to subscribers after the change it describes has

@@ -1,0 +1,261 @@
+package broker
+
+import (
+	"context"
+	"fmt"
+	"net/url"
+	"slices"
+	"strings"
+	"time"
+	"unicode/utf8"
+)
+
+// SubmitInput is what an agent asks for.
+type SubmitInput struct {
+	LoginHint string
+	Intent    string
+	Scopes    []string
+	Details   []AuthorizationDetail
+	Resource  string
+	// TTL is the grant lifetime asked for; zero means the default.
+	TTL time.Duration
+	// Expiry is how long the request may wait for review; zero or more
+	// than the configured review deadline means the review deadline.
+	Expiry time.Duration
+	// ParentID is the auth_req_id of the task this one follows on from.
+	ParentID string
+}
+
+// MaxIntentLength bounds the intent an operator must read.
+const MaxIntentLength = 1000
+
+// Submit records an agent's task request for review. It refuses at once
+// anything beyond the agent's ceiling, a frozen issuer, a quarantined
+// agent, and an agent over its rate limit.
+func (s *Service) Submit(ctx context.Context, agentID string, in SubmitInput) (*TaskRequest, error) {
+	agent, ok := s.cfg.Agent(agentID)
+	if !ok {
+		return nil, Errorf(EUNAUTHORIZED, "unknown agent %q", agentID).WithReason("invalid_client")
+	}
+	now := s.now().UTC()
+	if s.IssuerState().Frozen {
+		return nil, Errorf(EFROZEN, "issuance is frozen; no requests are taken").WithReason(ReasonAccessDenied)
+	}
+	if s.agentState(agentID).Quarantined {
+		return nil, Errorf(EFORBIDDEN, "agent %s is quarantined", agentID).WithReason(ReasonAccessDenied)
+	}
+	terms, res, err := s.checkRequest(agent, in)
+	if err != nil {
+		return nil, err
+	}
+	if !s.limiter.allow(agentID, now) {
+		s.noteThrottled(ctx, agentID, "rate limit")
+		return nil, Errorf(ETHROTTLED, "agent %s is sending requests too fast", agentID).WithReason(ReasonSlowDown)
+	}
+	deadline := s.cfg.Limits.ReviewDeadline
+	if in.Expiry > 0 && in.Expiry < deadline {
+		deadline = in.Expiry
+	}
+	req := &TaskRequest{
+		ID:        s.newSecretID(20),
+		AgentID:   agentID,
+		LoginHint: in.LoginHint,
+		Intent:    in.Intent,
+		Terms:     terms,
+		ParentID:  in.ParentID,
+		State:     RequestPending,
+		CreatedAt: now,
+		Deadline:  now.Add(deadline),
+		Interval:  s.opts.PollInterval,
+	}
+	var parent *Grant
+	var throttled bool
+	err = s.store.Batch(ctx, func(tx Tx) error {
+		parent, throttled = nil, false
+		if in.ParentID != "" {
+			p, err := tx.Request(in.ParentID)
+			if err != nil || p.AgentID != agentID {
+				return Errorf(EINVALID, "parent_auth_req_id names no task of this agent").WithReason(ReasonInvalidRequest)
+			}
+			if p.GrantID != "" {
+				if parent, err = tx.Grant(p.GrantID); err != nil {
+					return err
+				}
+			}
+		}
+		pending := 0
+		if err := tx.ForEachPending(func(r *TaskRequest) error {
+			if r.AgentID == agentID {
+				pending++
+			}
+			return nil
+		}); err != nil {
+			return err
+		}
+		if pending >= s.opts.MaxPendingPerAgent {
+			throttled = true
+			return Errorf(ETHROTTLED, "agent %s already has %d requests waiting for review", agentID, pending).WithReason(ReasonSlowDown)
+		}
+		pr := s.policy.Evaluate(ctx, PolicyInput{Request: req, Agent: agent, Resource: res, Parent: parent, Now: now})
+		req.Policy = &pr
+		if pr.Verdict == VerdictDeny {
+			return Errorf(EFORBIDDEN, "refused by policy: %s", strings.Join(pr.Trace, "; ")).WithReason(ReasonAccessDenied)
+		}
+		if err := tx.PutRequest(req); err != nil {
+			return err
+		}
+		e := s.audit(AuditRequestSubmitted, agentActor(agentID), nil, req.Intent)
+		e.AgentID, e.RequestID = agentID, req.ID
+		e.Data = auditData(map[string]any{"requested": req.Terms, "login_hint": req.LoginHint, "parent": req.ParentID, "policy": pr})
+		return tx.AppendAudit(e)
+	})
+	if throttled {
+		s.noteThrottled(ctx, agentID, "too many pending")
+	}
+	if err != nil {
+		return nil, err
+	}
+	s.touchAgent(agentID, now)
+	c := *req
+	s.publish(Event{Kind: EventRequestSubmitted, At: now, Request: &c})
+	return req, nil
+}
+
+// checkRequest validates what an agent asks for against the catalogue and
+// its ceiling, and returns the terms with defaults applied.
+func (s *Service) checkRequest(agent *Agent, in SubmitInput) (Terms, *Resource, error) {
+	invalid := func(reason, format string, args ...any) error {
+		return Errorf(EINVALID, format, args...).WithReason(reason)
+	}
+	if !slices.Contains(s.cfg.ApproverQueues(), in.LoginHint) {
+		return Terms{}, nil, invalid(ReasonUnknownUserID, "login_hint %q names no approver queue", in.LoginHint)
+	}
+	if strings.TrimSpace(in.Intent) == "" {
+		return Terms{}, nil, invalid(ReasonInvalidBinding, "the intent (binding_message) is required: say what the task is")
+	}
+	if !utf8.ValidString(in.Intent) || utf8.RuneCountInString(in.Intent) > MaxIntentLength {
+		return Terms{}, nil, invalid(ReasonInvalidBinding, "the intent must be valid UTF-8 of at most %d characters", MaxIntentLength)
+	}
+	if u, err := url.Parse(in.Resource); in.Resource == "" || err != nil || !u.IsAbs() || u.Fragment != "" {
+		return Terms{}, nil, invalid(ReasonInvalidTarget, "resource must be one absolute URI without a fragment")
+	}
+	res, ok := s.cfg.Resource(in.Resource)
+	if !ok {
+		return Terms{}, nil, invalid(ReasonInvalidTarget, "resource %s is not a configured resource", in.Resource)
+	}
+	ceiling, ok := agent.CeilingFor(in.Resource)
+	if !ok {
+		return Terms{}, nil, invalid(ReasonInvalidTarget, "agent %s may not ask for resource %s", agent.ID, in.Resource)
+	}
+	scopes := uniq(in.Scopes)
+	if len(slices.DeleteFunc(slices.Clone(scopes), func(s string) bool { return s == ScopeOpenID })) == 0 {
+		return Terms{}, nil, invalid(ReasonInvalidScope, "scope must name at least one scope of %s", in.Resource)
+	}
+	for _, sc := range scopes {
+		if sc == ScopeOpenID {
+			continue
+		}
+		if _, ok := res.Scope(sc); !ok {
+			return Terms{}, nil, invalid(ReasonInvalidScope, "scope %s is not in the catalogue of %s", sc, in.Resource)
+		}
+		if !slices.Contains(ceiling, sc) {
+			return Terms{}, nil, invalid(ReasonInvalidScope, "scope %s is beyond agent %s's ceiling", sc, agent.ID)
+		}
+	}
+	for i, d := range in.Details {
+		if err := checkDetail(d, res, ceiling); err != "" {
+			return Terms{}, nil, invalid(ReasonInvalidDetails, "authorization_details[%d]: %s", i, err)
+		}
+	}
+	maxTTL := durationMin(s.cfg.Limits.MaxTTL, agent.MaxTTL)
+	ttl := in.TTL
+	if ttl == 0 {
+		ttl = durationMin(s.cfg.Limits.DefaultTTL, maxTTL)
+	}
+	if ttl < 0 {
+		return Terms{}, nil, invalid(ReasonInvalidRequest, "requested TTL must be positive")
+	}
+	if ttl > maxTTL {
+		return Terms{}, nil, invalid(ReasonInvalidRequest, "requested TTL %s is beyond agent %s's maximum of %s", ttl, agent.ID, maxTTL)
+	}
+	return Terms{Scopes: scopes, Details: in.Details, Resource: in.Resource, TTL: ttl}, res, nil
+}
+
+// checkDetail checks one authorization detail against the resource: its
+// type is writ's task type, its locations lie within the resource, and its
+// actions are scopes of the agent's ceiling there.
+func checkDetail(d AuthorizationDetail, res *Resource, ceiling []string) string {
+	if d.Type != TaskDetailType {
+		return fmt.Sprintf("unknown type %q (writ accepts %q)", d.Type, TaskDetailType)
+	}
+	if len(d.Actions) == 0 {
+		return "actions is required"
+	}
+	for _, l := range d.Locations {
+		if !ResourceWithin(l, res.URI) {
+			return fmt.Sprintf("location %s is not within resource %s", l, res.URI)
+		}
+	}
+	for _, a := range d.Actions {
+		if _, ok := res.Scope(a); !ok {
+			return fmt.Sprintf("action %s is not in the catalogue of %s", a, res.URI)
+		}
+		if !slices.Contains(ceiling, a) {
+			return fmt.Sprintf("action %s is beyond the agent's ceiling", a)
+		}
+	}
+	if utf8.RuneCountInString(d.Intent) > MaxIntentLength {
+		return "intent is too long"
+	}
+	return ""
+}
+
+func uniq(in []string) []string {
+	out := make([]string, 0, len(in))
+	for _, s := range in {
+		if s != "" && !slices.Contains(out, s) {
+			out = append(out, s)
+		}
+	}
+	return out
+}
+
+// noteThrottled records a throttled submission for the operator to see.
+func (s *Service) noteThrottled(ctx context.Context, agentID, why string) {
+	var st AgentState
+	err := s.store.Batch(ctx, func(tx Tx) error {
+		var err error
+		if st, err = tx.AgentState(agentID); err != nil {
+			return err
+		}
+		st.ID = agentID
+		st.Throttled++
+		if err := tx.PutAgentState(st); err != nil {
+			return err
+		}
+		// One audit entry per ten refusals keeps a flood from flooding the log too.
+		if st.Throttled%10 != 1 {
+			return nil
+		}
+		e := s.audit(AuditRequestThrottled, agentActor(agentID), nil, fmt.Sprintf("submission refused (%s); %d refused so far", why, st.Throttled))
+		e.AgentID = agentID
+		return tx.AppendAudit(e)
+	})
+	if err != nil {
+		s.log.Error("record throttled request", "agent", agentID, "err", err)
+		return
+	}
+	s.publish(Event{Kind: EventRequestThrottled, At: s.now(), Agent: &st})
+}
+
+// touchAgent notes when an agent was last seen, in memory only.
+func (s *Service) touchAgent(id string, now time.Time) {
+	s.mu.Lock()
+	a, ok := s.agents[id]
+	if !ok {
+		a.ID = id
+	}
+	a.LastSeen = now
+	s.agents[id] = a
+	s.mu.Unlock()
+}

@@ -1,0 +1,302 @@
+package broker
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/base64"
+	"encoding/hex"
+	"fmt"
+	"io"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/go-jose/go-jose/v4"
+)
+
+// Options tune a Service. The zero value is usable.
+type Options struct {
+	// Issuer is the public URL agents and resource servers know writ by:
+	// the iss of every token.
+	Issuer string
+	// Alg is the signing algorithm of a new key: EdDSA (default), ES256 or RS256.
+	Alg jose.SignatureAlgorithm
+	// Now is the clock; time.Now when nil.
+	Now func() time.Time
+	// Rand is the entropy source for ids and keys; crypto/rand when nil.
+	Rand io.Reader
+	// Logger receives operational logs; slog.Default() when nil.
+	Logger *slog.Logger
+	// Policy evaluates each request at submission; DefaultPolicy when nil.
+	Policy Policy
+	// PollInterval is the CIBA interval agents are told (default 2s).
+	PollInterval time.Duration
+	// SubmitRate and SubmitBurst bound how fast one agent may submit
+	// requests (default 30 per minute, burst 10); MaxPendingPerAgent bounds
+	// how many it may have waiting at once (default 20).
+	SubmitRate         float64 // requests per second
+	SubmitBurst        int
+	MaxPendingPerAgent int
+	// KeyRetention is how long a retired key stays published beyond the
+	// longest token lifetime, for resource servers' JWKS caches (default 10m).
+	KeyRetention time.Duration
+}
+
+// Service is writ's domain: it takes requests, records decisions, mints and
+// checks tokens, revokes, and tells subscribers what changed. It is safe
+// for concurrent use.
+type Service struct {
+	cfg    *Config
+	store  Store
+	opts   Options
+	now    func() time.Time
+	rand   io.Reader
+	log    *slog.Logger
+	policy Policy
+
+	keys    *keyring
+	limiter *limiter
+	polls   *pollTracker
+	usage   *usageRecorder
+	tokens  *tokenCache
+
+	mu     sync.Mutex
+	subs   map[chan Event]struct{}
+	issuer IssuerState
+	agents map[string]AgentState
+	sigSeq uint64
+	sigCh  chan struct{} // closed and replaced on each new signal
+}
+
+// New returns a Service over the store, creating the first signing key if
+// the store has none.
+func New(ctx context.Context, cfg *Config, st Store, opts Options) (*Service, error) {
+	if cfg == nil {
+		cfg = &Config{}
+	}
+	if cfg.Limits == (Limits{}) {
+		cfg.Limits = DefaultLimits
+	}
+	if opts.Alg == "" {
+		opts.Alg = jose.EdDSA
+	}
+	if opts.PollInterval == 0 {
+		opts.PollInterval = 2 * time.Second
+	}
+	if opts.SubmitRate == 0 {
+		opts.SubmitRate = 0.5
+	}
+	if opts.SubmitBurst == 0 {
+		opts.SubmitBurst = 10
+	}
+	if opts.MaxPendingPerAgent == 0 {
+		opts.MaxPendingPerAgent = 20
+	}
+	if opts.KeyRetention == 0 {
+		opts.KeyRetention = 10 * time.Minute
+	}
+	s := &Service{
+		cfg: cfg, store: st, opts: opts,
+		now: opts.Now, rand: opts.Rand, log: opts.Logger, policy: opts.Policy,
+		subs:   make(map[chan Event]struct{}),
+		agents: make(map[string]AgentState),
+		sigCh:  make(chan struct{}),
+	}
+	if s.now == nil {
+		s.now = time.Now
+	}
+	if s.rand == nil {
+		s.rand = rand.Reader
+	}
+	if s.log == nil {
+		s.log = slog.Default()
+	}
+	if s.policy == nil {
+		s.policy = DefaultPolicy{}
+	}
+	s.limiter = newLimiter(opts.SubmitRate, opts.SubmitBurst)
+	s.polls = newPollTracker()
+	s.usage = newUsageRecorder()
+	s.tokens = newTokenCache(100_000)
+	keys, err := s.loadKeys(ctx)
+	if err != nil {
+		return nil, err
+	}
+	s.keys = keys
+	err = st.View(ctx, func(tx Tx) error {
+		var err error
+		if s.issuer, err = tx.Issuer(); err != nil {
+			return err
+		}
+		if s.sigSeq, err = tx.LastSignalSeq(); err != nil {
+			return err
+		}
+		return tx.ForEachAgentState(func(a AgentState) error {
+			s.agents[a.ID] = a
+			return nil
+		})
+	})
+	if err != nil {
+		return nil, fmt.Errorf("load issuer state from %s: %w", st.Path(), err)
+	}
+	return s, nil
+}
+
+// Config returns the configuration the service runs with. Callers must not
+// modify it.
+func (s *Service) Config() *Config { return s.cfg }
+
+// Issuer returns the issuer URL.
+func (s *Service) Issuer() string { return s.opts.Issuer }
+
+// Now returns the service clock's time.
+func (s *Service) Now() time.Time { return s.now() }
+
+// IssuerState returns the current issuer state.
+func (s *Service) IssuerState() IssuerState {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.issuer
+}
+
+// agentState returns the cached state of an agent.
+func (s *Service) agentState(id string) AgentState {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	a, ok := s.agents[id]
+	if !ok {
+		a.ID = id
+	}
+	return a
+}
+
+// Subscribe returns a channel of events, closed when ctx ends. A
+// subscriber that falls more than 4096 events behind gets an EventResync
+// and should reload its view.
+func (s *Service) Subscribe(ctx context.Context) <-chan Event {
+	ch := make(chan Event, 4096)
+	s.mu.Lock()
+	s.subs[ch] = struct{}{}
+	s.mu.Unlock()
+	go func() {
+		<-ctx.Done()
+		s.mu.Lock()
+		delete(s.subs, ch)
+		s.mu.Unlock()
+		close(ch)
+	}()
+	return ch
+}
+
+// publish sends events to every subscriber after their commit, and applies
+// the issuer and agent state they carry to the service's cache.
+func (s *Service) publish(events ...Event) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, e := range events {
+		if e.Issuer != nil {
+			s.issuer = *e.Issuer
+		}
+		if e.Agent != nil {
+			s.agents[e.Agent.ID] = *e.Agent
+		}
+		for ch := range s.subs {
+			select {
+			case ch <- e:
+			default:
+				// The subscriber is far behind: drop and tell it to resync
+				// once it catches up, rather than block the broker.
+				s.log.Warn("event subscriber is behind; dropping events", "kind", e.Kind)
+				select {
+				case <-ch:
+				default:
+				}
+				select {
+				case ch <- Event{Kind: EventResync, At: e.At}:
+				default:
+				}
+			}
+		}
+	}
+}
+
+// noteSignals records that the feed advanced to seq, waking waiters.
+func (s *Service) noteSignals(seq uint64) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if seq > s.sigSeq {
+		s.sigSeq = seq
+		close(s.sigCh)
+		s.sigCh = make(chan struct{})
+	}
+}
+
+// LastSignalSeq returns the sequence number of the newest feed signal.
+func (s *Service) LastSignalSeq() uint64 {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.sigSeq
+}
+
+// Signals returns up to max feed signals after seq, in order.
+func (s *Service) Signals(ctx context.Context, after uint64, max int) ([]Signal, error) {
+	var out []Signal
+	err := s.store.View(ctx, func(tx Tx) error {
+		var err error
+		out, err = tx.Signals(after, max)
+		return err
+	})
+	return out, err
+}
+
+// WaitSignals blocks until the feed holds a signal after seq or ctx ends,
+// and reports whether one arrived.
+func (s *Service) WaitSignals(ctx context.Context, after uint64) bool {
+	for {
+		s.mu.Lock()
+		seq, ch := s.sigSeq, s.sigCh
+		s.mu.Unlock()
+		if seq > after {
+			return true
+		}
+		select {
+		case <-ch:
+		case <-ctx.Done():
+			return false
+		}
+	}
+}
+
+// newID returns prefix followed by n random bytes, hex encoded.
+func (s *Service) newID(prefix string, n int) string {
+	b := make([]byte, n)
+	if _, err := io.ReadFull(s.rand, b); err != nil {
+		panic(fmt.Sprintf("entropy source failed: %v", err)) // nothing safe to do without entropy
+	}
+	return prefix + hex.EncodeToString(b)
+}
+
+// newSecretID returns an unguessable identifier of n random bytes,
+// base64url encoded (the CIBA auth_req_id alphabet).
+func (s *Service) newSecretID(n int) string {
+	b := make([]byte, n)
+	if _, err := io.ReadFull(s.rand, b); err != nil {
+		panic(fmt.Sprintf("entropy source failed: %v", err))
+	}
+	return base64.RawURLEncoding.EncodeToString(b)
+}
+
+// audit builds an entry for the current time.
+func (s *Service) audit(kind AuditKind, actor string, op *Operator, msg string) *AuditEntry {
+	e := &AuditEntry{At: s.now().UTC(), Kind: kind, Actor: actor, Message: msg}
+	if op != nil {
+		c := *op
+		e.Operator = &c
+	}
+	return e
+}
+
+func operatorActor(op Operator) string { return "operator:" + op.ID() }
+func agentActor(id string) string      { return "agent:" + id }
+
+const systemActor = "system"

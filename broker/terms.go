@@ -1,0 +1,146 @@
+package broker
+
+import (
+	"net/url"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// ScopeOpenID is the CIBA scope that asks for an ID token naming the
+// approver. It is not a resource scope and carries no authority.
+const ScopeOpenID = "openid"
+
+// ResourceScopes returns the scopes without openid.
+func (t Terms) ResourceScopes() []string {
+	out := make([]string, 0, len(t.Scopes))
+	for _, s := range t.Scopes {
+		if s != ScopeOpenID {
+			out = append(out, s)
+		}
+	}
+	return out
+}
+
+// Clone returns a deep copy.
+func (t Terms) Clone() Terms {
+	c := t
+	c.Scopes = slices.Clone(t.Scopes)
+	c.Details = make([]AuthorizationDetail, len(t.Details))
+	for i, d := range t.Details {
+		c.Details[i] = d.Clone()
+	}
+	if t.Details == nil {
+		c.Details = nil
+	}
+	return c
+}
+
+// Clone returns a deep copy.
+func (d AuthorizationDetail) Clone() AuthorizationDetail {
+	c := d
+	c.Locations = slices.Clone(d.Locations)
+	c.Actions = slices.Clone(d.Actions)
+	c.Datatypes = slices.Clone(d.Datatypes)
+	c.Privileges = slices.Clone(d.Privileges)
+	return c
+}
+
+// NarrowerThan reports why t is not within wider, or "" if it is: every
+// scope asked for, each detail a subset of one detail asked for, the same
+// or a narrower resource, a TTL no longer. An empty result is what makes a
+// narrowing legal; anything else is a widening and is refused.
+func (t Terms) NarrowerThan(wider Terms) string {
+	for _, s := range t.Scopes {
+		if !slices.Contains(wider.Scopes, s) {
+			return "scope " + s + " was not requested"
+		}
+	}
+	if !ResourceWithin(t.Resource, wider.Resource) {
+		return "resource " + t.Resource + " is not within " + wider.Resource
+	}
+	if t.TTL <= 0 {
+		return "TTL must be positive"
+	}
+	if t.TTL > wider.TTL {
+		return "TTL " + t.TTL.String() + " is longer than the " + wider.TTL.String() + " requested"
+	}
+	for i, d := range t.Details {
+		if !slices.ContainsFunc(wider.Details, d.Within) {
+			return "authorization detail " + strconv.Itoa(i+1) + " is not a subset of any requested detail"
+		}
+	}
+	return ""
+}
+
+// Within reports whether d grants no more than w: same type, identifier and
+// intent, and each list a subset of w's. A list w restricts may not be
+// dropped (an absent list would mean "unrestricted"); a list w leaves
+// absent may not be added.
+func (d AuthorizationDetail) Within(w AuthorizationDetail) bool {
+	if d.Type != w.Type || d.Identifier != w.Identifier || d.Intent != w.Intent {
+		return false
+	}
+	return listWithin(d.Locations, w.Locations) && listWithin(d.Actions, w.Actions) &&
+		listWithin(d.Datatypes, w.Datatypes) && listWithin(d.Privileges, w.Privileges)
+}
+
+func listWithin(narrow, wide []string) bool {
+	if len(wide) == 0 {
+		return len(narrow) == 0
+	}
+	if len(narrow) == 0 {
+		return false
+	}
+	for _, v := range narrow {
+		if !slices.Contains(wide, v) {
+			return false
+		}
+	}
+	return true
+}
+
+// ResourceWithin reports whether resource r is w or a path beneath it
+// (https://api.example.com/repos/acme is within https://api.example.com).
+func ResourceWithin(r, w string) bool {
+	if r == w {
+		return true
+	}
+	ru, err1 := url.Parse(r)
+	wu, err2 := url.Parse(w)
+	if err1 != nil || err2 != nil || ru.Scheme != wu.Scheme || ru.Host != wu.Host ||
+		ru.RawQuery != "" || ru.Fragment != "" {
+		return false
+	}
+	base := strings.TrimSuffix(wu.Path, "/")
+	return strings.HasPrefix(ru.Path, base+"/")
+}
+
+// HighestRisk returns the highest risk among the scopes at a resource;
+// unknown scopes count as critical, so nothing unknown looks harmless.
+func (r *Resource) HighestRisk(scopes []string) Risk {
+	highest := Risk(0)
+	for _, name := range scopes {
+		if name == ScopeOpenID {
+			continue
+		}
+		risk := RiskCritical
+		if s, ok := r.Scope(name); ok {
+			risk = s.Risk
+		}
+		highest = max(highest, risk)
+	}
+	return highest
+}
+
+// durationMin returns the smallest positive duration of those given.
+func durationMin(ds ...time.Duration) time.Duration {
+	var m time.Duration
+	for _, d := range ds {
+		if d > 0 && (m == 0 || d < m) {
+			m = d
+		}
+	}
+	return m
+}

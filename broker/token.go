@@ -1,0 +1,285 @@
+package broker
+
+import (
+	"context"
+	"crypto/sha256"
+	"crypto/sha512"
+	"encoding/base64"
+	"encoding/hex"
+	"hash"
+	"strings"
+	"time"
+)
+
+// AccessClaims are the claims of writ's RFC 9068 access token.
+type AccessClaims struct {
+	Issuer    string                `json:"iss"`
+	Subject   string                `json:"sub"` // the agent
+	ClientID  string                `json:"client_id"`
+	Audience  string                `json:"aud"` // exactly one resource (RFC 8707)
+	IssuedAt  int64                 `json:"iat"`
+	NotBefore int64                 `json:"nbf"`
+	Expiry    int64                 `json:"exp"`
+	JTI       string                `json:"jti"`
+	Scope     string                `json:"scope,omitempty"`
+	Details   []AuthorizationDetail `json:"authorization_details,omitempty"`
+	Cnf       *Confirmation         `json:"cnf,omitempty"`
+	SID       string                `json:"sid"` // the grant
+	Writ      WritClaims            `json:"writ"`
+}
+
+// Confirmation binds a token to a DPoP key (RFC 9449 §6.1).
+type Confirmation struct {
+	JKT string `json:"jkt"`
+}
+
+// WritClaims trace a token to its consent: which task, which intent, which
+// decision, which operator; and the revocation epochs it was issued under,
+// so a resource server can apply an agent-wide or global revocation itself.
+type WritClaims struct {
+	Task         string      `json:"task"`
+	IntentSHA256 string      `json:"intent_sha256"`
+	Decision     string      `json:"decision"`
+	Approver     ApproverRef `json:"approver"`
+	Parent       string      `json:"parent,omitempty"` // parent task id
+	Epoch        uint64      `json:"epoch"`
+	AgentEpoch   uint64      `json:"agent_epoch"`
+}
+
+// ApproverRef identifies the operator who approved.
+type ApproverRef struct {
+	Issuer  string `json:"iss"`
+	Subject string `json:"sub"`
+}
+
+// IssuedToken is the token endpoint's answer for an approved request.
+type IssuedToken struct {
+	AccessToken string
+	TokenType   string // "DPoP" or "Bearer"
+	ExpiresIn   time.Duration
+	Scope       string
+	Details     []AuthorizationDetail // as granted
+	IDToken     string                // when openid was asked for
+	JTI         string
+	Grant       *Grant
+}
+
+// IntentDigest is the hex SHA-256 of an intent, as carried in tokens.
+func IntentDigest(intent string) string {
+	h := sha256.Sum256([]byte(intent))
+	return hex.EncodeToString(h[:])
+}
+
+// Redeem is the CIBA token endpoint for agent agentID polling requestID.
+// jkt is the thumbprint of the DPoP key that proved possession on this
+// poll, or "" for none. Until the request is decided it returns errors
+// whose Reason is authorization_pending or slow_down; then either the token
+// (once) or access_denied, expired_token or invalid_grant.
+func (s *Service) Redeem(ctx context.Context, agentID, requestID, jkt string) (*IssuedToken, error) {
+	now := s.now().UTC()
+	var req *TaskRequest
+	var grant *Grant
+	var dec *Decision
+	err := s.store.View(ctx, func(tx Tx) error {
+		var err error
+		req, err = tx.Request(requestID)
+		if err != nil || req.AgentID != agentID {
+			return Errorf(EINVALID, "auth_req_id is unknown or was issued to another client").WithReason(ReasonInvalidGrant)
+		}
+		if req.DecisionID != "" {
+			if dec, err = tx.Decision(req.DecisionID); err != nil {
+				return err
+			}
+		}
+		if req.GrantID != "" {
+			grant, err = tx.Grant(req.GrantID)
+		}
+		return err
+	})
+	if err != nil {
+		return nil, err
+	}
+	s.touchAgent(agentID, now)
+	switch req.State {
+	case RequestPending:
+		if now.After(req.Deadline) {
+			return nil, Errorf(EEXPIRED, "the request passed its review deadline").WithReason(ReasonExpiredToken)
+		}
+		if interval, tooSoon := s.polls.poll(req.ID, req.Interval, now); tooSoon {
+			return nil, Errorf(ETHROTTLED, "polling faster than every %s", interval).WithReason(ReasonSlowDown)
+		}
+		return nil, Errorf(ECONFLICT, "the operator has not decided yet").WithReason(ReasonAuthorizationPending)
+	case RequestExpired:
+		return nil, Errorf(EEXPIRED, "the request passed its review deadline").WithReason(ReasonExpiredToken)
+	case RequestDenied:
+		reason := "denied"
+		if dec != nil {
+			reason = "denied: " + dec.Reason
+		}
+		return nil, Errorf(EFORBIDDEN, "%s", reason).WithReason(ReasonAccessDenied)
+	case RequestCancelled:
+		return nil, Errorf(EFORBIDDEN, "the request was cancelled").WithReason(ReasonAccessDenied)
+	case RequestRedeemed:
+		return nil, Errorf(ECONFLICT, "the token for this request was already issued").WithReason(ReasonInvalidGrant)
+	}
+	s.polls.forget(req.ID)
+	if grant == nil || dec == nil {
+		return nil, Errorf(EINTERNAL, "approved request %s has no grant", short(req.ID))
+	}
+	if s.cfg.RequireDPoP && jkt == "" {
+		return nil, Errorf(EINVALID, "this issuer requires a DPoP proof at the token endpoint").WithReason(ReasonInvalidDPoPProof)
+	}
+	if why := s.grantDead(grant, s.IssuerState(), s.agentState(agentID), now); why != "" {
+		if strings.Contains(why, "expired") {
+			return nil, Errorf(EEXPIRED, "the grant %s", why).WithReason(ReasonExpiredToken)
+		}
+		return nil, Errorf(EFORBIDDEN, "the grant %s", why).WithReason(ReasonAccessDenied)
+	}
+	if s.IssuerState().Frozen {
+		return nil, Errorf(EFROZEN, "issuance is frozen").WithReason(ReasonAccessDenied)
+	}
+
+	claims := s.accessClaims(req, grant, dec, jkt, now)
+	raw, err := s.signAccess(claims)
+	if err != nil {
+		return nil, err
+	}
+	tok := &Token{JTI: claims.JTI, GrantID: grant.ID, AgentID: agentID, KeyID: s.keys.signer().meta.ID,
+		IssuedAt: now, ExpiresAt: time.Unix(claims.Expiry, 0).UTC(), JKT: jkt}
+	err = s.store.Batch(ctx, func(tx Tx) error {
+		r, err := tx.Request(requestID)
+		if err != nil {
+			return err
+		}
+		if r.State != RequestApproved {
+			return Errorf(ECONFLICT, "the token for this request was already issued").WithReason(ReasonInvalidGrant)
+		}
+		g, err := tx.Grant(grant.ID)
+		if err != nil {
+			return err
+		}
+		issuer, err := tx.Issuer()
+		if err != nil {
+			return err
+		}
+		ast, err := tx.AgentState(agentID)
+		if err != nil {
+			return err
+		}
+		if issuer.Frozen {
+			return Errorf(EFROZEN, "issuance is frozen").WithReason(ReasonAccessDenied)
+		}
+		if why := s.grantDead(g, issuer, ast, now); why != "" {
+			return Errorf(EFORBIDDEN, "the grant %s", why).WithReason(ReasonAccessDenied)
+		}
+		r.State = RequestRedeemed
+		g.TokenJTI, g.JKT = tok.JTI, jkt
+		if err := tx.PutToken(tok); err != nil {
+			return err
+		}
+		if err := tx.PutGrant(g); err != nil {
+			return err
+		}
+		if err := tx.PutRequest(r); err != nil {
+			return err
+		}
+		grant = g
+		binding := "bearer"
+		if jkt != "" {
+			binding = "DPoP key " + jkt
+		}
+		e := s.audit(AuditTokenIssued, agentActor(agentID), nil, "token issued, bound to "+binding)
+		e.AgentID, e.RequestID, e.GrantID, e.JTI = agentID, r.ID, g.ID, tok.JTI
+		e.Data = auditData(map[string]any{"exp": tok.ExpiresAt, "kid": tok.KeyID, "jkt": jkt, "aud": claims.Audience})
+		return tx.AppendAudit(e)
+	})
+	if err != nil {
+		return nil, err
+	}
+	out := &IssuedToken{AccessToken: raw, TokenType: "Bearer", ExpiresIn: tok.ExpiresAt.Sub(now),
+		Scope: claims.Scope, Details: grant.Terms.Details, JTI: tok.JTI, Grant: grant}
+	if jkt != "" {
+		out.TokenType = "DPoP"
+	}
+	if contains(grant.Terms.Scopes, ScopeOpenID) || contains(req.Terms.Scopes, ScopeOpenID) {
+		if out.IDToken, err = s.idToken(req, grant, raw, now, tok.ExpiresAt); err != nil {
+			return nil, err
+		}
+	}
+	s.publish(Event{Kind: EventTokenIssued, At: now, Request: req, Grant: grant})
+	return out, nil
+}
+
+func (s *Service) accessClaims(req *TaskRequest, g *Grant, dec *Decision, jkt string, now time.Time) *AccessClaims {
+	c := &AccessClaims{
+		Issuer: s.opts.Issuer, Subject: g.AgentID, ClientID: g.AgentID, Audience: g.Terms.Resource,
+		IssuedAt: now.Unix(), NotBefore: now.Unix(), Expiry: g.ExpiresAt.Unix(),
+		JTI: s.newSecretID(16), Scope: strings.Join(g.Terms.ResourceScopes(), " "),
+		Details: g.Terms.Details, SID: g.ID,
+		Writ: WritClaims{Task: req.ID, IntentSHA256: IntentDigest(req.Intent), Decision: dec.ID,
+			Approver: ApproverRef{Issuer: g.Approver.Issuer, Subject: g.Approver.Subject},
+			Parent:   req.ParentID, Epoch: g.Epoch, AgentEpoch: g.AgentEpoch},
+	}
+	if jkt != "" {
+		c.Cnf = &Confirmation{JKT: jkt}
+	}
+	return c
+}
+
+func (s *Service) signAccess(c *AccessClaims) (string, error) {
+	return s.Sign("at+jwt", c)
+}
+
+// idToken names the approving operator to the agent (CIBA §10.1.1).
+func (s *Service) idToken(req *TaskRequest, g *Grant, accessToken string, now, exp time.Time) (string, error) {
+	claims := map[string]any{
+		"iss": s.opts.Issuer, "sub": g.Approver.Subject, "aud": g.AgentID,
+		"iat": now.Unix(), "exp": exp.Unix(),
+		"idp": g.Approver.Issuer, "at_hash": s.atHash(accessToken),
+		"urn:openid:params:jwt:claim:auth_req_id": req.ID,
+	}
+	if g.Approver.Email != "" {
+		claims["email"] = g.Approver.Email
+	}
+	if g.Approver.Name != "" {
+		claims["name"] = g.Approver.Name
+	}
+	if !g.Approver.AuthTime.IsZero() {
+		claims["auth_time"] = g.Approver.AuthTime.Unix()
+	}
+	return s.Sign("JWT", claims)
+}
+
+// atHash is the left half of the access token's hash, with the hash the
+// signing algorithm uses (SHA-512 for Ed25519).
+func (s *Service) atHash(token string) string {
+	var h hash.Hash = sha256.New()
+	if s.keys.signer().meta.Alg == "EdDSA" {
+		h = sha512.New()
+	}
+	h.Write([]byte(token))
+	sum := h.Sum(nil)
+	return base64.RawURLEncoding.EncodeToString(sum[:len(sum)/2])
+}
+
+// grantDead says why a grant can no longer be used, or "" if it is live.
+func (s *Service) grantDead(g *Grant, issuer IssuerState, agent AgentState, now time.Time) string {
+	switch {
+	case g.State != GrantActive:
+		return "was " + string(g.State)
+	case g.Epoch < issuer.Epoch:
+		return "was revoked with everything (revoke-all)"
+	case g.AgentEpoch < agent.Epoch:
+		return "was revoked with everything its agent held"
+	case !now.Before(g.ExpiresAt):
+		return "expired"
+	}
+	return ""
+}
+
+// GrantLive reports whether a grant is usable now, taking the revocation
+// epochs into account, and if not, why.
+func (s *Service) GrantLive(g *Grant) (bool, string) {
+	why := s.grantDead(g, s.IssuerState(), s.agentState(g.AgentID), s.now())
+	return why == "", why
+}

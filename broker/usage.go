@@ -1,0 +1,128 @@
+package broker
+
+import (
+	"context"
+	"encoding/base64"
+	"fmt"
+	"sync"
+	"time"
+)
+
+// usageRecorder counts grant uses in memory; the service flushes them to
+// the store in one transaction a second. Uses are evidence, not authority,
+// so a crash may lose at most the last second of counts, and introspection
+// never waits for an fsync.
+type usageRecorder struct {
+	mu sync.Mutex
+	m  map[string]*usage
+}
+
+type usage struct {
+	accepted, refused int64 // while the grant was live
+	afterEndAccepted  int64 // after it ended: a resource server that missed the revocation
+	afterEndRefused   int64 // after it ended: the revocation reached the resource server
+	last              time.Time
+}
+
+func newUsageRecorder() *usageRecorder { return &usageRecorder{m: make(map[string]*usage)} }
+
+// record counts one use of a grant, accepted or refused, made while the
+// grant was live or after it ended.
+func (u *usageRecorder) record(grantID string, at time.Time, accepted, afterEnd bool) {
+	var d usage
+	switch {
+	case afterEnd && accepted:
+		d.afterEndAccepted = 1
+	case afterEnd:
+		d.afterEndRefused = 1
+	case accepted:
+		d.accepted = 1
+	default:
+		d.refused = 1
+	}
+	d.last = at
+	u.merge(grantID, &d)
+}
+
+func (u *usageRecorder) merge(grantID string, d *usage) {
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	x, ok := u.m[grantID]
+	if !ok {
+		x = &usage{}
+		u.m[grantID] = x
+	}
+	x.accepted += d.accepted
+	x.refused += d.refused
+	x.afterEndAccepted += d.afterEndAccepted
+	x.afterEndRefused += d.afterEndRefused
+	if d.last.After(x.last) {
+		x.last = d.last
+	}
+}
+
+func (u *usageRecorder) take() map[string]*usage {
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	m := u.m
+	u.m = make(map[string]*usage)
+	return m
+}
+
+// FlushUsage writes recorded uses to their grants with an audit entry each,
+// and publishes the updated grants.
+func (s *Service) FlushUsage(ctx context.Context) error {
+	pending := s.usage.take()
+	if len(pending) == 0 {
+		return nil
+	}
+	now := s.now().UTC()
+	var updated []*Grant
+	err := s.store.Update(ctx, func(tx Tx) error {
+		updated = updated[:0]
+		for id, u := range pending {
+			g, err := tx.Grant(id)
+			if ErrorCode(err) == ENOTFOUND {
+				continue
+			}
+			if err != nil {
+				return err
+			}
+			g.Uses += u.accepted
+			if !u.last.IsZero() {
+				g.LastUse = u.last.UTC()
+			}
+			g.RefusedAfterEnd += u.afterEndRefused
+			g.AcceptedAfterEnd += u.afterEndAccepted
+			if err := tx.PutGrant(g); err != nil {
+				return err
+			}
+			msg := fmt.Sprintf("%d accepted, %d refused", u.accepted, u.refused)
+			if n := u.afterEndAccepted + u.afterEndRefused; n > 0 {
+				msg += fmt.Sprintf("; after the grant ended: %d refused, %d accepted", u.afterEndRefused, u.afterEndAccepted)
+			}
+			e := s.audit(AuditGrantUsed, agentActor(g.AgentID), nil, msg)
+			e.AgentID, e.GrantID, e.JTI = g.AgentID, g.ID, g.TokenJTI
+			if err := tx.AppendAudit(e); err != nil {
+				return err
+			}
+			updated = append(updated, g)
+		}
+		return nil
+	})
+	if err != nil {
+		// Put the counts back so they are not lost with a failed flush.
+		for id, u := range pending {
+			s.usage.merge(id, u)
+		}
+		return fmt.Errorf("flush grant uses: %w", err)
+	}
+	events := make([]Event, 0, len(updated))
+	for _, g := range updated {
+		events = append(events, Event{Kind: EventGrantUsed, At: now, Grant: g})
+	}
+	s.publish(events...)
+	return nil
+}
+
+func base64RawURL(s string) ([]byte, error) { return base64.RawURLEncoding.DecodeString(s) }
