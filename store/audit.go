@@ -1,0 +1,151 @@
+package store
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+
+	bolt "go.etcd.io/bbolt"
+
+	"github.com/writhq/writ/broker"
+)
+
+// AppendAudit gives e the next Seq, chains it after the newest entry and
+// writes it. e is changed in place (Seq, Prev, Hash).
+func (t *tx) AppendAudit(e *broker.AuditEntry) error {
+	if e == nil {
+		return broker.Errorf(broker.EINVALID, "no audit entry to write")
+	}
+	b, err := t.writeBucket(bucketAudit)
+	if err != nil {
+		return err
+	}
+	b.FillPercent = appendFill
+	prev := ""
+	last, err := lastAudit(b)
+	if err != nil {
+		return err
+	}
+	e.Seq = 1
+	if last != nil {
+		e.Seq, prev = last.Seq+1, last.Hash
+	}
+	if err := e.Seal(prev); err != nil {
+		return err
+	}
+	return putJSON(b, "audit entry", seqKey(e.Seq), e)
+}
+
+// LastAudit returns the newest entry, or nil on an empty log.
+func (t *tx) LastAudit() (*broker.AuditEntry, error) {
+	b, err := t.bucket(bucketAudit)
+	if err != nil {
+		return nil, err
+	}
+	return lastAudit(b)
+}
+
+func lastAudit(b *bolt.Bucket) (*broker.AuditEntry, error) {
+	k, v := b.Cursor().Last()
+	if k == nil {
+		return nil, nil
+	}
+	return decodeAudit(k, v)
+}
+
+// ForEachAudit visits entries with Seq ≥ from, in order.
+func (t *tx) ForEachAudit(from uint64, fn func(*broker.AuditEntry) error) error {
+	b, err := t.bucket(bucketAudit)
+	if err != nil {
+		return err
+	}
+	return t.scan(b, seqKey(from), func(k, v []byte) (bool, error) {
+		e, err := decodeAudit(k, v)
+		if err != nil {
+			return false, err
+		}
+		return true, fn(e)
+	})
+}
+
+// ForEachAuditReverse visits entries with Seq ≤ from (0: from the newest),
+// newest first.
+func (t *tx) ForEachAuditReverse(from uint64, fn func(*broker.AuditEntry) error) error {
+	b, err := t.bucket(bucketAudit)
+	if err != nil {
+		return err
+	}
+	c := b.Cursor()
+	var k, v []byte
+	if from == 0 {
+		k, v = c.Last()
+	} else {
+		k, v = c.Seek(seqKey(from))
+		switch {
+		case k == nil:
+			k, v = c.Last()
+		case string(k) != string(seqKey(from)):
+			k, v = c.Prev()
+		}
+	}
+	// The log is append-only, so unlike scan this needs no re-seek: fn may
+	// append, which only adds keys after the ones left to visit.
+	for ; k != nil; k, v = c.Prev() {
+		e, err := decodeAudit(k, v)
+		if err != nil {
+			return err
+		}
+		if err := fn(e); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// auditDecodeError is an audit value that is not an entry, or is not the
+// entry its key says; VerifyAudit reports it as a broken chain.
+type auditDecodeError struct {
+	seq    uint64
+	reason string
+}
+
+func (e *auditDecodeError) Error() string {
+	return fmt.Sprintf("store: audit entry %d %s", e.seq, e.reason)
+}
+
+func decodeAudit(k, v []byte) (*broker.AuditEntry, error) {
+	seq, err := seqFromKey(k)
+	if err != nil {
+		return nil, fmt.Errorf("store: audit: %w", err)
+	}
+	e := new(broker.AuditEntry)
+	if err := json.Unmarshal(v, e); err != nil {
+		return nil, &auditDecodeError{seq: seq, reason: "is not valid JSON (altered): " + err.Error()}
+	}
+	if e.Seq != seq {
+		return nil, &auditDecodeError{seq: seq, reason: fmt.Sprintf("is stored under key %d but says it is %d (moved)", seq, e.Seq)}
+	}
+	return e, nil
+}
+
+// VerifyAudit checks the whole audit chain in one read transaction and
+// returns how many entries it verified. A broken chain is a
+// *broker.ChainError naming the first entry that breaks it.
+func (s *Store) VerifyAudit(ctx context.Context) (uint64, error) {
+	var v broker.ChainVerifier
+	err := s.View(ctx, func(btx broker.Tx) error {
+		return btx.ForEachAudit(1, func(e *broker.AuditEntry) error {
+			if v.Count%4096 == 0 {
+				if err := ctx.Err(); err != nil {
+					return err
+				}
+			}
+			return v.Check(e)
+		})
+	})
+	if de, ok := errors.AsType[*auditDecodeError](err); ok {
+		err = &broker.ChainError{Seq: de.seq, Reason: de.reason}
+	}
+	return v.Count, err
+}

@@ -1,0 +1,144 @@
+package store
+
+import (
+	"fmt"
+
+	bolt "go.etcd.io/bbolt"
+
+	"github.com/writhq/writ/broker"
+)
+
+// Every bucket of a writ store, with its key and value layout. Keys are
+// big-endian or fixed-width so a cursor scan comes out in order; values are
+// the JSON of the broker type unless noted. "time" in a key is 8 bytes, see
+// timeKey; "seq" is a big-endian uint64; ‖ is concatenation.
+var (
+	// bucketMeta identifies the file: "magic" → "writ"; "schema" → the
+	// schema version, big-endian uint32.
+	bucketMeta = []byte("meta")
+
+	// bucketIssuer: "state" → broker.IssuerState.
+	bucketIssuer = []byte("issuer")
+
+	// bucketAgents: agent id → broker.AgentState.
+	bucketAgents = []byte("agents")
+
+	// bucketRequests: request id → broker.TaskRequest.
+	bucketRequests = []byte("requests")
+	// bucketRequestsByCreated: time(CreatedAt) ‖ request id → empty. Every request.
+	bucketRequestsByCreated = []byte("requests_by_created")
+	// bucketRequestsPending: time(CreatedAt) ‖ request id → empty. Pending requests only.
+	bucketRequestsPending = []byte("requests_pending")
+
+	// bucketDecisions: decision id → broker.Decision.
+	bucketDecisions = []byte("decisions")
+
+	// bucketGrants: grant id → broker.Grant.
+	bucketGrants = []byte("grants")
+	// bucketGrantsByCreated: time(CreatedAt) ‖ grant id → empty. Every grant.
+	bucketGrantsByCreated = []byte("grants_by_created")
+	// bucketGrantsActive: time(CreatedAt) ‖ grant id → empty. Active grants only.
+	bucketGrantsActive = []byte("grants_active")
+	// bucketGrantsByAgent: agent id ‖ 0x00 ‖ time(CreatedAt) ‖ grant id → empty.
+	// Active grants only; agent ids never contain 0x00.
+	bucketGrantsByAgent = []byte("grants_by_agent")
+
+	// bucketDue is the expiry index: time(At) ‖ kind byte ‖ id → empty, where
+	// kind is 'r' (a pending request at its Deadline) or 'g' (an active grant
+	// at its ExpiresAt).
+	bucketDue = []byte("due")
+
+	// bucketTokens: jti → broker.Token.
+	bucketTokens = []byte("tokens")
+
+	// bucketRevocations: revocation id → broker.Revocation.
+	bucketRevocations = []byte("revocations")
+
+	// bucketAudit: seq → broker.AuditEntry, hash-chained. Append-only, so
+	// written with FillPercent 0.9.
+	bucketAudit = []byte("audit")
+
+	// bucketSignals: seq → broker.Signal, the revocation feed. Append-mostly,
+	// FillPercent 0.9. The bucket's sequence holds the last Seq assigned.
+	bucketSignals = []byte("signals")
+
+	// bucketSigningKeys: kid → broker.SigningKey (with its private JWK).
+	bucketSigningKeys = []byte("signing_keys")
+
+	// bucketRecords holds one nested bucket per broker.RecordNamespaces
+	// entry, named by the namespace: record id → the caller's opaque bytes.
+	bucketRecords = []byte("records")
+)
+
+// topBuckets lists every top-level bucket, for creation on open.
+var topBuckets = [][]byte{
+	bucketMeta, bucketIssuer, bucketAgents,
+	bucketRequests, bucketRequestsByCreated, bucketRequestsPending,
+	bucketDecisions,
+	bucketGrants, bucketGrantsByCreated, bucketGrantsActive, bucketGrantsByAgent,
+	bucketDue, bucketTokens, bucketRevocations,
+	bucketAudit, bucketSignals, bucketSigningKeys, bucketRecords,
+}
+
+// Keys of bucketMeta and bucketIssuer.
+var (
+	keyMagic       = []byte("magic")
+	keySchema      = []byte("schema")
+	keyIssuerState = []byte("state")
+)
+
+// magic marks a bbolt file as a writ store.
+const magic = "writ"
+
+// schemaVersion is the layout this code reads and writes. Bump it, and add
+// a migration in ensureBuckets, when a change needs existing data rewritten.
+const schemaVersion uint32 = 1
+
+// appendFill is the FillPercent of append-only buckets: pages are filled
+// fuller because nothing is inserted between existing keys.
+const appendFill = 0.9
+
+// missingBuckets reports whether any bucket of the current layout is absent.
+func missingBuckets(tx *bolt.Tx) bool {
+	for _, name := range topBuckets {
+		if tx.Bucket(name) == nil {
+			return true
+		}
+	}
+	records := tx.Bucket(bucketRecords)
+	for _, ns := range broker.RecordNamespaces {
+		if records.Bucket([]byte(ns)) == nil {
+			return true
+		}
+	}
+	return false
+}
+
+// ensureBuckets creates every bucket that is missing and records the magic
+// and schema version. It is how a new store is initialised and how a store
+// written by an older writ of the same schema gains newer buckets.
+func ensureBuckets(tx *bolt.Tx) error {
+	for _, name := range topBuckets {
+		if _, err := tx.CreateBucketIfNotExists(name); err != nil {
+			return fmt.Errorf("create bucket %s: %w", name, err)
+		}
+	}
+	records := tx.Bucket(bucketRecords)
+	for _, ns := range broker.RecordNamespaces {
+		if _, err := records.CreateBucketIfNotExists([]byte(ns)); err != nil {
+			return fmt.Errorf("create record bucket %s: %w", ns, err)
+		}
+	}
+	meta := tx.Bucket(bucketMeta)
+	if meta.Get(keyMagic) == nil {
+		if err := meta.Put(keyMagic, []byte(magic)); err != nil {
+			return fmt.Errorf("write store magic: %w", err)
+		}
+	}
+	if meta.Get(keySchema) == nil {
+		if err := meta.Put(keySchema, schemaKey(schemaVersion)); err != nil {
+			return fmt.Errorf("write store schema: %w", err)
+		}
+	}
+	return nil
+}

@@ -1,0 +1,84 @@
+package store
+
+import (
+	"github.com/writhq/writ/broker"
+)
+
+// Request returns the request with the given id.
+func (t *tx) Request(id string) (*broker.TaskRequest, error) {
+	r := new(broker.TaskRequest)
+	if err := t.get(bucketRequests, "request", id, r); err != nil {
+		return nil, err
+	}
+	return r, nil
+}
+
+// PutRequest writes r and moves its index keys to match its state.
+func (t *tx) PutRequest(r *broker.TaskRequest) error {
+	if r == nil {
+		return broker.Errorf(broker.EINVALID, "no request to write")
+	}
+	prev := new(broker.TaskRequest)
+	found, err := t.put(bucketRequests, "request", r.ID, r, prev)
+	if err != nil {
+		return err
+	}
+	if !found {
+		prev = nil
+	}
+	return t.reindex(requestIndex(prev), requestIndex(r))
+}
+
+// requestIndex lists the index keys a request holds in its state: every
+// request is in the by-creation index; a pending one is also in the pending
+// index and in the expiry index at its Deadline.
+func requestIndex(r *broker.TaskRequest) []indexKey {
+	if r == nil {
+		return nil
+	}
+	keys := []indexKey{{bucketRequestsByCreated, timeIDKey(r.CreatedAt, r.ID)}}
+	if r.State == broker.RequestPending {
+		keys = append(keys,
+			indexKey{bucketRequestsPending, timeIDKey(r.CreatedAt, r.ID)},
+			indexKey{bucketDue, dueKey(r.Deadline, dueKindRequest, r.ID)})
+	}
+	return keys
+}
+
+// ForEachPending visits pending requests, oldest first.
+func (t *tx) ForEachPending(fn func(*broker.TaskRequest) error) error {
+	return t.forEachRequestIn(bucketRequestsPending, fn)
+}
+
+// ForEachRequest visits every request, oldest first.
+func (t *tx) ForEachRequest(fn func(*broker.TaskRequest) error) error {
+	return t.forEachRequestIn(bucketRequestsByCreated, fn)
+}
+
+func (t *tx) forEachRequestIn(index []byte, fn func(*broker.TaskRequest) error) error {
+	return t.forEachIndexed(index, nil, idFromTimeIDKey, func(id string) error {
+		r, err := t.Request(id)
+		if err != nil {
+			return indexed(index, id, err)
+		}
+		return fn(r)
+	})
+}
+
+// Decision returns the decision with the given id.
+func (t *tx) Decision(id string) (*broker.Decision, error) {
+	d := new(broker.Decision)
+	if err := t.get(bucketDecisions, "decision", id, d); err != nil {
+		return nil, err
+	}
+	return d, nil
+}
+
+// PutDecision writes d.
+func (t *tx) PutDecision(d *broker.Decision) error {
+	if d == nil {
+		return broker.Errorf(broker.EINVALID, "no decision to write")
+	}
+	_, err := t.put(bucketDecisions, "decision", d.ID, d, nil)
+	return err
+}
