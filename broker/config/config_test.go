@@ -1,0 +1,77 @@
+package config
+
+import (
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/writhq/writ/broker"
+)
+
+func TestLoadExample(t *testing.T) {
+	cfg, err := Load("../../testdata/writ.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(cfg.Agents) != 4 || len(cfg.Resources) != 3 {
+		t.Fatalf("got %d agents, %d resources", len(cfg.Agents), len(cfg.Resources))
+	}
+	if !cfg.RequireDPoP || cfg.Limits.MaxTTL != time.Hour || cfg.Limits.ReviewDeadline != 10*time.Minute {
+		t.Errorf("limits not read: %+v", cfg.Limits)
+	}
+	res, _ := cfg.Resource("https://git.acme.example")
+	if s, ok := res.Scope("workflows:write"); !ok || s.Risk != broker.RiskCritical {
+		t.Errorf("workflows:write = %+v", s)
+	}
+	a, _ := cfg.Agent("rotator")
+	if a.Workload == nil || a.Workload.Subject != "spiffe://acme.example/ns/ops/sa/rotator" {
+		t.Errorf("workload identity not read: %+v", a.Workload)
+	}
+	if a, _ := cfg.Agent("release-bot"); len(a.Keys) != 1 || !a.Keys[0].IsPublic() {
+		t.Errorf("release-bot keys = %+v", a.Keys)
+	}
+}
+
+func TestEmptyFileIsEmptyConfig(t *testing.T) {
+	cfg, err := Parse("empty.yaml", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(cfg.Agents) != 0 || cfg.Limits != broker.DefaultLimits {
+		t.Errorf("got %+v", cfg)
+	}
+}
+
+func TestErrorsNameFileLineAndField(t *testing.T) {
+	const key = `{"kty":"OKP","crv":"Ed25519","x":"qoIJTi2LpL4P7W1htqjjBq4drijQBhIJGyOq72fVPv0"}`
+	base := "resources:\n  - uri: https://r.example\n    scopes:\n      - {name: read, risk: low, description: Read}\n"
+	tests := []struct {
+		name, yaml, want string
+	}{
+		{"unknown top-level field", "agentz: []\n", "bad.yaml:1: field agentz not found"},
+		{"unknown nested field", base + "agents:\n  - id: a\n    colour: red\n", "bad.yaml:7: field colour not found"},
+		{"bad risk", "resources:\n  - uri: https://r.example\n    scopes:\n      - {name: read, risk: spicy, description: Read}\n", "bad.yaml:4: resources[0].scopes[0].risk: unknown risk \"spicy\""},
+		{"missing description", "resources:\n  - uri: https://r.example\n    scopes:\n      - {name: read, risk: low}\n", "bad.yaml:4: resources[0].scopes[0].description"},
+		{"relative uri", "resources:\n  - uri: /r\n    scopes: []\n", "bad.yaml:2: resources[0].uri: must be an absolute URI"},
+		{"bad duration", "limits:\n  max_ttl: forever\n", "bad.yaml:2: \"forever\" is not a duration"},
+		{"ceiling beyond catalogue", base + "agents:\n  - id: a\n    keys: [" + key + "]\n    ceiling:\n      - resource: https://r.example\n        scopes: [write]\n", "bad.yaml:9: agents[0].ceiling[0].scopes: scope \"write\" is not in the catalogue"},
+		{"ceiling unknown resource", base + "agents:\n  - id: a\n    keys: [" + key + "]\n    ceiling:\n      - resource: https://other.example\n        scopes: [read]\n", "agents[0].ceiling[0].resource: \"https://other.example\" is not a declared resource"},
+		{"no way to authenticate", base + "agents:\n  - id: a\n", "bad.yaml:6: agents[0]: agent a has neither keys nor a workload identity"},
+		{"private key pasted", base + "agents:\n  - id: a\n    keys: [{\"kty\":\"OKP\",\"crv\":\"Ed25519\",\"x\":\"qoIJTi2LpL4P7W1htqjjBq4drijQBhIJGyOq72fVPv0\",\"d\":\"qoIJTi2LpL4P7W1htqjjBq4drijQBhIJGyOq72fVPv0\"}]\n", "holds a private key"},
+		{"duplicate agent", base + "agents:\n  - {id: a, keys: [" + key + "]}\n  - {id: a, keys: [" + key + "]}\n", "bad.yaml:7: agents[1].id: agent a is declared twice"},
+		{"agent max beyond limit", base + "agents:\n  - id: a\n    max_ttl: 5h\n    keys: [" + key + "]\n", "agents[0].max_ttl: 5h0m0s is longer than limits.max_ttl"},
+		{"workload without subject", base + "agents:\n  - id: a\n    workload: {issuer: https://spire.example}\n", "agents[0].workload.subject"},
+		{"not yaml", "agents: [\n", "bad.yaml"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := Parse("bad.yaml", []byte(tt.yaml))
+			if err == nil {
+				t.Fatalf("no error, want %q", tt.want)
+			}
+			if !strings.Contains(err.Error(), tt.want) {
+				t.Errorf("error %q\n want it to contain %q", err, tt.want)
+			}
+		})
+	}
+}
