@@ -1,0 +1,170 @@
+// Package cmd is writ's command tree: flags, environment, configuration
+// file, and the wiring of the packages. It holds no domain logic.
+package cmd
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io/fs"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
+
+	"github.com/writhq/writ/broker"
+	"github.com/writhq/writ/broker/config"
+	"github.com/writhq/writ/store"
+)
+
+// Version is set at build time with -ldflags "-X github.com/writhq/writ/cmd.Version=…".
+var Version = "dev"
+
+// globals are the flags every command shares.
+var globals struct {
+	configPath string
+	dbPath     string
+	lockWait   time.Duration
+}
+
+var rootCmd = &cobra.Command{
+	Use:   "writ",
+	Short: "Task-scoped, operator-approved tokens for AI agents",
+	Long: `writ is a terminal approval console with an embedded token issuer for AI agents.
+Agents ask for task-scoped tokens; an on-call operator approves, narrows or denies
+each request; writ mints a short-lived, sender-bound token for that one task and
+revokes it live.`,
+	SilenceUsage:  true,
+	SilenceErrors: true,
+	PersistentPreRunE: func(cmd *cobra.Command, _ []string) error {
+		return applyEnv(cmd)
+	},
+}
+
+func init() {
+	pf := rootCmd.PersistentFlags()
+	pf.StringVar(&globals.configPath, "config", "", "configuration file (default $XDG_CONFIG_HOME/writ/writ.yaml; env WRIT_CONFIG)")
+	pf.StringVar(&globals.dbPath, "db", "", "store file (default $XDG_DATA_HOME/writ/writ.db; env WRIT_DB)")
+	pf.DurationVar(&globals.lockWait, "lock-timeout", 2*time.Second, "how long to wait for a store another process holds")
+	rootCmd.AddCommand(&cobra.Command{
+		Use:   "version",
+		Short: "Print writ's version",
+		Args:  cobra.NoArgs,
+		Run: func(cmd *cobra.Command, _ []string) {
+			fmt.Fprintln(cmd.OutOrStdout(), "writ", Version)
+		},
+	})
+}
+
+// Execute runs the command line and exits non-zero on error.
+func Execute() {
+	if err := rootCmd.Execute(); err != nil {
+		fmt.Fprintln(os.Stderr, "writ:", err)
+		os.Exit(1)
+	}
+}
+
+// applyEnv fills every flag the user did not set from WRIT_<FLAG> (dashes
+// become underscores: --public-url ← WRIT_PUBLIC_URL).
+func applyEnv(cmd *cobra.Command) error {
+	var errs []error
+	cmd.Flags().VisitAll(func(f *pflag.Flag) {
+		if f.Changed {
+			return
+		}
+		name := "WRIT_" + strings.ToUpper(strings.ReplaceAll(f.Name, "-", "_"))
+		if v, ok := os.LookupEnv(name); ok {
+			if err := f.Value.Set(v); err != nil {
+				errs = append(errs, fmt.Errorf("%s=%q: %w", name, v, err))
+			}
+		}
+	})
+	return errors.Join(errs...)
+}
+
+func xdgDir(env, fallback string) string {
+	if d := os.Getenv(env); d != "" {
+		return d
+	}
+	home, err := os.UserHomeDir()
+	if err != nil {
+		return "."
+	}
+	return filepath.Join(home, fallback)
+}
+
+// DefaultConfigPath is where writ looks for its configuration.
+func DefaultConfigPath() string {
+	return filepath.Join(xdgDir("XDG_CONFIG_HOME", ".config"), "writ", "writ.yaml")
+}
+
+// DefaultDBPath is where writ keeps its store.
+func DefaultDBPath() string {
+	return filepath.Join(xdgDir("XDG_DATA_HOME", ".local/share"), "writ", "writ.db")
+}
+
+// loadConfig reads the configuration: the --config file, or the default
+// file if it exists, or an empty configuration (no agents yet).
+func loadConfig() (*broker.Config, string, error) {
+	path := globals.configPath
+	if path == "" {
+		path = DefaultConfigPath()
+		if _, err := os.Stat(path); errors.Is(err, fs.ErrNotExist) {
+			return &broker.Config{Limits: broker.DefaultLimits}, "", nil
+		}
+	}
+	cfg, err := config.Load(path)
+	if err != nil {
+		return nil, path, err
+	}
+	return cfg, path, nil
+}
+
+func dbPath() string {
+	if globals.dbPath != "" {
+		return globals.dbPath
+	}
+	return DefaultDBPath()
+}
+
+// openStore opens the store at --db.
+func openStore() (*store.Store, error) {
+	return store.Open(dbPath(), store.Options{Timeout: globals.lockWait})
+}
+
+// brokerEnv is an opened store, configuration and service.
+type brokerEnv struct {
+	Config     *broker.Config
+	ConfigPath string
+	Store      *store.Store
+	Service    *broker.Service
+}
+
+// Close closes the store.
+func (e *brokerEnv) Close() error { return e.Store.Close() }
+
+// openBroker loads the configuration, opens the store and builds the
+// service with the given options (Issuer must be set by the caller).
+func openBroker(ctx context.Context, opts broker.Options) (*brokerEnv, error) {
+	cfg, path, err := loadConfig()
+	if err != nil {
+		return nil, err
+	}
+	st, err := openStore()
+	if err != nil {
+		return nil, err
+	}
+	if opts.Logger == nil {
+		opts.Logger = slog.Default()
+	}
+	svc, err := broker.New(ctx, cfg, st, opts)
+	if err != nil {
+		st.Close()
+		return nil, err
+	}
+	return &brokerEnv{Config: cfg, ConfigPath: path, Store: st, Service: svc}, nil
+}
