@@ -1,0 +1,460 @@
+package dpop
+
+import (
+	"crypto/ecdsa"
+	"crypto/ed25519"
+	"crypto/rsa"
+	"crypto/sha256"
+	"crypto/sha512"
+	"errors"
+	"fmt"
+	"math/big"
+	"net/http"
+	"strings"
+	"time"
+
+	jose "github.com/go-jose/go-jose/v4"
+)
+
+// Defaults of a Verifier.
+const (
+	DefaultWindow = 60 * time.Second
+	DefaultSkew   = 5 * time.Second
+	// MaxProofSize bounds the DPoP header value; a proof with a 4096-bit RSA
+	// key is about 2 KiB.
+	MaxProofSize = 8 << 10
+	// maxJTI bounds the jti claim; 128 random bits are 22 characters.
+	maxJTI = 256
+)
+
+// DefaultAlgs are the algorithms a Verifier accepts when Algs is empty.
+var DefaultAlgs = []jose.SignatureAlgorithm{jose.EdDSA, jose.ES256, jose.ES384, jose.PS256, jose.RS256}
+
+// Verifier checks DPoP proofs (RFC 9449 §4.3). Its fields are read-only once
+// it is in use; it is then safe for concurrent use.
+type Verifier struct {
+	// Algs is the allow-list of JWS algorithms; empty means DefaultAlgs.
+	// Only asymmetric algorithms this package implements (those in
+	// DefaultAlgs) can ever be accepted; others in the list are ignored.
+	Algs []jose.SignatureAlgorithm
+	// Window is how old a proof's iat may be; zero means DefaultWindow.
+	Window time.Duration
+	// Skew is how far in the future iat may be, for clients whose clocks
+	// run ahead; zero means DefaultSkew.
+	Skew time.Duration
+	// Now is the clock; nil means time.Now.
+	Now func() time.Time
+	// Replay remembers (jkt, htu, jti) for Window+Skew to refuse a second
+	// use of a proof (RFC 9449 §11.1). Required: Verify fails without it.
+	Replay *ReplayCache
+	// CheckNonce, when set, says whether a proof's nonce claim ("" when
+	// absent) is one the server issued and still accepts. A proof it turns
+	// down is refused with ReasonNonce, which the caller answers with
+	// use_dpop_nonce and a fresh DPoP-Nonce header (RFC 9449 §8, §9). It is
+	// called only for proofs whose signature verified. Nil: no nonce needed.
+	CheckNonce func(nonce string) bool
+}
+
+// Proof is what a verified proof establishes.
+type Proof struct {
+	JKT      string // RFC 7638 thumbprint of the proof's key: compare with cnf.jkt
+	JTI      string
+	HTM      string
+	HTU      string // as the client sent it; it matched the request after normalisation
+	IssuedAt time.Time
+	Alg      jose.SignatureAlgorithm
+}
+
+// VerifyRequest checks the DPoP header of r. htu is the request's URI built
+// from the server's configured public URL and r.URL.Path, never from Host or
+// X-Forwarded-* headers; its query, if any, is ignored. accessToken is the
+// token presented with the proof ("" at a token endpoint).
+func (v *Verifier) VerifyRequest(r *http.Request, htu, accessToken string) (*Proof, error) {
+	method := r.Method
+	if method == "" {
+		method = http.MethodGet
+	}
+	return v.Verify(r.Header.Values("DPoP"), method, htu, accessToken)
+}
+
+// Verify checks the values of the DPoP header field of a request with
+// method htm to htu, made with accessToken ("" when none; then ath is not
+// checked). It returns an *Error with a Reason when the proof is refused,
+// and a plain error only when the Verifier is misconfigured or htu is not
+// an absolute http(s) URI.
+func (v *Verifier) Verify(values []string, htm, htu, accessToken string) (*Proof, error) {
+	if v.Replay == nil {
+		return nil, errors.New("dpop: Verifier.Replay is nil; a replay cache is required")
+	}
+	switch {
+	case len(values) == 0:
+		return nil, refuse(ReasonMissing, "request has no DPoP header")
+	case len(values) > 1:
+		return nil, refuse(ReasonMultiple, "request has %d DPoP headers; exactly one is allowed", len(values))
+	}
+	jws := strings.Trim(values[0], " \t")
+	if jws == "" {
+		return nil, refuse(ReasonMissing, "request has an empty DPoP header")
+	}
+	if len(jws) > MaxProofSize {
+		return nil, refuse(ReasonMalformed, "DPoP proof is %d bytes; the limit is %d", len(jws), MaxProofSize)
+	}
+	dot1, dot2, ok := splitCompact(jws)
+	if !ok {
+		return nil, refuse(ReasonMalformed, "DPoP proof is not a compact JWS (three base64url parts)")
+	}
+	// One allocation holds the proof's octets (the signing input is a
+	// prefix) and the three decoded parts.
+	buf := make([]byte, len(jws)+b64.DecodedLen(dot1)+b64.DecodedLen(dot2-dot1-1)+b64.DecodedLen(len(jws)-dot2-1))
+	raw, dec := buf[:len(jws)], buf[len(jws):]
+	copy(raw, jws)
+	hdr, err1 := decodePart(dec, raw[:dot1])
+	payload, err2 := decodePart(dec[len(hdr):], raw[dot1+1:dot2])
+	sig, err3 := decodePart(dec[len(hdr)+len(payload):], raw[dot2+1:])
+	if err := errors.Join(err1, err2, err3); err != nil {
+		return nil, &Error{Reason: ReasonMalformed, Msg: "DPoP proof is not valid base64url", Err: err}
+	}
+
+	spec, jwk, e := v.readHeader(hdr)
+	if e != nil {
+		return nil, e
+	}
+	pub, jkt, e := parseProofKey(jwk, spec)
+	if e != nil {
+		return nil, e
+	}
+	c, e := readClaims(payload)
+	if e != nil {
+		return nil, e
+	}
+
+	if string(c.htm) != htm {
+		return nil, refuse(ReasonMethod, "DPoP proof htm is %s, request is %s", show(string(c.htm)), htm)
+	}
+	claimHTU := string(c.htu)
+	var scratch [512]byte
+	want, err := appendHTU(scratch[:0], htu)
+	if err != nil {
+		return nil, fmt.Errorf("dpop: request URI %s: %w", show(htu), err)
+	}
+	got, err := appendHTU(want[len(want):], claimHTU)
+	if err != nil {
+		return nil, &Error{Reason: ReasonURI, Msg: "DPoP proof htu " + show(claimHTU) + " " + err.Error(), Err: err}
+	}
+	if string(got) != string(want) {
+		return nil, refuse(ReasonURI, "DPoP proof htu is %s, request is %s", show(claimHTU), show(string(want)))
+	}
+	now := time.Now()
+	if v.Now != nil {
+		now = v.Now()
+	}
+	window, skew := v.window(), v.skew()
+	iat := time.Unix(c.iatSec, c.iatNsec)
+	if age := now.Sub(iat); age > window {
+		return nil, refuse(ReasonIssuedAt, "DPoP proof iat is %s old; the window is %s", age.Round(time.Second), window)
+	} else if -age > skew {
+		return nil, refuse(ReasonIssuedAt, "DPoP proof iat is %s in the future; the allowed skew is %s", (-age).Round(time.Second), skew)
+	}
+	if accessToken != "" {
+		if c.ath == nil {
+			return nil, refuse(ReasonTokenHash, "DPoP proof has no ath claim, but an access token was presented")
+		}
+		var want [43]byte
+		sum := sha256.Sum256([]byte(accessToken))
+		b64.Encode(want[:], sum[:])
+		if string(c.ath) != string(want[:]) {
+			return nil, refuse(ReasonTokenHash, "DPoP proof ath is not the hash of the presented access token")
+		}
+	}
+
+	if !verifySignature(spec, pub, raw[:dot2], sig) {
+		return nil, refuse(ReasonSignature, "DPoP proof signature does not verify with its jwk")
+	}
+
+	if v.CheckNonce != nil && !v.CheckNonce(string(c.nonce)) {
+		if c.nonce == nil {
+			return nil, refuse(ReasonNonce, "DPoP proof has no nonce; the server requires one")
+		}
+		return nil, refuse(ReasonNonce, "DPoP proof nonce is not one the server currently accepts")
+	}
+
+	key := replayKey(jkt, got, c.jti)
+	if e := v.Replay.record(key, now.Add(window+skew).UnixNano(), now.UnixNano()); e != nil {
+		return nil, e
+	}
+	return &Proof{
+		JKT:      jkt,
+		JTI:      string(c.jti),
+		HTM:      htm,
+		HTU:      claimHTU,
+		IssuedAt: iat,
+		Alg:      spec.alg,
+	}, nil
+}
+
+func (v *Verifier) window() time.Duration {
+	if v.Window > 0 {
+		return v.Window
+	}
+	return DefaultWindow
+}
+
+func (v *Verifier) skew() time.Duration {
+	if v.Skew > 0 {
+		return v.Skew
+	}
+	return DefaultSkew
+}
+
+// allowed returns the spec of alg when the Verifier accepts it.
+func (v *Verifier) allowed(alg []byte) *algSpec {
+	algs := v.Algs
+	if len(algs) == 0 {
+		algs = DefaultAlgs
+	}
+	for _, a := range algs {
+		if string(a) == string(alg) {
+			return specFor(string(a))
+		}
+	}
+	return nil
+}
+
+// Algorithms returns the accepted algorithms, for the algs parameter of a
+// challenge and the dpop_signing_alg_values_supported metadata.
+func (v *Verifier) Algorithms() []string {
+	algs := v.Algs
+	if len(algs) == 0 {
+		algs = DefaultAlgs
+	}
+	out := make([]string, 0, len(algs))
+	for _, a := range algs {
+		if specFor(string(a)) != nil {
+			out = append(out, string(a))
+		}
+	}
+	return out
+}
+
+// Challenge returns the WWW-Authenticate value a resource server sends with
+// its 401 (RFC 9449 §7.1): the error code and description of err, if it is
+// an *Error, and the accepted algorithms.
+func (v *Verifier) Challenge(err error) string {
+	var b strings.Builder
+	b.WriteString("DPoP ")
+	if err != nil {
+		code, desc := CodeInvalidProof, ""
+		var e *Error
+		if errors.As(err, &e) {
+			code, desc = e.Code(), e.Msg
+		}
+		b.WriteString(`error="` + code + `", `)
+		if desc != "" {
+			b.WriteString(`error_description="`)
+			for i := 0; i < len(desc); i++ {
+				switch c := desc[i]; {
+				case c == '"' || c == '\\':
+					b.WriteByte('\\')
+					b.WriteByte(c)
+				case c >= ' ' && c < 0x7f:
+					b.WriteByte(c)
+				}
+			}
+			b.WriteString(`", `)
+		}
+	}
+	b.WriteString(`algs="` + strings.Join(v.Algorithms(), " ") + `"`)
+	return b.String()
+}
+
+// splitCompact finds the two dots of a compact JWS whose parts are
+// non-empty and base64url, without padding, spaces or line breaks.
+func splitCompact(s string) (dot1, dot2 int, ok bool) {
+	dot1, dot2 = -1, -1
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		switch {
+		case c >= 'A' && c <= 'Z' || c >= 'a' && c <= 'z' || c >= '0' && c <= '9' || c == '-' || c == '_':
+		case c == '.' && dot1 < 0:
+			dot1 = i
+		case c == '.' && dot2 < 0:
+			dot2 = i
+		default:
+			return 0, 0, false
+		}
+	}
+	ok = dot1 > 0 && dot2 > dot1+1 && dot2 < len(s)-1
+	return dot1, dot2, ok
+}
+
+func decodePart(dst, part []byte) ([]byte, error) {
+	n, err := b64.Decode(dst, part)
+	return dst[:n], err
+}
+
+// readHeader checks the protected header: typ, alg on the allow-list, a
+// jwk object, and no crit.
+func (v *Verifier) readHeader(hdr []byte) (*algSpec, []byte, *Error) {
+	var typ, alg, jwk []byte
+	var mask uint32
+	err := eachMember(hdr, func(name, value []byte) error {
+		var err error
+		switch string(name) {
+		case "typ":
+			if err = seen(&mask, 1); err == nil {
+				typ, err = unquote(value)
+			}
+		case "alg":
+			if err = seen(&mask, 2); err == nil {
+				alg, err = unquote(value)
+			}
+		case "jwk":
+			if err = seen(&mask, 4); err == nil {
+				if value[0] != '{' {
+					return refuse(ReasonKey, "DPoP proof jwk is not a JSON object")
+				}
+				jwk = value
+			}
+		case "crit":
+			return refuse(ReasonMalformed, "DPoP proof header has crit; no JWS extensions are understood")
+		}
+		if err != nil {
+			return fmt.Errorf("%s: %w", name, err)
+		}
+		return nil
+	})
+	if err != nil {
+		var e *Error
+		if errors.As(err, &e) {
+			return nil, nil, e
+		}
+		return nil, nil, &Error{Reason: ReasonMalformed, Msg: "DPoP proof header is not a valid JOSE header: " + err.Error(), Err: err}
+	}
+	if string(typ) != "dpop+jwt" {
+		if typ == nil {
+			return nil, nil, refuse(ReasonType, "DPoP proof has no typ; it must be dpop+jwt")
+		}
+		return nil, nil, refuse(ReasonType, "DPoP proof typ is %s; it must be dpop+jwt", show(string(typ)))
+	}
+	spec := v.allowed(alg)
+	if spec == nil {
+		if alg == nil {
+			return nil, nil, refuse(ReasonAlg, "DPoP proof has no alg")
+		}
+		return nil, nil, refuse(ReasonAlg, "DPoP proof alg %s is not accepted; use one of %s", show(string(alg)), strings.Join(v.Algorithms(), ", "))
+	}
+	if jwk == nil {
+		return nil, nil, refuse(ReasonKey, "DPoP proof has no jwk header")
+	}
+	return spec, jwk, nil
+}
+
+// claims are the members of a proof's claims set that the checks read.
+type claims struct {
+	jti, htm, htu, ath, nonce []byte
+	iatSec, iatNsec           int64
+}
+
+func readClaims(payload []byte) (*claims, *Error) {
+	var c claims
+	var mask uint32
+	err := eachMember(payload, func(name, value []byte) error {
+		var dst *[]byte
+		var bit uint32
+		switch string(name) {
+		case "jti":
+			dst, bit = &c.jti, 1
+		case "htm":
+			dst, bit = &c.htm, 2
+		case "htu":
+			dst, bit = &c.htu, 4
+		case "ath":
+			dst, bit = &c.ath, 8
+		case "nonce":
+			dst, bit = &c.nonce, 16
+		case "iat":
+			if err := seen(&mask, 32); err != nil {
+				return fmt.Errorf("%w iat", err)
+			}
+			var ok bool
+			if c.iatSec, c.iatNsec, ok = numericDate(value); !ok {
+				return refuse(ReasonClaims, "DPoP proof iat is not a number of seconds")
+			}
+			return nil
+		default:
+			return nil
+		}
+		if err := seen(&mask, bit); err != nil {
+			return fmt.Errorf("%w %s", err, name)
+		}
+		s, err := unquote(value)
+		if err != nil {
+			return refuse(ReasonClaims, "DPoP proof %s is not a string", name)
+		}
+		*dst = s
+		return nil
+	})
+	if err != nil {
+		var e *Error
+		if errors.As(err, &e) {
+			return nil, e
+		}
+		return nil, &Error{Reason: ReasonMalformed, Msg: "DPoP proof claims are not a valid JSON object: " + err.Error(), Err: err}
+	}
+	for _, req := range []struct {
+		name string
+		ok   bool
+	}{{"jti", len(c.jti) > 0}, {"htm", len(c.htm) > 0}, {"htu", len(c.htu) > 0}, {"iat", mask&32 != 0}} {
+		if !req.ok {
+			return nil, refuse(ReasonClaims, "DPoP proof has no %s claim", req.name)
+		}
+	}
+	if len(c.jti) > maxJTI {
+		return nil, refuse(ReasonClaims, "DPoP proof jti is %d bytes; the limit is %d", len(c.jti), maxJTI)
+	}
+	return &c, nil
+}
+
+// verifySignature checks sig over the JWS signing input with the key of the
+// proof, in the octet formats of RFC 7518 §3.4 (ECDSA r ‖ s) and RFC 8037.
+func verifySignature(spec *algSpec, pub any, input, sig []byte) bool {
+	switch k := pub.(type) {
+	case ed25519.PublicKey:
+		return spec.kty == "OKP" && ed25519.Verify(k, input, sig)
+	case *ecdsa.PublicKey:
+		if spec.kty != "EC" || len(sig) != 2*spec.size {
+			return false
+		}
+		r := new(big.Int).SetBytes(sig[:spec.size])
+		s := new(big.Int).SetBytes(sig[spec.size:])
+		if spec.size == 48 {
+			d := sha512.Sum384(input)
+			return ecdsa.Verify(k, d[:], r, s)
+		}
+		d := sha256.Sum256(input)
+		return ecdsa.Verify(k, d[:], r, s)
+	case *rsa.PublicKey:
+		if spec.kty != "RSA" {
+			return false
+		}
+		d := sha256.Sum256(input)
+		if spec.pss {
+			// RFC 7518 §3.5: the salt is as long as the hash.
+			return rsa.VerifyPSS(k, spec.hash, d[:], sig, &rsa.PSSOptions{SaltLength: rsa.PSSSaltLengthEqualsHash}) == nil
+		}
+		return rsa.VerifyPKCS1v15(k, spec.hash, d[:], sig) == nil
+	}
+	return false
+}
+
+// replayKey digests (jkt, normalised htu, jti): a fixed 16 bytes per entry
+// keeps the cache's memory bounded and its maps free of pointers. A
+// collision could only refuse a good proof, never admit a replay.
+func replayKey(jkt string, htu, jti []byte) [16]byte {
+	var scratch [512]byte
+	b := append(scratch[:0], jkt...)
+	b = append(append(b, 0), htu...)
+	b = append(append(b, 0), jti...)
+	sum := sha256.Sum256(b)
+	return [16]byte(sum[:16])
+}
