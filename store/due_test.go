@@ -1,0 +1,193 @@
+package store
+
+import (
+	"reflect"
+	"testing"
+	"time"
+
+	"github.com/writhq/writ/broker"
+)
+
+// dueFixture writes requests and grants whose expiry entries interleave.
+func dueFixture(tb testing.TB, s *Store) {
+	tb.Helper()
+	update(tb, s, func(tx broker.Tx) error {
+		for _, r := range []*broker.TaskRequest{
+			{ID: "r-late", State: broker.RequestPending, CreatedAt: t0, Deadline: at(30 * time.Minute)},
+			{ID: "r-early", State: broker.RequestPending, CreatedAt: t0, Deadline: at(1 * time.Minute)},
+			{ID: "r-done", State: broker.RequestApproved, CreatedAt: t0, Deadline: at(0)},
+		} {
+			if err := tx.PutRequest(r); err != nil {
+				return err
+			}
+		}
+		for _, g := range []*broker.Grant{
+			{ID: "g-mid", AgentID: "a", State: broker.GrantActive, CreatedAt: t0, ExpiresAt: at(10 * time.Minute)},
+			{ID: "g-first", AgentID: "a", State: broker.GrantActive, CreatedAt: t0, ExpiresAt: at(-time.Minute)},
+			{ID: "g-ended", AgentID: "a", State: broker.GrantCompleted, CreatedAt: t0, ExpiresAt: at(0)},
+		} {
+			if err := tx.PutGrant(g); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+}
+
+func dueIDs(tx broker.Tx, before time.Time) ([]string, error) {
+	var got []string
+	err := tx.ForEachDue(before, func(d broker.Due) error {
+		got = append(got, string(d.Kind)+":"+d.ID)
+		return nil
+	})
+	return got, err
+}
+
+func TestForEachDueOrder(t *testing.T) {
+	s := MustOpen(t)
+	dueFixture(t, s)
+	cases := []struct {
+		before time.Time
+		want   []string
+	}{
+		{at(-time.Hour), nil},
+		{at(-time.Minute), []string{"grant:g-first"}}, // At ≤ before includes equality
+		{at(5 * time.Minute), []string{"grant:g-first", "request:r-early"}},
+		{at(time.Hour), []string{"grant:g-first", "request:r-early", "grant:g-mid", "request:r-late"}},
+	}
+	view(t, s, func(tx broker.Tx) error {
+		for _, tc := range cases {
+			got, err := dueIDs(tx, tc.before)
+			if err != nil || !reflect.DeepEqual(got, tc.want) {
+				t.Errorf("ForEachDue(%v) = %q, %v; want %q", tc.before.Sub(t0), got, err, tc.want)
+			}
+		}
+		d, ok, err := tx.NextDue()
+		want := broker.Due{At: at(-time.Minute), Kind: broker.DueGrant, ID: "g-first"}
+		if err != nil || !ok || !d.At.Equal(want.At) || d.Kind != want.Kind || d.ID != want.ID {
+			t.Errorf("NextDue = %+v, %v, %v; want %+v", d, ok, err, want)
+		}
+		return nil
+	})
+}
+
+func TestNextDueEmpty(t *testing.T) {
+	s := MustOpen(t)
+	view(t, s, func(tx broker.Tx) error {
+		if d, ok, err := tx.NextDue(); ok || err != nil {
+			t.Errorf("NextDue on an empty store = %+v, %v, %v", d, ok, err)
+		}
+		return nil
+	})
+}
+
+func TestZeroDeadlineIsDueFirst(t *testing.T) {
+	s := MustOpen(t)
+	dueFixture(t, s)
+	update(t, s, func(tx broker.Tx) error {
+		return tx.PutRequest(&broker.TaskRequest{ID: "r-zero", State: broker.RequestPending, CreatedAt: t0})
+	})
+	view(t, s, func(tx broker.Tx) error {
+		d, ok, err := tx.NextDue()
+		if err != nil || !ok || d.ID != "r-zero" || !d.At.IsZero() {
+			t.Errorf("NextDue = %+v, %v, %v; want r-zero at the zero time", d, ok, err)
+		}
+		return nil
+	})
+}
+
+// TestForEachDuePutInside expires what is due from inside fn, the way the
+// broker's expiry loop does, and checks each entry is seen exactly once.
+func TestForEachDuePutInside(t *testing.T) {
+	s := MustOpen(t)
+	dueFixture(t, s)
+	var visited []string
+	update(t, s, func(tx broker.Tx) error {
+		return tx.ForEachDue(at(time.Hour), func(d broker.Due) error {
+			visited = append(visited, d.ID)
+			switch d.Kind {
+			case broker.DueGrant:
+				g, err := tx.Grant(d.ID)
+				if err != nil {
+					return err
+				}
+				g.State = broker.GrantExpired
+				return tx.PutGrant(g)
+			default:
+				r, err := tx.Request(d.ID)
+				if err != nil {
+					return err
+				}
+				r.State = broker.RequestExpired
+				if err := tx.PutRequest(r); err != nil {
+					return err
+				}
+				if d.ID == "r-early" {
+					// Ending a later entry from here means it is not visited.
+					g, err := tx.Grant("g-mid")
+					if err != nil {
+						return err
+					}
+					g.State = broker.GrantRevoked
+					return tx.PutGrant(g)
+				}
+				return nil
+			}
+		})
+	})
+	if want := []string{"g-first", "r-early", "r-late"}; !reflect.DeepEqual(visited, want) {
+		t.Errorf("visited %q, want %q", visited, want)
+	}
+	if keys := bucketKeys(t, s, bucketDue); len(keys) != 0 {
+		t.Errorf("expiry index after expiring everything: %q", keys)
+	}
+}
+
+// TestForEachDueMovedLater moves an entry to a later time that is still
+// due: it is visited again there, and the scan ends.
+func TestForEachDueMovedLater(t *testing.T) {
+	s := MustOpen(t)
+	dueFixture(t, s)
+	var visited []string
+	update(t, s, func(tx broker.Tx) error {
+		return tx.ForEachDue(at(time.Hour), func(d broker.Due) error {
+			visited = append(visited, d.ID)
+			if d.ID != "g-first" || len(visited) > 1 {
+				return nil
+			}
+			g, err := tx.Grant(d.ID)
+			if err != nil {
+				return err
+			}
+			g.ExpiresAt = at(20 * time.Minute)
+			return tx.PutGrant(g)
+		})
+	})
+	if want := []string{"g-first", "r-early", "g-mid", "g-first", "r-late"}; !reflect.DeepEqual(visited, want) {
+		t.Errorf("visited %q, want %q", visited, want)
+	}
+}
+
+func TestTimeKeyOrder(t *testing.T) {
+	times := []time.Time{
+		{},
+		time.Date(1, 1, 1, 0, 0, 0, 0, time.UTC),
+		time.Date(1969, 12, 31, 23, 59, 59, 0, time.UTC),
+		time.Unix(0, 0),
+		time.Unix(0, 1),
+		t0,
+		t0.Add(time.Nanosecond),
+		time.Date(3000, 1, 1, 0, 0, 0, 0, time.UTC),
+	}
+	for i := 1; i < len(times); i++ {
+		a, b := tk(times[i-1]), tk(times[i])
+		if a > b {
+			t.Errorf("key of %v sorts after key of %v", times[i-1], times[i])
+		}
+	}
+	for _, tm := range []time.Time{t0, time.Unix(0, 0), time.Date(1969, 12, 31, 23, 59, 59, 5, time.UTC), {}} {
+		if got := timeFromKey([]byte(tk(tm))); !got.Equal(tm) {
+			t.Errorf("timeFromKey(timeKey(%v)) = %v", tm, got)
+		}
+	}
+}

@@ -1,0 +1,210 @@
+package store
+
+import (
+	"reflect"
+	"testing"
+	"time"
+
+	"github.com/writhq/writ/broker"
+)
+
+// indexState is every index key a store holds, by bucket.
+type indexState map[string][]string
+
+func indexes(tb testing.TB, s *Store) indexState {
+	tb.Helper()
+	st := indexState{}
+	for _, b := range [][]byte{bucketRequestsByCreated, bucketRequestsPending, bucketGrantsByCreated, bucketGrantsActive, bucketGrantsByAgent, bucketDue} {
+		if keys := bucketKeys(tb, s, b); len(keys) > 0 {
+			st[string(b)] = keys
+		}
+	}
+	return st
+}
+
+func tk(t time.Time) string {
+	var b [timeKeyLen]byte
+	putTimeKey(b[:], t)
+	return string(b[:])
+}
+
+func TestRequestIndexes(t *testing.T) {
+	created, deadline := t0, at(5*time.Minute)
+	pending := indexState{
+		"requests_by_created": {tk(created) + "r1"},
+		"requests_pending":    {tk(created) + "r1"},
+		"due":                 {tk(deadline) + "r" + "r1"},
+	}
+	closed := indexState{"requests_by_created": {tk(created) + "r1"}}
+	cases := []struct {
+		name   string
+		change func(*broker.TaskRequest)
+		want   indexState
+	}{
+		{"submitted", func(*broker.TaskRequest) {}, pending},
+		{"deadline moved", func(r *broker.TaskRequest) { r.Deadline = at(time.Hour) }, indexState{
+			"requests_by_created": {tk(created) + "r1"},
+			"requests_pending":    {tk(created) + "r1"},
+			"due":                 {tk(at(time.Hour)) + "r" + "r1"},
+		}},
+		{"approved", func(r *broker.TaskRequest) { r.State = broker.RequestApproved }, closed},
+		{"redeemed", func(r *broker.TaskRequest) { r.State = broker.RequestRedeemed }, closed},
+		{"denied", func(r *broker.TaskRequest) { r.State = broker.RequestDenied }, closed},
+		{"expired", func(r *broker.TaskRequest) { r.State = broker.RequestExpired }, closed},
+		{"cancelled", func(r *broker.TaskRequest) { r.State = broker.RequestCancelled }, closed},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			s := MustOpen(t)
+			r := &broker.TaskRequest{ID: "r1", State: broker.RequestPending, CreatedAt: created, Deadline: deadline}
+			update(t, s, func(tx broker.Tx) error { return tx.PutRequest(r) })
+			tc.change(r)
+			update(t, s, func(tx broker.Tx) error { return tx.PutRequest(r) })
+			if got := indexes(t, s); !reflect.DeepEqual(got, tc.want) {
+				t.Errorf("indexes %q, want %q", got, tc.want)
+			}
+		})
+	}
+}
+
+func TestGrantIndexes(t *testing.T) {
+	created, expires := t0, at(15*time.Minute)
+	active := indexState{
+		"grants_by_created": {tk(created) + "g1"},
+		"grants_active":     {tk(created) + "g1"},
+		"grants_by_agent":   {"agent-1\x00" + tk(created) + "g1"},
+		"due":               {tk(expires) + "g" + "g1"},
+	}
+	ended := indexState{"grants_by_created": {tk(created) + "g1"}}
+	cases := []struct {
+		name   string
+		change func(*broker.Grant)
+		want   indexState
+	}{
+		{"approved", func(*broker.Grant) {}, active},
+		{"used", func(g *broker.Grant) { g.Uses++ }, active},
+		{"expiry moved", func(g *broker.Grant) { g.ExpiresAt = at(time.Minute) }, indexState{
+			"grants_by_created": {tk(created) + "g1"},
+			"grants_active":     {tk(created) + "g1"},
+			"grants_by_agent":   {"agent-1\x00" + tk(created) + "g1"},
+			"due":               {tk(at(time.Minute)) + "g" + "g1"},
+		}},
+		{"revoked", func(g *broker.Grant) { g.State = broker.GrantRevoked }, ended},
+		{"completed", func(g *broker.Grant) { g.State = broker.GrantCompleted }, ended},
+		{"expired", func(g *broker.Grant) { g.State = broker.GrantExpired }, ended},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			s := MustOpen(t)
+			g := &broker.Grant{ID: "g1", AgentID: "agent-1", State: broker.GrantActive, CreatedAt: created, ExpiresAt: expires}
+			update(t, s, func(tx broker.Tx) error { return tx.PutGrant(g) })
+			tc.change(g)
+			update(t, s, func(tx broker.Tx) error { return tx.PutGrant(g) })
+			if got := indexes(t, s); !reflect.DeepEqual(got, tc.want) {
+				t.Errorf("indexes %q, want %q", got, tc.want)
+			}
+		})
+	}
+}
+
+// ids collects the ids a ForEach visits.
+func ids[T any](each func(func(T) error) error, id func(T) string) ([]string, error) {
+	var out []string
+	err := each(func(v T) error {
+		out = append(out, id(v))
+		return nil
+	})
+	return out, err
+}
+
+func grantID(g *broker.Grant) string         { return g.ID }
+func requestID(r *broker.TaskRequest) string { return r.ID }
+
+func TestForEachOrder(t *testing.T) {
+	s := MustOpen(t)
+	update(t, s, func(tx broker.Tx) error {
+		// Ids sort the other way from creation, so only the index orders them.
+		for i, g := range []*broker.Grant{
+			{ID: "g-c", AgentID: "a", State: broker.GrantActive, CreatedAt: at(1 * time.Second), ExpiresAt: at(time.Hour)},
+			{ID: "g-b", AgentID: "b", State: broker.GrantActive, CreatedAt: at(2 * time.Second), ExpiresAt: at(time.Hour)},
+			{ID: "g-a", AgentID: "a", State: broker.GrantActive, CreatedAt: at(3 * time.Second), ExpiresAt: at(time.Hour)},
+			{ID: "g-0", AgentID: "a", State: broker.GrantRevoked, CreatedAt: at(0), ExpiresAt: at(time.Hour)},
+			{ID: "g-z", AgentID: "ab", State: broker.GrantActive, CreatedAt: at(0), ExpiresAt: at(time.Hour)},
+		} {
+			if err := tx.PutGrant(g); err != nil {
+				return err
+			}
+			r := &broker.TaskRequest{ID: "r" + g.ID[1:], State: broker.RequestPending, CreatedAt: g.CreatedAt, Deadline: at(time.Minute)}
+			if i%2 == 1 {
+				r.State = broker.RequestApproved
+			}
+			if err := tx.PutRequest(r); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	view(t, s, func(tx broker.Tx) error {
+		cases := []struct {
+			name string
+			each func() ([]string, error)
+			want []string
+		}{
+			{"ForEachGrant", func() ([]string, error) { return ids(tx.ForEachGrant, grantID) }, []string{"g-0", "g-z", "g-c", "g-b", "g-a"}},
+			{"ForEachActiveGrant", func() ([]string, error) { return ids(tx.ForEachActiveGrant, grantID) }, []string{"g-z", "g-c", "g-b", "g-a"}},
+			{"ForEachAgentGrant a", func() ([]string, error) {
+				return ids(func(fn func(*broker.Grant) error) error { return tx.ForEachAgentGrant("a", fn) }, grantID)
+			}, []string{"g-c", "g-a"}},
+			{"ForEachAgentGrant ab", func() ([]string, error) {
+				return ids(func(fn func(*broker.Grant) error) error { return tx.ForEachAgentGrant("ab", fn) }, grantID)
+			}, []string{"g-z"}},
+			{"ForEachAgentGrant none", func() ([]string, error) {
+				return ids(func(fn func(*broker.Grant) error) error { return tx.ForEachAgentGrant("nobody", fn) }, grantID)
+			}, nil},
+			{"ForEachRequest", func() ([]string, error) { return ids(tx.ForEachRequest, requestID) }, []string{"r-0", "r-z", "r-c", "r-b", "r-a"}},
+			{"ForEachPending", func() ([]string, error) { return ids(tx.ForEachPending, requestID) }, []string{"r-z", "r-c", "r-a"}},
+		}
+		for _, tc := range cases {
+			got, err := tc.each()
+			if err != nil || !reflect.DeepEqual(got, tc.want) {
+				t.Errorf("%s = %q, %v; want %q", tc.name, got, err, tc.want)
+			}
+		}
+		return nil
+	})
+}
+
+func TestRevokeWhileVisitingActiveGrants(t *testing.T) {
+	const n = 50
+	for name, each := range map[string]func(broker.Tx, func(*broker.Grant) error) error{
+		"active": func(tx broker.Tx, fn func(*broker.Grant) error) error { return tx.ForEachActiveGrant(fn) },
+		"agent":  func(tx broker.Tx, fn func(*broker.Grant) error) error { return tx.ForEachAgentGrant("a", fn) },
+	} {
+		t.Run(name, func(t *testing.T) {
+			s := MustOpen(t)
+			update(t, s, func(tx broker.Tx) error {
+				for i := range n {
+					g := &broker.Grant{ID: string(rune('A' + i)), AgentID: "a", State: broker.GrantActive, CreatedAt: at(time.Duration(i) * time.Second), ExpiresAt: at(time.Hour)}
+					if err := tx.PutGrant(g); err != nil {
+						return err
+					}
+				}
+				return nil
+			})
+			visited := 0
+			update(t, s, func(tx broker.Tx) error {
+				return each(tx, func(g *broker.Grant) error {
+					visited++
+					g.State = broker.GrantRevoked
+					return tx.PutGrant(g)
+				})
+			})
+			if visited != n {
+				t.Errorf("revoked %d grants while visiting, want %d", visited, n)
+			}
+			if got := indexes(t, s); len(got["grants_active"])+len(got["grants_by_agent"])+len(got["due"]) != 0 {
+				t.Errorf("indexes after revoking all: %q", got)
+			}
+		})
+	}
+}

@@ -1,0 +1,140 @@
+package store
+
+import (
+	"context"
+	"errors"
+	"testing"
+	"time"
+
+	bolt "go.etcd.io/bbolt"
+
+	"github.com/writhq/writ/broker"
+)
+
+// MustOpen opens a temporary store, closed when the test ends.
+func MustOpen(tb testing.TB) *Store {
+	tb.Helper()
+	return OpenTemp(tb)
+}
+
+// update runs fn in an Update and fails the test on error.
+func update(tb testing.TB, s *Store, fn func(broker.Tx) error) {
+	tb.Helper()
+	if err := s.Update(context.Background(), fn); err != nil {
+		tb.Fatalf("update: %v", err)
+	}
+}
+
+// view runs fn in a View and fails the test on error.
+func view(tb testing.TB, s *Store, fn func(broker.Tx) error) {
+	tb.Helper()
+	if err := s.View(context.Background(), fn); err != nil {
+		tb.Fatalf("view: %v", err)
+	}
+}
+
+// bucketKeys returns the keys of a top-level bucket, in order.
+func bucketKeys(tb testing.TB, s *Store, name []byte) []string {
+	tb.Helper()
+	var keys []string
+	err := s.db.View(func(btx *bolt.Tx) error {
+		return btx.Bucket(name).ForEach(func(k, _ []byte) error {
+			keys = append(keys, string(k))
+			return nil
+		})
+	})
+	if err != nil {
+		tb.Fatalf("keys of %s: %v", name, err)
+	}
+	return keys
+}
+
+// t0 is a fixed instant the tests count from.
+var t0 = time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
+
+func at(d time.Duration) time.Time { return t0.Add(d) }
+
+func TestContextCancelledBeforeStart(t *testing.T) {
+	s := MustOpen(t)
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	ran := false
+	fn := func(broker.Tx) error { ran = true; return nil }
+	for name, run := range map[string]func(context.Context, func(broker.Tx) error) error{
+		"View": s.View, "Update": s.Update, "Batch": s.Batch,
+	} {
+		if err := run(ctx, fn); !errors.Is(err, context.Canceled) {
+			t.Errorf("%s with a cancelled context: %v, want context.Canceled", name, err)
+		}
+	}
+	if ran {
+		t.Error("fn ran under a cancelled context")
+	}
+}
+
+func TestUpdateErrorWritesNothing(t *testing.T) {
+	s := MustOpen(t)
+	boom := errors.New("boom")
+	err := s.Update(context.Background(), func(tx broker.Tx) error {
+		if err := tx.PutGrant(&broker.Grant{ID: "g1", State: broker.GrantActive, CreatedAt: t0, ExpiresAt: at(time.Hour)}); err != nil {
+			return err
+		}
+		if err := tx.AppendAudit(&broker.AuditEntry{Kind: broker.AuditTokenIssued}); err != nil {
+			return err
+		}
+		return boom
+	})
+	if err != boom { //nolint:errorlint // fn's error must come back unwrapped
+		t.Fatalf("Update returned %v, want fn's error itself", err)
+	}
+	view(t, s, func(tx broker.Tx) error {
+		if _, err := tx.Grant("g1"); broker.ErrorCode(err) != broker.ENOTFOUND {
+			t.Errorf("grant after a failed update: %v, want ENOTFOUND", err)
+		}
+		if e, err := tx.LastAudit(); e != nil || err != nil {
+			t.Errorf("audit after a failed update: %v, %v", e, err)
+		}
+		return nil
+	})
+	for _, b := range [][]byte{bucketGrantsActive, bucketDue, bucketGrantsByAgent} {
+		if keys := bucketKeys(t, s, b); len(keys) != 0 {
+			t.Errorf("%s after a failed update: %q", b, keys)
+		}
+	}
+}
+
+func TestReadOnlyTxRefusesWrites(t *testing.T) {
+	s := MustOpen(t)
+	writes := map[string]func(broker.Tx) error{
+		"PutIssuer":        func(tx broker.Tx) error { return tx.PutIssuer(broker.IssuerState{Frozen: true}) },
+		"PutAgentState":    func(tx broker.Tx) error { return tx.PutAgentState(broker.AgentState{ID: "a"}) },
+		"PutRequest":       func(tx broker.Tx) error { return tx.PutRequest(&broker.TaskRequest{ID: "r"}) },
+		"PutDecision":      func(tx broker.Tx) error { return tx.PutDecision(&broker.Decision{ID: "d"}) },
+		"PutGrant":         func(tx broker.Tx) error { return tx.PutGrant(&broker.Grant{ID: "g"}) },
+		"PutToken":         func(tx broker.Tx) error { return tx.PutToken(&broker.Token{JTI: "j"}) },
+		"PutRevocation":    func(tx broker.Tx) error { return tx.PutRevocation(&broker.Revocation{ID: "v"}) },
+		"AppendAudit":      func(tx broker.Tx) error { return tx.AppendAudit(&broker.AuditEntry{}) },
+		"AppendSignal":     func(tx broker.Tx) error { return tx.AppendSignal(&broker.Signal{}) },
+		"PutSigningKey":    func(tx broker.Tx) error { return tx.PutSigningKey(broker.SigningKey{ID: "k"}) },
+		"DeleteSigningKey": func(tx broker.Tx) error { return tx.DeleteSigningKey("k") },
+		"PutRecord":        func(tx broker.Tx) error { return tx.PutRecord(broker.RecordSSFStream, "s", []byte("{}")) },
+		"DeleteRecord":     func(tx broker.Tx) error { return tx.DeleteRecord(broker.RecordSSFStream, "s") },
+	}
+	for name, write := range writes {
+		t.Run(name, func(t *testing.T) {
+			err := s.View(context.Background(), write)
+			if !errors.Is(err, ErrReadOnlyTx) {
+				t.Errorf("%s in View: %v, want ErrReadOnlyTx", name, err)
+			}
+		})
+	}
+}
+
+func TestTxUsedAfterItEnds(t *testing.T) {
+	s := MustOpen(t)
+	var kept broker.Tx
+	view(t, s, func(tx broker.Tx) error { kept = tx; return nil })
+	if _, err := kept.Grant("g"); err == nil || broker.ErrorCode(err) == broker.ENOTFOUND {
+		t.Errorf("Grant on an ended tx: %v, want a closed-transaction error", err)
+	}
+}
