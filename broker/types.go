@@ -231,3 +231,6 @@ type SigningKey struct {
 	RetiredAt time.Time `json:"retired_at,omitzero"`
 	RemoveAt  time.Time `json:"remove_at,omitzero"`
 }
+
+// TTL is the lifetime the grant was given.
+func (g *Grant) TTL() time.Duration { return g.ExpiresAt.Sub(g.CreatedAt) }
