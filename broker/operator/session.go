@@ -1,6 +1,7 @@
 package operator
 
 import (
+	"fmt"
 	"log/slog"
 	"time"
 
@@ -67,6 +68,13 @@ func (s *Session) IDToken() string {
 		return ""
 	}
 	return s.tokens.idToken
+}
+
+// Format prints who and until when for every verb, never the tokens: fmt
+// cannot call methods on unexported fields, so without it %s of a Session
+// would print them.
+func (s Session) Format(f fmt.State, _ rune) {
+	fmt.Fprintf(f, "operator session of %s (%s) until %s", s.Operator.Display(), s.Operator.ID(), s.Expiry.UTC().Format(time.RFC3339))
 }
 
 // LogValue logs who and until when, never the tokens.
