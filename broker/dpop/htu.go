@@ -19,13 +19,13 @@ func appendHTU(dst []byte, s string) ([]byte, error) {
 	}
 	colon := strings.IndexByte(s, ':')
 	if colon <= 0 {
-		return dst, errors.New("not an absolute URI")
+		return dst, errors.New("is not an absolute URI")
 	}
 	start := len(dst)
 	for i := 0; i < colon; i++ {
 		c := lower(s[i])
 		if !(c >= 'a' && c <= 'z' || i > 0 && (c >= '0' && c <= '9' || c == '+' || c == '-' || c == '.')) {
-			return dst, errors.New("scheme is malformed")
+			return dst, errors.New("has a malformed scheme")
 		}
 		dst = append(dst, c)
 	}
@@ -36,7 +36,7 @@ func appendHTU(dst []byte, s string) ([]byte, error) {
 	case "http":
 		defaultPort = 80
 	default:
-		return dst, errors.New("scheme is not http or https")
+		return dst, errors.New("is not an http or https URI")
 	}
 	rest, ok := strings.CutPrefix(s[colon+1:], "//")
 	if !ok {
@@ -53,11 +53,11 @@ func appendHTU(dst []byte, s string) ([]byte, error) {
 	if strings.HasPrefix(authority, "[") {
 		end := strings.IndexByte(authority, ']')
 		if end < 0 {
-			return dst, errors.New("IP literal is not closed")
+			return dst, errors.New("has an unclosed IP literal")
 		}
 		host, port = authority[:end+1], authority[end+1:]
 		if port != "" && port[0] != ':' {
-			return dst, errors.New("host is malformed")
+			return dst, errors.New("has a malformed host")
 		}
 	} else if i := strings.IndexByte(authority, ':'); i >= 0 {
 		host, port = authority[:i], authority[i:]
@@ -74,10 +74,10 @@ func appendHTU(dst []byte, s string) ([]byte, error) {
 		n := 0
 		for i := 1; i < len(port); i++ {
 			if port[i] < '0' || port[i] > '9' {
-				return dst, errors.New("port is not a number")
+				return dst, errors.New("has a port that is not a number")
 			}
 			if n = n*10 + int(port[i]-'0'); n > 65535 {
-				return dst, errors.New("port is out of range")
+				return dst, errors.New("has a port out of range")
 			}
 		}
 		if n != defaultPort {

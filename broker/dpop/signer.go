@@ -105,7 +105,7 @@ func (s *Signer) Proof(htm, htu string, opts ProofOptions) (string, error) {
 	}
 	var scratch [256]byte
 	if _, err := appendHTU(scratch[:0], htu); err != nil {
-		return "", fmt.Errorf("dpop: htu %s: %w", show(htu), err)
+		return "", fmt.Errorf("dpop: htu %s %w", show(htu), err)
 	}
 	jti := opts.JTI
 	if jti == "" {

@@ -135,7 +135,7 @@ func (v *Verifier) Verify(values []string, htm, htu, accessToken string) (*Proof
 	var scratch [512]byte
 	want, err := appendHTU(scratch[:0], htu)
 	if err != nil {
-		return nil, fmt.Errorf("dpop: request URI %s: %w", show(htu), err)
+		return nil, fmt.Errorf("dpop: request URI %s %w", show(htu), err)
 	}
 	got, err := appendHTU(want[len(want):], claimHTU)
 	if err != nil {
@@ -268,7 +268,9 @@ func (v *Verifier) Challenge(err error) string {
 }
 
 // splitCompact finds the two dots of a compact JWS whose parts are
-// non-empty and base64url, without padding, spaces or line breaks.
+// base64url, without padding, spaces or line breaks. Header and payload
+// must be non-empty; an empty signature (as alg none has) gets as far as
+// the alg check, which then names the problem.
 func splitCompact(s string) (dot1, dot2 int, ok bool) {
 	dot1, dot2 = -1, -1
 	for i := 0; i < len(s); i++ {
@@ -283,7 +285,7 @@ func splitCompact(s string) (dot1, dot2 int, ok bool) {
 			return 0, 0, false
 		}
 	}
-	ok = dot1 > 0 && dot2 > dot1+1 && dot2 < len(s)-1
+	ok = dot1 > 0 && dot2 > dot1+1
 	return dot1, dot2, ok
 }
 
