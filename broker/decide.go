@@ -143,8 +143,8 @@ func (s *Service) decide(ctx context.Context, op Operator, requestID string, kin
 			CreatedAt: now, ExpiresAt: now.Add(terms.TTL), Epoch: issuer.Epoch, AgentEpoch: ast.Epoch,
 		}
 		if req.ParentID != "" {
-			if p, err := tx.Request(req.ParentID); err == nil {
-				grant.ParentID = p.GrantID
+			if err := linkParent(tx, req.ParentID, grant); err != nil {
+				return err
 			}
 		}
 		req.State, req.ClosedAt, req.DecisionID, req.GrantID = RequestApproved, now, dec.ID, grant.ID
@@ -215,4 +215,18 @@ func contains(list []string, v string) bool {
 	return false
 }
 
-var _ = fmt.Sprintf
+// linkParent records a follow-on grant under its parent's grant, so that
+// revoking the parent finds its children without a scan.
+func linkParent(tx Tx, parentRequestID string, g *Grant) error {
+	p, err := tx.Request(parentRequestID)
+	if err != nil || p.GrantID == "" {
+		return nil // the parent task was never granted: nothing to link
+	}
+	pg, err := tx.Grant(p.GrantID)
+	if err != nil {
+		return fmt.Errorf("parent grant of %s: %w", g.ID, err)
+	}
+	g.ParentID = pg.ID
+	pg.Children = append(pg.Children, g.ID)
+	return tx.PutGrant(pg)
+}

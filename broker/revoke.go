@@ -60,14 +60,14 @@ func (s *Service) endGrantTree(tx Tx, g *Grant, state GrantState, op Operator, r
 			return nil, err
 		}
 		ended = append(ended, cur)
-		err := tx.ForEachAgentGrant(cur.AgentID, func(child *Grant) error {
-			if child.ParentID == cur.ID && child.State == GrantActive {
+		for _, id := range cur.Children {
+			child, err := tx.Grant(id)
+			if err != nil {
+				return nil, fmt.Errorf("follow-on grant %s of %s: %w", id, cur.ID, err)
+			}
+			if child.State == GrantActive {
 				queue = append(queue, child)
 			}
-			return nil
-		})
-		if err != nil {
-			return nil, err
 		}
 		if cur != g {
 			reason = "its parent grant " + g.ID + " ended"

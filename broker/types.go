@@ -141,6 +141,7 @@ type Grant struct {
 	DecisionID string     `json:"decision_id"`
 	AgentID    string     `json:"agent_id"`
 	ParentID   string     `json:"parent_id,omitempty"` // the parent grant, for a follow-on
+	Children   []string   `json:"children,omitempty"`  // follow-on grants, revoked with this one
 	Intent     string     `json:"intent"`
 	Terms      Terms      `json:"terms"`
 	Approver   Operator   `json:"approver"`

@@ -1,0 +1,159 @@
+package broker
+
+import (
+	"context"
+	"strings"
+	"time"
+)
+
+// This file holds what the revocation feed (broker/ssf) and the guard's use
+// reports need from the domain beyond the rest of the Service: access to
+// the feed's own records, batched use reports, and narrowing a live grant,
+// which reaches resource servers as a CAEP token-claims-change.
+
+// RecordTx is the part of a transaction that subpackages keeping their own
+// records (SSF streams and delivery cursors) may use.
+type RecordTx interface {
+	Record(ns, id string) ([]byte, error)
+	PutRecord(ns, id string, value []byte) error
+	DeleteRecord(ns, id string) error
+	ForEachRecord(ns string, fn func(id string, value []byte) error) error
+}
+
+// ViewRecords runs fn in a read-only transaction over the records.
+func (s *Service) ViewRecords(ctx context.Context, fn func(RecordTx) error) error {
+	return s.store.View(ctx, func(tx Tx) error { return fn(tx) })
+}
+
+// UpdateRecords runs fn in a read-write transaction over the records and
+// commits durably before returning.
+func (s *Service) UpdateRecords(ctx context.Context, fn func(RecordTx) error) error {
+	return s.store.Update(ctx, func(tx Tx) error { return fn(tx) })
+}
+
+// MaxTokenLifetime is the longest any token can live: a revocation older
+// than this concerns only tokens that are dead by their exp anyway.
+func (s *Service) MaxTokenLifetime() time.Duration { return s.cfg.Limits.MaxTTL }
+
+// ReportUses records uses of grant sid that a resource server's guard
+// checked itself, accepted and refused, in one call. Like ReportUse it is
+// evidence for the console ("2 refused uses since revocation"), never
+// authority, and it is counted in memory and flushed with FlushUsage.
+func (s *Service) ReportUses(ctx context.Context, sid string, accepted, refused int64) error {
+	if accepted < 0 || refused < 0 {
+		return Errorf(EINVALID, "use counts must not be negative")
+	}
+	if accepted == 0 && refused == 0 {
+		return nil
+	}
+	now := s.now()
+	var g *Grant
+	err := s.store.View(ctx, func(tx Tx) error {
+		var err error
+		g, err = tx.Grant(sid)
+		return err
+	})
+	if err != nil {
+		return err
+	}
+	d := usage{last: now}
+	if s.grantDead(g, s.IssuerState(), s.agentState(g.AgentID), now) != "" {
+		d.afterEndAccepted, d.afterEndRefused = accepted, refused
+	} else {
+		d.accepted, d.refused = accepted, refused
+	}
+	s.usage.merge(g.ID, &d)
+	return nil
+}
+
+// AuditGrantNarrowed records an operator narrowing a live grant.
+const AuditGrantNarrowed AuditKind = "grant.narrowed"
+
+// EventGrantNarrowed tells subscribers a live grant was narrowed; Grant
+// carries its new terms.
+const EventGrantNarrowed EventKind = "grant.narrowed"
+
+// NarrowGrant narrows an active grant while its token is live: fewer
+// scopes or authorization details, or a shorter life. The token itself
+// cannot change, so the revocation feed carries a CAEP token-claims-change
+// with the new scope, authorization_details and exp, and guards enforce
+// them from then on. The resource (the token's aud) cannot be narrowed this
+// way: revoke the grant and approve a narrower request instead. Like a
+// revocation it is durable before it returns.
+func (s *Service) NarrowGrant(ctx context.Context, op Operator, grantID string, terms Terms, reason string) (*Grant, error) {
+	if op.Subject == "" || op.Issuer == "" {
+		return nil, Errorf(EUNAUTHORIZED, "narrowing a grant needs a signed-in operator")
+	}
+	now := s.now().UTC()
+	var g *Grant
+	err := s.store.Update(ctx, func(tx Tx) error {
+		var err error
+		if g, err = tx.Grant(grantID); err != nil {
+			return err
+		}
+		issuer, err := tx.Issuer()
+		if err != nil {
+			return err
+		}
+		ast, err := tx.AgentState(g.AgentID)
+		if err != nil {
+			return err
+		}
+		if why := s.grantDead(g, issuer, ast, now); why != "" {
+			return Errorf(ECONFLICT, "grant %s %s", grantID, why)
+		}
+		next := terms.Clone()
+		if next.Resource == "" {
+			next.Resource = g.Terms.Resource
+		}
+		if next.Resource != g.Terms.Resource {
+			return Errorf(EINVALID, "a live grant's resource cannot change (its token names %s); revoke it and approve a narrower request", g.Terms.Resource)
+		}
+		if next.TTL == 0 {
+			next.TTL = g.Terms.TTL
+		}
+		if why := next.NarrowerThan(g.Terms); why != "" {
+			return Errorf(EINVALID, "a narrowing may not widen the grant: %s", why)
+		}
+		if len(next.ResourceScopes()) == 0 {
+			return Errorf(EINVALID, "a narrowed grant needs at least one scope; revoke it instead")
+		}
+		expires := g.CreatedAt.Add(next.TTL)
+		if !expires.After(now) {
+			return Errorf(EINVALID, "that TTL has already run out; revoke the grant instead")
+		}
+		prev := g.Terms
+		g.Terms, g.ExpiresAt = next, expires
+		if err := tx.PutGrant(g); err != nil {
+			return err
+		}
+		if g.TokenJTI != "" {
+			claims := map[string]any{
+				"scope": strings.Join(next.ResourceScopes(), " "),
+				"exp":   expires.Unix(),
+			}
+			if len(next.Details) > 0 {
+				claims["authorization_details"] = next.Details
+			}
+			sig := &Signal{Kind: SignalTokenClaimsChange, At: now, GrantID: g.ID, JTI: g.TokenJTI,
+				Audience: g.Terms.Resource, InitiatingEntity: "admin", Reason: reason, Claims: claims}
+			if err := tx.AppendSignal(sig); err != nil {
+				return err
+			}
+		}
+		msg := "narrowed while live"
+		if reason != "" {
+			msg += ": " + reason
+		}
+		e := s.audit(AuditGrantNarrowed, operatorActor(op), &op, msg)
+		e.AgentID, e.RequestID, e.GrantID, e.JTI = g.AgentID, g.RequestID, g.ID, g.TokenJTI
+		e.Data = auditData(map[string]any{"before": prev, "after": next})
+		return tx.AppendAudit(e)
+	})
+	if err != nil {
+		return nil, err
+	}
+	s.publish(Event{Kind: EventGrantNarrowed, At: now, Grant: g})
+	s.refreshSignalSeq()
+	return g, nil
+}
