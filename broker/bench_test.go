@@ -76,7 +76,7 @@ func BenchmarkRevokeAll(b *testing.B) {
 			err := h.st.Update(h.ctx, func(tx broker.Tx) error {
 				for i := range n {
 					g := &broker.Grant{ID: fmt.Sprintf("grant-%08d", i), AgentID: "release-bot", State: broker.GrantActive,
-						Terms: broker.Terms{Scopes: []string{"contents:read"}, Resource: gitURI, TTL: time.Hour},
+						Terms:     broker.Terms{Scopes: []string{"contents:read"}, Resource: gitURI, TTL: time.Hour},
 						CreatedAt: now, ExpiresAt: now.Add(time.Hour)}
 					if err := tx.PutGrant(g); err != nil {
 						return err
