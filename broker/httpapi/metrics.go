@@ -1,0 +1,121 @@
+package httpapi
+
+import (
+	"context"
+	"net/http"
+	"strconv"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/writhq/writ/broker"
+)
+
+// metrics are the agent API's Prometheus collectors.
+type metrics struct {
+	requests           *prometheus.CounterVec   // by endpoint and status code
+	latency            *prometheus.HistogramVec // by endpoint
+	tokensIssued       *prometheus.CounterVec   // by token type
+	clientAuthFailures *prometheus.CounterVec   // by OAuth error
+	dpopFailures       *prometheus.CounterVec   // by dpop reason
+	throttled          prometheus.Counter
+}
+
+// newMetrics registers the collectors with reg. The pending gauge reads
+// the store at scrape time, so it is never stale.
+func newMetrics(reg prometheus.Registerer, svc *broker.Service) (*metrics, error) {
+	m := &metrics{
+		requests: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "writ_http_requests_total",
+			Help: "HTTP requests to the agent API, by endpoint and status code.",
+		}, []string{"endpoint", "code"}),
+		latency: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name:    "writ_http_request_duration_seconds",
+			Help:    "Time to answer an agent API request, by endpoint.",
+			Buckets: []float64{.0005, .001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5},
+		}, []string{"endpoint"}),
+		tokensIssued: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "writ_tokens_issued_total",
+			Help: "Access tokens minted at the token endpoint, by token type (DPoP or Bearer).",
+		}, []string{"token_type"}),
+		clientAuthFailures: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "writ_client_auth_failures_total",
+			Help: "Refused client authentications, by OAuth error.",
+		}, []string{"error"}),
+		dpopFailures: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "writ_dpop_proof_failures_total",
+			Help: "Refused DPoP proofs at the token endpoint, by reason.",
+		}, []string{"reason"}),
+		throttled: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "writ_requests_throttled_total",
+			Help: "Task requests refused because their agent was over its rate limit.",
+		}),
+	}
+	pending := prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+		Name: "writ_pending_requests",
+		Help: "Task requests waiting for an operator's decision.",
+	}, func() float64 {
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+		defer cancel()
+		reqs, err := svc.Pending(ctx)
+		if err != nil {
+			return -1
+		}
+		return float64(len(reqs))
+	})
+	for _, c := range []prometheus.Collector{m.requests, m.latency, m.tokensIssued, m.clientAuthFailures, m.dpopFailures, m.throttled, pending} {
+		if err := reg.Register(c); err != nil {
+			return nil, err
+		}
+	}
+	return m, nil
+}
+
+// instrument counts and times the requests h answers under the label name.
+func (m *metrics) instrument(name string, h http.Handler) http.Handler {
+	latency := m.latency.WithLabelValues(name)
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		start := time.Now()
+		sw := &statusWriter{ResponseWriter: w, status: http.StatusOK}
+		h.ServeHTTP(sw, r)
+		latency.Observe(time.Since(start).Seconds())
+		m.requests.WithLabelValues(name, strconv.Itoa(sw.status)).Inc()
+	})
+}
+
+// metricsHandler serves the registry in the Prometheus text format.
+func metricsHandler(g prometheus.Gatherer) http.Handler {
+	return promhttp.HandlerFor(g, promhttp.HandlerOpts{ErrorHandling: promhttp.ContinueOnError})
+}
+
+// statusWriter remembers the status code written.
+type statusWriter struct {
+	http.ResponseWriter
+	status      int
+	wroteHeader bool
+}
+
+func (w *statusWriter) WriteHeader(code int) {
+	if !w.wroteHeader {
+		w.status, w.wroteHeader = code, true
+	}
+	w.ResponseWriter.WriteHeader(code)
+}
+
+func (w *statusWriter) Write(b []byte) (int, error) {
+	w.wroteHeader = true
+	return w.ResponseWriter.Write(b)
+}
+
+// Unwrap lets http.ResponseController reach the underlying writer (flush
+// for the SSF long-poll and event streams mounted beside these routes).
+func (w *statusWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
+
+// Flush passes a flush through, for handlers that assert http.Flusher.
+func (w *statusWriter) Flush() {
+	w.wroteHeader = true
+	if f, ok := w.ResponseWriter.(http.Flusher); ok {
+		f.Flush()
+	}
+}
