@@ -1,6 +1,7 @@
 package store
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -54,13 +55,22 @@ func lastAudit(b *bolt.Bucket) (*broker.AuditEntry, error) {
 	return decodeAudit(k, v)
 }
 
-// ForEachAudit visits entries with Seq ≥ from, in order.
+// ForEachAudit visits entries with Seq ≥ from, in order. Entries fn
+// appends are not visited, so appending from fn cannot loop forever.
 func (t *tx) ForEachAudit(from uint64, fn func(*broker.AuditEntry) error) error {
 	b, err := t.bucket(bucketAudit)
 	if err != nil {
 		return err
 	}
+	end, _ := b.Cursor().Last()
+	if end == nil {
+		return nil
+	}
+	end = bytes.Clone(end)
 	return t.scan(b, seqKey(from), func(k, v []byte) (bool, error) {
+		if bytes.Compare(k, end) > 0 {
+			return false, nil
+		}
 		e, err := decodeAudit(k, v)
 		if err != nil {
 			return false, err
@@ -85,7 +95,7 @@ func (t *tx) ForEachAuditReverse(from uint64, fn func(*broker.AuditEntry) error)
 		switch {
 		case k == nil:
 			k, v = c.Last()
-		case string(k) != string(seqKey(from)):
+		case !bytes.Equal(k, seqKey(from)):
 			k, v = c.Prev()
 		}
 	}

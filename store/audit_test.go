@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"path/filepath"
 	"reflect"
 	"testing"
@@ -282,4 +283,22 @@ func TestSignalSeqSurvivesPruning(t *testing.T) {
 		}
 		return nil
 	})
+}
+
+func TestAppendWhileVisitingAudit(t *testing.T) {
+	s := MustOpen(t)
+	appendAudit(t, s, 3)
+	visited := 0
+	update(t, s, func(tx broker.Tx) error {
+		return tx.ForEachAudit(1, func(e *broker.AuditEntry) error {
+			visited++
+			return tx.AppendAudit(&broker.AuditEntry{At: t0, Kind: broker.AuditGrantUsed, Message: fmt.Sprintf("after %d", e.Seq)})
+		})
+	})
+	if visited != 3 {
+		t.Errorf("visited %d entries, want the 3 that existed", visited)
+	}
+	if n, err := s.VerifyAudit(t.Context()); n != 6 || err != nil {
+		t.Errorf("VerifyAudit = %d, %v; want 6", n, err)
+	}
 }

@@ -136,7 +136,7 @@ func ensureBuckets(tx *bolt.Tx) error {
 		}
 	}
 	if meta.Get(keySchema) == nil {
-		if err := meta.Put(keySchema, schemaKey(schemaVersion)); err != nil {
+		if err := meta.Put(keySchema, schemaValue(schemaVersion)); err != nil {
 			return fmt.Errorf("write store schema: %w", err)
 		}
 	}

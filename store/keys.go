@@ -118,7 +118,7 @@ func seqFromKey(k []byte) (uint64, error) {
 	return binary.BigEndian.Uint64(k), nil
 }
 
-// schemaKey encodes a schema version, big-endian uint32.
-func schemaKey(v uint32) []byte {
+// schemaValue encodes a schema version, big-endian uint32.
+func schemaValue(v uint32) []byte {
 	return binary.BigEndian.AppendUint32(make([]byte, 0, 4), v)
 }

@@ -191,7 +191,7 @@ func TestOpenRefusesForeignFiles(t *testing.T) {
 			writeStore(tb, p, func(m *bolt.Bucket) error { return m.Delete(keySchema) })
 		}, ErrNotWritStore, "schema version is missing"},
 		{"newer schema", func(tb testing.TB, p string) {
-			writeStore(tb, p, func(m *bolt.Bucket) error { return m.Put(keySchema, schemaKey(schemaVersion+1)) })
+			writeStore(tb, p, func(m *bolt.Bucket) error { return m.Put(keySchema, schemaValue(schemaVersion+1)) })
 		}, ErrSchemaTooNew, fmt.Sprintf("has schema %d, this writ understands up to %d; upgrade writ", schemaVersion+1, schemaVersion)},
 	}
 	for _, tc := range cases {

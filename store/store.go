@@ -43,6 +43,7 @@ type Store struct {
 	db       *bolt.DB
 	path     string
 	readOnly bool
+	group    groupCommit
 }
 
 var _ broker.Store = (*Store)(nil)
@@ -73,12 +74,12 @@ func (s *Store) Update(ctx context.Context, fn func(broker.Tx) error) error {
 }
 
 // Batch is Update with group commit: concurrent calls share one
-// transaction and one fsync. fn may run more than once.
+// transaction and one fsync (see groupCommit). fn may run more than once.
 func (s *Store) Batch(ctx context.Context, fn func(broker.Tx) error) error {
 	if s.readOnly {
 		return fmt.Errorf("update store %s: %w", s.path, ErrReadOnlyTx)
 	}
-	return s.run(ctx, "update", s.db.Batch, fn)
+	return s.run(ctx, "update", s.batch, fn)
 }
 
 // run starts a transaction unless ctx is already done. fn's own error is
