@@ -32,7 +32,7 @@ func durableHarness(b *testing.B) *harness {
 func BenchmarkFullCycle(b *testing.B) {
 	h := durableHarness(b)
 	in := broker.SubmitInput{LoginHint: "oncall", Intent: "bench", Scopes: []string{"contents:read"}, Resource: gitURI}
-	b.SetParallelism(8)
+	b.SetParallelism(16)
 	b.ResetTimer()
 	b.RunParallel(func(pb *testing.PB) {
 		for pb.Next() {

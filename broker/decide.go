@@ -103,7 +103,9 @@ func (s *Service) decide(ctx context.Context, op Operator, requestID string, kin
 	var req *TaskRequest
 	var dec *Decision
 	var grant *Grant
-	err := s.store.Update(ctx, func(tx Tx) error {
+	// Batch groups concurrent decisions into one fsync; fn re-reads all it
+	// needs, so running it again after a failed batch is safe.
+	err := s.store.Batch(ctx, func(tx Tx) error {
 		var err error
 		if req, err = s.pendingRequest(tx, requestID); err != nil {
 			return err
