@@ -1,0 +1,261 @@
+package tui
+
+import (
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/writhq/writ/broker"
+)
+
+// data is the console's copy of the broker's state, kept current by the
+// event stream. Pages read it; only the root model's message handling
+// changes it, so Update never waits on the broker.
+type data struct {
+	cfg    *broker.Config
+	issuer broker.IssuerState
+	agents []broker.AgentView // configuration order
+	agent  map[string]int     // agent id → index in agents
+
+	pending []*broker.TaskRequest // oldest first
+	arrived map[string]time.Time  // request id → when it arrived live
+	seenReq map[string]bool       // request ids ever loaded, to tell arrivals from reloads
+
+	grants  []*broker.Grant          // oldest first, by creation
+	grantAt map[string]int           // grant id → index in grants
+	byReq   map[string]*broker.Grant // request id → its grant
+	parents map[string]*broker.Grant // request id → parent grant fetched for a follow-on
+
+	// Counts recomputed when grants or epochs change and on each tick, so
+	// rendering the header never scans 100,000 grants.
+	activeGrants  int
+	activeAgents  int
+	activeByAgent map[string]int
+
+	loaded bool
+}
+
+func newData() *data {
+	return &data{
+		agent: map[string]int{}, arrived: map[string]time.Time{}, seenReq: map[string]bool{},
+		grantAt: map[string]int{}, byReq: map[string]*broker.Grant{}, parents: map[string]*broker.Grant{},
+		activeByAgent: map[string]int{},
+	}
+}
+
+// setSnapshot replaces everything with a fresh load.
+func (d *data) setSnapshot(s snapshotMsg, now time.Time) {
+	d.cfg, d.issuer = s.cfg, s.issuer
+	d.setAgents(s.agents)
+	for _, r := range s.pending {
+		d.seenReq[r.ID] = true
+	}
+	d.pending = s.pending
+	slices.SortStableFunc(d.pending, func(a, b *broker.TaskRequest) int { return a.CreatedAt.Compare(b.CreatedAt) })
+	d.grants = s.grants
+	slices.SortStableFunc(d.grants, func(a, b *broker.Grant) int { return a.CreatedAt.Compare(b.CreatedAt) })
+	d.reindexGrants()
+	d.recount(now)
+	d.loaded = true
+}
+
+func (d *data) setAgents(agents []broker.AgentView) {
+	d.agents = agents
+	clear(d.agent)
+	for i, a := range agents {
+		d.agent[a.Agent.ID] = i
+	}
+}
+
+func (d *data) reindexGrants() {
+	clear(d.grantAt)
+	clear(d.byReq)
+	for i, g := range d.grants {
+		d.grantAt[g.ID] = i
+		d.byReq[g.RequestID] = g
+	}
+}
+
+// agentView returns the configuration and state of an agent.
+func (d *data) agentView(id string) (broker.AgentView, bool) {
+	i, ok := d.agent[id]
+	if !ok {
+		return broker.AgentView{Agent: broker.Agent{ID: id}, State: broker.AgentState{ID: id}}, false
+	}
+	return d.agents[i], true
+}
+
+// setAgentState records an agent's new state (an epoch bump, quarantine).
+func (d *data) setAgentState(st broker.AgentState) {
+	if i, ok := d.agent[st.ID]; ok {
+		d.agents[i].State = st
+	}
+}
+
+// addRequest adds a newly submitted request, reporting whether it is new.
+func (d *data) addRequest(r *broker.TaskRequest, now time.Time) bool {
+	if d.seenReq[r.ID] {
+		return false
+	}
+	d.seenReq[r.ID] = true
+	d.arrived[r.ID] = now
+	// Requests arrive in order almost always; insert in place otherwise.
+	i := len(d.pending)
+	for i > 0 && d.pending[i-1].CreatedAt.After(r.CreatedAt) {
+		i--
+	}
+	d.pending = slices.Insert(d.pending, i, r)
+	return true
+}
+
+// closeRequest drops a request that is no longer pending.
+func (d *data) closeRequest(id string) bool {
+	i := slices.IndexFunc(d.pending, func(r *broker.TaskRequest) bool { return r.ID == id })
+	delete(d.arrived, id)
+	if i < 0 {
+		return false
+	}
+	d.pending = slices.Delete(d.pending, i, i+1)
+	return true
+}
+
+// pendingRequest returns a pending request by id.
+func (d *data) pendingRequest(id string) *broker.TaskRequest {
+	for _, r := range d.pending {
+		if r.ID == id {
+			return r
+		}
+	}
+	return nil
+}
+
+// putGrant adds or replaces a grant.
+func (d *data) putGrant(g *broker.Grant) {
+	if i, ok := d.grantAt[g.ID]; ok {
+		d.grants[i] = g
+	} else {
+		d.grantAt[g.ID] = len(d.grants)
+		d.grants = append(d.grants, g)
+	}
+	d.byReq[g.RequestID] = g
+}
+
+// grantState is the grant's state with the revocation epochs applied, the
+// way the broker's EffectiveState computes it, from the console's copy.
+func (d *data) grantState(g *broker.Grant, now time.Time) broker.GrantState {
+	if g.State != broker.GrantActive {
+		return g.State
+	}
+	if g.Epoch < d.issuer.Epoch {
+		return broker.GrantRevoked
+	}
+	if a, ok := d.agentView(g.AgentID); ok && g.AgentEpoch < a.State.Epoch {
+		return broker.GrantRevoked
+	}
+	if !now.Before(g.ExpiresAt) {
+		return broker.GrantExpired
+	}
+	return broker.GrantActive
+}
+
+// endedAt is when a grant stopped being active, including by an epoch.
+func (d *data) endedAt(g *broker.Grant) time.Time {
+	if !g.EndedAt.IsZero() {
+		return g.EndedAt
+	}
+	if g.Epoch < d.issuer.Epoch {
+		return d.issuer.EpochAt
+	}
+	if a, ok := d.agentView(g.AgentID); ok && g.AgentEpoch < a.State.Epoch {
+		return a.State.EpochAt
+	}
+	return g.ExpiresAt
+}
+
+// recount refreshes the active counts.
+func (d *data) recount(now time.Time) {
+	clear(d.activeByAgent)
+	d.activeGrants = 0
+	for _, g := range d.grants {
+		if d.grantState(g, now) == broker.GrantActive {
+			d.activeGrants++
+			d.activeByAgent[g.AgentID]++
+		}
+	}
+	d.activeAgents = len(d.activeByAgent)
+}
+
+// prune drops grants that ended more than keep ago.
+func (d *data) prune(now time.Time, keep time.Duration) {
+	cut := now.Add(-keep)
+	kept := d.grants[:0]
+	for _, g := range d.grants {
+		if d.grantState(g, now) != broker.GrantActive && d.endedAt(g).Before(cut) {
+			continue
+		}
+		kept = append(kept, g)
+	}
+	if len(kept) != len(d.grants) {
+		clear(d.grants[len(kept):])
+		d.grants = kept
+		d.reindexGrants()
+	}
+}
+
+// resource returns the catalogue entry a resource falls under: the exact
+// resource or the one it is a path beneath.
+func (d *data) resource(uri string) (*broker.Resource, bool) {
+	if d.cfg == nil {
+		return nil, false
+	}
+	if r, ok := d.cfg.Resource(uri); ok {
+		return r, true
+	}
+	for i := range d.cfg.Resources {
+		if broker.ResourceWithin(uri, d.cfg.Resources[i].URI) {
+			return &d.cfg.Resources[i], true
+		}
+	}
+	return nil, false
+}
+
+// risk is the highest risk of the terms, unknown scopes counting as
+// critical, as the broker counts them.
+func (d *data) risk(t broker.Terms) broker.Risk {
+	if res, ok := d.resource(t.Resource); ok {
+		return res.HighestRisk(t.Scopes)
+	}
+	if len(t.ResourceScopes()) == 0 {
+		return 0
+	}
+	return broker.RiskCritical
+}
+
+// scopeInfo describes one scope at a resource.
+func (d *data) scopeInfo(resource, scope string) broker.Scope {
+	if res, ok := d.resource(resource); ok {
+		if s, ok := res.Scope(scope); ok {
+			return s
+		}
+	}
+	return broker.Scope{Name: scope, Description: "not in the catalogue", Risk: broker.RiskCritical}
+}
+
+// requestRisk is the risk to show for a request: the policy's label when
+// it has one, else the catalogue's.
+func (d *data) requestRisk(r *broker.TaskRequest) broker.Risk {
+	risk := d.risk(r.Terms)
+	if r.Policy != nil && r.Policy.Risk > risk {
+		risk = r.Policy.Risk
+	}
+	return risk
+}
+
+// resourceName is a short name for a resource URI.
+func (d *data) resourceName(uri string) string {
+	if res, ok := d.resource(uri); ok && res.Name != "" && res.URI == uri {
+		return res.Name
+	}
+	s := strings.TrimPrefix(strings.TrimPrefix(uri, "https://"), "http://")
+	return s
+}

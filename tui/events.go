@@ -1,0 +1,234 @@
+package tui
+
+import (
+	"fmt"
+
+	tea "charm.land/bubbletea/v2"
+
+	"github.com/writhq/writ/broker"
+)
+
+// onData applies loads, live events and action results to the shared data,
+// reporting whether msg was one of them.
+func (m *Model) onData(msg tea.Msg) (tea.Cmd, bool) {
+	a := m.a
+	switch msg := msg.(type) {
+	case snapshotMsg:
+		if msg.err != nil {
+			a.fail("load: " + broker.ErrorMessage(msg.err))
+			return nil, true
+		}
+		a.d.setSnapshot(msg, a.now)
+		m.refreshAll()
+		return m.pending.wantParent(), true
+	case subscribedMsg:
+		m.events = msg.ch
+		return waitEvents(msg.ch), true
+	case eventsMsg:
+		return tea.Batch(m.onEvents(msg.events), waitEvents(m.events)), true
+	case eventsClosedMsg:
+		m.events = nil
+		return nil, true
+	case auditMsg:
+		m.audit.onLoaded(msg)
+		return nil, true
+	case verifiedMsg:
+		m.audit.onVerified(msg)
+		return nil, true
+	case parentMsg:
+		if msg.err == nil && msg.grant != nil {
+			a.d.parents[msg.requestID] = msg.grant
+		}
+		return nil, true
+	case decidedMsg:
+		m.onDecided(msg)
+		return m.pending.wantParent(), true
+	case revokedMsg:
+		m.onRevoked(msg)
+		return nil, true
+	case releasedMsg:
+		if msg.err != nil {
+			a.fail("release " + msg.agentID + ": " + broker.ErrorMessage(msg.err))
+		} else {
+			a.say("released " + msg.agentID + " from quarantine; its revoked grants stay revoked")
+		}
+		return nil, true
+	case unfrozenMsg:
+		if msg.err != nil {
+			a.fail("unfreeze: " + broker.ErrorMessage(msg.err))
+		} else {
+			a.say("issuance is LIVE again")
+		}
+		return nil, true
+	}
+	return nil, false
+}
+
+// onEvents applies a batch of live events.
+func (m *Model) onEvents(events []broker.Event) tea.Cmd {
+	a, d := m.a, m.a.d
+	arrivals, lastAgent := 0, ""
+	var cmds []tea.Cmd
+	pendingChanged, grantsChanged, agentsChanged, auditChanged := false, false, false, false
+	for _, e := range events {
+		auditChanged = true
+		if e.Issuer != nil {
+			d.issuer = *e.Issuer
+			grantsChanged = true
+		}
+		if e.Agent != nil {
+			d.setAgentState(*e.Agent)
+			agentsChanged, grantsChanged = true, true
+		}
+		if e.Grant != nil {
+			d.putGrant(e.Grant)
+			grantsChanged = true
+		}
+		switch e.Kind {
+		case broker.EventResync:
+			return tea.Batch(loadSnapshot(a.ctx, a.b, a.opts.RecentGrants), loadAudit(a.ctx, a.b, 0))
+		case broker.EventRequestSubmitted:
+			if e.Request != nil && d.addRequest(e.Request, a.now) {
+				arrivals++
+				lastAgent = e.Request.AgentID
+				pendingChanged = true
+			}
+		case broker.EventRequestDecided, broker.EventRequestExpired, broker.EventRequestCancelled:
+			if e.Request != nil {
+				m.closedElsewhere(e)
+				pendingChanged = d.closeRequest(e.Request.ID) || pendingChanged
+			}
+		}
+	}
+	if grantsChanged {
+		d.recount(a.now)
+	}
+	if pendingChanged {
+		m.pending.refresh()
+		cmds = append(cmds, m.pending.wantParent())
+	}
+	if grantsChanged {
+		m.grants.refresh()
+	}
+	if agentsChanged || grantsChanged {
+		m.agents.refresh()
+	}
+	if auditChanged {
+		cmds = append(cmds, m.audit.stale(m.active == pageAudit))
+	}
+	if arrivals > 0 && !m.focused {
+		cmds = append(cmds, a.notify(lastAgent, arrivals))
+	}
+	return tea.Batch(cmds...)
+}
+
+// closedElsewhere closes a dialog deciding a request that was just decided,
+// expired or cancelled, and says so: a decision never fails silently.
+func (m *Model) closedElsewhere(e broker.Event) {
+	a := m.a
+	for i := len(a.dialogs) - 1; i >= 0; i-- {
+		if !a.dialogs[i].closes(e.Request.ID) {
+			continue
+		}
+		a.dialogs = append(a.dialogs[:i], a.dialogs[i+1:]...)
+		switch {
+		case e.Kind == broker.EventRequestExpired:
+			a.fail("request " + shortID(e.Request.ID) + " passed its review deadline while you were deciding")
+		case e.Kind == broker.EventRequestCancelled:
+			a.fail("request " + shortID(e.Request.ID) + " was cancelled (agent quarantined) while you were deciding")
+		case e.Decision != nil:
+			a.fail(fmt.Sprintf("request %s was %s by %s while you were deciding", shortID(e.Request.ID),
+				decidedVerb(e.Decision.Kind), Neutralise(e.Decision.Operator.Display())))
+		}
+	}
+}
+
+func decidedVerb(k broker.DecisionKind) string {
+	switch k {
+	case broker.DecisionApprove:
+		return "approved"
+	case broker.DecisionNarrow:
+		return "narrowed and approved"
+	}
+	return "denied"
+}
+
+// onDecided reports a decision's outcome. A decision that lost a race with
+// another operator or the deadline says exactly that.
+func (m *Model) onDecided(msg decidedMsg) {
+	a := m.a
+	if msg.err != nil {
+		switch broker.ErrorCode(msg.err) {
+		case broker.ECONFLICT, broker.EEXPIRED:
+			a.fail("too late: " + broker.ErrorMessage(msg.err))
+			for _, id := range msg.requestIDs {
+				a.d.closeRequest(id)
+			}
+			m.pending.refresh()
+		default:
+			a.fail(string(msg.kind) + " failed: " + broker.ErrorMessage(msg.err))
+		}
+		if msg.failed == len(msg.requestIDs) {
+			return
+		}
+	}
+	ok := len(msg.requestIDs) - msg.failed
+	for _, id := range msg.requestIDs {
+		if msg.err == nil {
+			a.d.closeRequest(id)
+		}
+	}
+	if msg.grant != nil {
+		a.d.putGrant(msg.grant)
+		a.d.recount(a.now)
+		m.grants.refresh()
+	}
+	m.pending.refresh()
+	agent := Neutralise(msg.agentID)
+	switch msg.kind {
+	case broker.DecisionApprove:
+		a.say("approved " + agent + "'s request as asked · grant " + shortID(msg.grant.ID))
+	case broker.DecisionNarrow:
+		a.say("narrowed and approved " + agent + "'s request · grant " + shortID(msg.grant.ID))
+	case broker.DecisionDeny:
+		a.say(fmt.Sprintf("denied %s from %s", plural(ok, "request"), agent))
+	}
+}
+
+// onRevoked reports a revocation's outcome.
+func (m *Model) onRevoked(msg revokedMsg) {
+	a := m.a
+	if msg.err != nil {
+		a.fail("revoke failed: " + broker.ErrorMessage(msg.err))
+		return
+	}
+	switch msg.scope {
+	case broker.RevokeGrant:
+		a.say(fmt.Sprintf("revoked grant %s (%s)", shortID(msg.target), plural(msg.rev.Grants, "grant")+" ended"))
+	case broker.RevokeAgent:
+		verb := "revoked everything " + Neutralise(msg.target) + " holds"
+		if msg.quarantine {
+			verb += " and quarantined it"
+		}
+		a.say(verb)
+	case broker.RevokeAll:
+		a.say("EVERY grant revoked and issuance FROZEN · audited under " + Neutralise(msg.rev.Operator.Display()))
+	}
+	if msg.rev != nil && msg.scope == broker.RevokeAll {
+		// The event will carry it too; apply now so the banner is immediate.
+		a.d.issuer.Frozen = a.d.issuer.Frozen || msg.rev.Freeze
+		if msg.rev.Epoch > a.d.issuer.Epoch {
+			a.d.issuer.Epoch, a.d.issuer.EpochAt = msg.rev.Epoch, msg.rev.At
+		}
+	}
+	a.d.recount(a.now)
+	m.grants.refresh()
+	m.agents.refresh()
+}
+
+// refreshAll rebuilds every page after a snapshot.
+func (m *Model) refreshAll() {
+	for _, p := range m.pages {
+		p.refresh()
+	}
+}
