@@ -161,4 +161,3 @@ func sleep(ctx context.Context, d time.Duration) bool {
 		return true
 	}
 }
-
