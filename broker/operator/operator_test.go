@@ -440,3 +440,56 @@ func signInBrowser(t testing.TB, c *Client) *Session {
 	}
 	return s
 }
+
+func TestKeepAliveRefreshesBeforeExpiry(t *testing.T) {
+	t.Parallel()
+	f := newFakeOP(t)
+	f.set(func(f *fakeOP) {
+		f.refreshToken = "rt-1"
+		// The first ID token is nearly over: refresh is due at once.
+		f.claims = func(m map[string]any) {
+			m["iat"] = time.Now().Add(-30 * time.Minute).Unix()
+			m["exp"] = time.Now().Add(30 * time.Second).Unix()
+		}
+	})
+	c := newTestClient(t, Config{Issuer: f.issuer(), ClientID: fakeClientID, Login: LoginBrowser})
+	s := signInBrowser(t, c)
+	f.set(func(f *fakeOP) {
+		f.now = time.Now().Truncate(time.Second)
+		f.claims = nil
+	})
+	ctx, cancel := context.WithCancel(t.Context())
+	defer cancel()
+	reports := make(chan *Session, 1)
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		c.KeepAlive(ctx, s, func(ns *Session, err error) {
+			if err != nil {
+				t.Errorf("keep-alive: %v", err)
+			}
+			reports <- ns
+		})
+	}()
+	ns := <-reports
+	if ns == nil || !ns.Expiry.After(s.Expiry) {
+		t.Fatalf("renewed session %v, old expiry %v", ns, s.Expiry)
+	}
+	cancel()
+	<-done // KeepAlive returns when its context ends
+}
+
+func TestKeepAliveReportsEndWithoutRefreshToken(t *testing.T) {
+	t.Parallel()
+	f := newFakeOP(t)
+	f.set(func(f *fakeOP) {
+		f.claims = func(m map[string]any) { m["exp"] = time.Now().Add(2 * time.Second).Unix() }
+	})
+	c := newTestClient(t, Config{Issuer: f.issuer(), ClientID: fakeClientID, Login: LoginBrowser})
+	s := signInBrowser(t, c)
+	var got error
+	c.KeepAlive(t.Context(), s, func(_ *Session, err error) { got = err })
+	if !errors.Is(got, ErrSessionEnded) {
+		t.Fatalf("err = %v, want ErrSessionEnded", got)
+	}
+}

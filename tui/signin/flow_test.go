@@ -284,3 +284,31 @@ func TestProgramSignsInDemoOperator(t *testing.T) {
 		t.Fatalf("session %v", final.session)
 	}
 }
+
+func TestRefreshCommand(t *testing.T) {
+	t.Parallel()
+	idp := startIDP(t, devidp.Options{AutoApprove: devidp.Dana})
+	c := devClient(t, idp.Issuer(), operator.Config{Scopes: []string{"openid", "profile", "email", "offline_access"}})
+	da, err := c.StartDevice(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, err := c.WaitDevice(t.Context(), da)
+	if err != nil {
+		t.Fatal(err)
+	}
+	msg, ok := Refresh(c, s)().(RefreshedMsg)
+	if !ok || msg.Session.Operator != s.Operator {
+		t.Fatalf("refresh: %#v", msg)
+	}
+	// Without offline_access there is no refresh token: the session ends.
+	c2 := devClient(t, idp.Issuer(), operator.Config{})
+	da2, _ := c2.StartDevice(t.Context())
+	s2, err := c2.WaitDevice(t.Context(), da2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if f, ok := Refresh(c2, s2)().(RefreshFailedMsg); !ok || !errors.Is(f.Err, operator.ErrSessionEnded) {
+		t.Fatalf("refresh without refresh token: %#v", f)
+	}
+}
