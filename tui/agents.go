@@ -2,7 +2,6 @@ package tui
 
 import (
 	"fmt"
-	"strings"
 
 	"charm.land/bubbles/v2/key"
 	tea "charm.land/bubbletea/v2"
@@ -86,7 +85,10 @@ func (p *agentsPage) view() string {
 	a := p.a
 	th := a.th
 	w := p.lay.listW
-	idW, nameW, identW, actW, seenW := 16, 18, 12, 8, 10
+	idW, nameW, identW, actW, seenW := 16, 18, 10, 7, 10
+	if w < 100 {
+		nameW = 0
+	}
 	ownerW := max(w-2-idW-nameW-identW-actW-seenW-13, 6)
 	hdr := "  " + col("STATE", 13) + col("AGENT", idW) + col("NAME", nameW) + col("OWNER", ownerW) + col("IDENTITY", identW) +
 		col("ACTIVE", actW) + col("SEEN", seenW)
@@ -105,10 +107,7 @@ func (p *agentsPage) view() string {
 		if av.Agent.Workload != nil {
 			ident = "workload"
 		}
-		seen := "never"
-		if !av.State.LastSeen.IsZero() {
-			seen = ago(a.now, av.State.LastSeen) + " ago"
-		}
+		seen := lastSeen(a, av.State)
 		rest := col(Neutralise(av.Agent.ID), idW) + col(Neutralise(av.Agent.Name), nameW) + col(Neutralise(av.Agent.Owner), ownerW) +
 			col(ident, identW) + col(fmt.Sprint(a.d.activeByAgent[av.Agent.ID]), actW) + col(seen, seenW)
 		if i == p.win.cursor {
@@ -133,7 +132,7 @@ func (p *agentsPage) detail(w int) []string {
 		th.Title.Render(Neutralise(ag.ID)) + "  " + Neutralise(ag.Name),
 		label("Owner") + Neutralise(ag.Owner),
 		label("Active") + plural(a.d.activeByAgent[ag.ID], "grant"),
-		label("Last seen") + ago(a.now, av.State.LastSeen),
+		label("Last seen") + lastSeen(a, av.State),
 	}
 	if av.State.Quarantined {
 		out = append(out, th.Error.Render("QUARANTINED")+th.Muted.Render(" · new requests refused · u releases"))
@@ -171,4 +170,9 @@ func (p *agentsPage) help() helpKeys {
 	return helpKeys{short: s, full: [][]key.Binding{s}}
 }
 
-var _ = strings.Join
+func lastSeen(a *app, st broker.AgentState) string {
+	if st.LastSeen.IsZero() {
+		return "never"
+	}
+	return ago(a.now, st.LastSeen) + " ago"
+}

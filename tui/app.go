@@ -90,7 +90,7 @@ func (a *app) needSession(what string) (string, bool) {
 	if a.session != nil || a.sessionEnded != "" {
 		return "session expired: " + what + " paused · press L to sign in again", false
 	}
-	return what + " needs a signed-in operator · press L to sign in", false
+	return "not signed in: " + what + " wait for a signed-in operator · press L to sign in", false
 }
 
 // setSession starts a (new) session.

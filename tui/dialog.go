@@ -31,7 +31,7 @@ func frame(a *app, title, body string, w int) string {
 	inner := min(w-4, 76)
 	var b strings.Builder
 	b.WriteString(a.th.Title.Render(title))
-	b.WriteString("\n\n")
+	b.WriteString("\n")
 	b.WriteString(body)
 	return a.th.Dialog.Width(inner + 2).Render(b.String())
 }

@@ -27,6 +27,18 @@ func layoutFor(w, h int) paneLayout {
 	return l
 }
 
+// shrink gives a stacked list only the lines it needs (n of them), so a
+// short queue leaves the detail pane room.
+func (l paneLayout) shrink(n int) paneLayout {
+	if l.wide || n >= l.listH {
+		return l
+	}
+	n = max(n, 3)
+	l.detH += l.listH - n
+	l.listH = n
+	return l
+}
+
 // rows is how many list rows fit under the list's column header (and the
 // filter line, when there is one).
 func (l paneLayout) rows(extra int) int { return max(l.listH-1-extra, 1) }

@@ -170,8 +170,6 @@ func (n *narrowDialog) view(a *app, w int) string {
 	inner := min(w-6, 76)
 	var b strings.Builder
 	fmt.Fprintf(&b, "%s · %s\n", th.Strong.Render(Neutralise(r.AgentID)), trunc(Neutralise(r.Intent), inner-len(r.AgentID)-3))
-	b.WriteString(th.Muted.Render("space toggles · ←/→ shorten the TTL and narrow the resource · enter grants"))
-	b.WriteString("\n")
 	lastDetail := -1
 	for i, it := range n.items {
 		var line string
@@ -205,7 +203,7 @@ func (n *narrowDialog) view(a *app, w int) string {
 			b.WriteString(" " + line)
 		}
 	}
-	b.WriteString("\n\n" + th.Title.Render("requested → granted") + "\n")
+	b.WriteString("\n" + th.Title.Render("requested → granted") + th.Muted.Render("   space toggles · ←/→ TTL and resource · enter grants") + "\n")
 	b.WriteString(strings.Join(n.diff(a, inner), "\n"))
 	return frame(a, "Narrow and grant", b.String(), w)
 }

@@ -34,6 +34,7 @@ type pendingRow struct {
 // request and the decide actions.
 type pendingPage struct {
 	a        *app
+	w, h     int
 	lay      paneLayout
 	win      window
 	rows     []pendingRow
@@ -52,7 +53,14 @@ func (p *pendingPage) title() string   { return fmt.Sprintf("Pending %d", len(p.
 func (p *pendingPage) filtering() bool { return p.editing }
 
 func (p *pendingPage) setSize(w, h int) {
-	p.lay = layoutFor(w, h)
+	p.w, p.h = w, h
+	p.relayout()
+}
+
+// relayout sizes the list to its rows (on narrow terminals) and the window
+// to the list.
+func (p *pendingPage) relayout() {
+	p.lay = layoutFor(p.w, p.h).shrink(len(p.rows) + 1 + p.filterLines())
 	p.win.setHeight(p.lay.rows(p.filterLines()))
 }
 
@@ -117,7 +125,7 @@ func (p *pendingPage) refresh() {
 		}
 	}
 	p.rows = rows
-	p.win.setHeight(p.lay.rows(p.filterLines()))
+	p.relayout()
 	p.win.setLen(len(rows))
 	p.reselect()
 }
@@ -253,7 +261,7 @@ func (p *pendingPage) onKey(msg tea.KeyPressMsg) tea.Cmd {
 	switch {
 	case key.Matches(msg, k.Filter):
 		p.editing = true
-		p.setSize(p.lay.w, p.lay.h)
+		p.relayout()
 		return nil
 	case key.Matches(msg, k.ClearFilter):
 		if p.filter.String() != "" {

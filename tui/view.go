@@ -6,6 +6,7 @@ import (
 
 	tea "charm.land/bubbletea/v2"
 	"charm.land/lipgloss/v2"
+	"github.com/charmbracelet/x/ansi"
 )
 
 // Below this the console shows a notice instead of a layout that would
@@ -171,15 +172,32 @@ func (m *Model) body() string {
 	}
 	base := m.pages[m.active].view()
 	if n := len(m.a.dialogs); n > 0 {
-		dlg := m.a.dialogs[n-1].view(m.a, m.width)
-		c := lipgloss.NewCanvas(m.width, h)
-		c.Compose(lipgloss.NewLayer(base))
-		x := max((m.width-lipgloss.Width(dlg))/2, 0)
-		y := max((h-lipgloss.Height(dlg))/2, 0)
-		c.Compose(lipgloss.NewLayer(dlg).X(x).Y(y).Z(1))
-		return c.Render()
+		return overlay(base, m.a.dialogs[n-1].view(m.a, m.width), m.width, h)
 	}
 	return base
+}
+
+// overlay draws a dialog centred over the page, which stays visible
+// around it for context.
+func overlay(base, dlg string, w, h int) string {
+	bl := strings.Split(base, "\n")
+	dl := strings.Split(dlg, "\n")
+	if len(dl) > h {
+		dl = append(dl[:h-1], dl[len(dl)-1]) // keep the frame's bottom edge
+	}
+	dw := 0
+	for _, l := range dl {
+		dw = max(dw, displayWidth(l))
+	}
+	x, y := max((w-dw)/2, 0), max((h-len(dl))/2, 0)
+	for len(bl) < h {
+		bl = append(bl, "")
+	}
+	for i, l := range dl {
+		row := padRight(bl[y+i], w)
+		bl[y+i] = ansi.Truncate(row, x, "") + "\x1b[m" + padRight(l, dw) + "\x1b[m" + ansi.TruncateLeft(row, x+dw, "")
+	}
+	return strings.Join(bl[:h], "\n")
 }
 
 // emergencyPanel says exactly what the second `!` will do, with real counts.
