@@ -49,7 +49,7 @@ func BenchmarkVerifyGoJose(b *testing.B) {
 	p, _ := MustSigner(b, jose.EdDSA).Proof("GET", testHTU, ProofOptions{})
 	b.ReportAllocs()
 	for b.Loop() {
-		jws, err := jose.ParseSignedCompact(p, DefaultAlgs)
+		jws, err := jose.ParseSignedCompact(p, defaultAlgs)
 		if err != nil {
 			b.Fatal(err)
 		}

@@ -7,12 +7,25 @@
 // the edges ([Thumbprint], keys handed to [NewSigner]); the verification path
 // parses the compact JWS itself and checks the signature with the standard
 // library, because it runs on every request a resource server receives and a
-// general JOSE parser costs about a third more CPU and a hundred allocations
-// per proof. The parser is strict: base64url without padding or line breaks,
-// one JSON object per part, no duplicate members we read, no "crit", keys in
-// their minimal RFC 7518 encodings so the thumbprint is canonical.
+// general JOSE parser costs about a fifth more CPU and a hundred allocations
+// per proof.
+//
+// The checks are strict where RFC 9449 leaves room:
+//   - typ is exactly "dpop+jwt"; alg is one of EdDSA (Ed25519), ES256,
+//     ES384, PS256 (salt as long as the hash, RFC 7518 §3.5) and RS256,
+//     further limited by [Verifier.Algs];
+//   - base64url without padding or line breaks; header and claims are JSON
+//     objects whose member names are case-sensitive and, for the members
+//     read, not duplicated; a crit header is refused;
+//   - the jwk is public (no d, p, q, dp, dq, qi, oth or k), of the key type
+//     alg needs, in the minimal encodings of RFC 7518 (full-length EC
+//     coordinates, RSA n without a leading zero, 2048 to 4096 bits), so the
+//     thumbprint computed from it is the canonical one;
+//   - htu is compared after RFC 3986 §6.2.2–6.2.3 normalisation, without
+//     the query and fragment of either side (neither is covered by a
+//     proof); htu with userinfo is refused.
 //
 // Errors from [Verifier.Verify] are *[Error] values with a stable Reason;
-// the authorization server answers them with 400 invalid_dpop_proof, a
-// resource server with 401 and [Verifier.Challenge].
+// the authorization server answers them with 400 and [Error.Code] as the
+// OAuth error, a resource server with 401 and [Verifier.Challenge].
 package dpop

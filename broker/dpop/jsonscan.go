@@ -140,13 +140,14 @@ func numericDate(raw []byte) (sec, nsec int64, ok bool) {
 	if len(raw) == 0 || !(raw[0] == '-' || raw[0] >= '0' && raw[0] <= '9') {
 		return 0, 0, false
 	}
+	// ±2^40 s is some 35,000 years: beyond it no window can match, and
+	// time.Unix and the float conversion below stay exact.
+	const limit = 1 << 40
 	if n, err := strconv.ParseInt(string(raw), 10, 64); err == nil {
-		return n, 0, true
+		return n, 0, n > -limit && n < limit
 	}
 	f, err := strconv.ParseFloat(string(raw), 64)
-	// ±2^40 s is some 35,000 years: beyond it no window can match, and the
-	// conversion to int64 below stays exact.
-	if err != nil || f != f || f > 1<<40 || f < -(1<<40) {
+	if err != nil || f != f || f >= limit || f <= -limit {
 		return 0, 0, false
 	}
 	sec = int64(f)

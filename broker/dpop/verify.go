@@ -22,15 +22,15 @@ const (
 	maxJTI = 256
 )
 
-// DefaultAlgs are the algorithms a Verifier accepts when Algs is empty.
-var DefaultAlgs = []jose.SignatureAlgorithm{jose.EdDSA, jose.ES256, jose.ES384, jose.PS256, jose.RS256}
+// defaultAlgs are the algorithms a Verifier accepts when Algs is empty.
+var defaultAlgs = []jose.SignatureAlgorithm{jose.EdDSA, jose.ES256, jose.ES384, jose.PS256, jose.RS256}
 
 // Verifier checks DPoP proofs (RFC 9449 §4.3). Its fields are read-only once
 // it is in use; it is then safe for concurrent use.
 type Verifier struct {
-	// Algs is the allow-list of JWS algorithms; empty means DefaultAlgs.
-	// Only asymmetric algorithms this package implements (those in
-	// DefaultAlgs) can ever be accepted; others in the list are ignored.
+	// Algs is the allow-list of JWS algorithms; empty means EdDSA, ES256,
+	// ES384, PS256 and RS256, the asymmetric algorithms this package
+	// implements. Others in the list (none, HS256, ...) are never accepted.
 	Algs []jose.SignatureAlgorithm
 	// Window is how old a proof's iat may be; zero means DefaultWindow.
 	Window time.Duration
@@ -124,7 +124,7 @@ func (v *Verifier) Verify(values []string, htm, htu, accessToken string) (*Proof
 	}
 
 	if string(c.htm) != htm {
-		return nil, refuse(ReasonMethod, "DPoP proof htm is %s, request is %s", show(string(c.htm)), htm)
+		return nil, refuse(ReasonMethod, "DPoP proof htm is %s, request is %s", show(string(c.htm)), show(htm))
 	}
 	claimHTU := string(c.htu)
 	var scratch [512]byte
@@ -145,10 +145,13 @@ func (v *Verifier) Verify(values []string, htm, htu, accessToken string) (*Proof
 	}
 	window, skew := v.window(), v.skew()
 	iat := time.Unix(c.iatSec, c.iatNsec)
-	if age := now.Sub(iat); age > window {
-		return nil, refuse(ReasonIssuedAt, "DPoP proof iat is %s old; the window is %s", age.Round(time.Second), window)
-	} else if -age > skew {
-		return nil, refuse(ReasonIssuedAt, "DPoP proof iat is %s in the future; the allowed skew is %s", (-age).Round(time.Second), skew)
+	// Compare instants, not durations: now.Sub saturates for an iat
+	// centuries away, and negating the minimum Duration is a no-op.
+	if iat.Before(now.Add(-window)) {
+		return nil, refuse(ReasonIssuedAt, "DPoP proof iat is %s old; the window is %s", now.Sub(iat).Round(time.Second), window)
+	}
+	if iat.After(now.Add(skew)) {
+		return nil, refuse(ReasonIssuedAt, "DPoP proof iat is %s in the future; the allowed skew is %s", iat.Sub(now).Round(time.Second), skew)
 	}
 	if accessToken != "" {
 		if c.ath == nil {
@@ -205,7 +208,7 @@ func (v *Verifier) skew() time.Duration {
 func (v *Verifier) allowed(alg []byte) *algSpec {
 	algs := v.Algs
 	if len(algs) == 0 {
-		algs = DefaultAlgs
+		algs = defaultAlgs
 	}
 	for _, a := range algs {
 		if string(a) == string(alg) {
@@ -220,7 +223,7 @@ func (v *Verifier) allowed(alg []byte) *algSpec {
 func (v *Verifier) Algorithms() []string {
 	algs := v.Algs
 	if len(algs) == 0 {
-		algs = DefaultAlgs
+		algs = defaultAlgs
 	}
 	out := make([]string, 0, len(algs))
 	for _, a := range algs {
