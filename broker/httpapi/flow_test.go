@@ -466,7 +466,7 @@ func TestLoginHint(t *testing.T) {
 				tc.mutate(f)
 			}
 			req := mustRequest(t, http.MethodPost, e.url+"/bc-authorize")
-			req.Body, req.ContentLength = bodyOf(f.Encode()+tc.raw)
+			req.Body, req.ContentLength = bodyOf(f.Encode() + tc.raw)
 			req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
 			r := e.do(req)
 			if tc.status == 200 {

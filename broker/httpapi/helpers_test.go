@@ -62,6 +62,7 @@ type env struct {
 	release *agent.Key // release-bot: everything at git
 	triage  *agent.Key // triage-bot: contents:read at git
 	rs      *agent.Key // the resource client for git
+	billing *agent.Key // the resource client for billing
 	op      broker.Operator
 }
 
@@ -72,6 +73,7 @@ type envOptions struct {
 	requireDPoP bool
 	now         time.Time
 	broker      func(*broker.Options)
+	serverNow   func() time.Time // the HTTP layer's clock, if not the broker's
 	config      func(*broker.Config)
 }
 
@@ -91,6 +93,7 @@ func newEnv(t testing.TB, o envOptions) *env {
 	e.release = mustKey(t, "release-bot")
 	e.triage = mustKey(t, "triage-bot")
 	e.rs = mustKey(t, gitURI)
+	e.billing = mustKey(t, "billing-rs")
 	e.cfg = &broker.Config{
 		Approvers: []string{"oncall", "platform-leads"},
 		Limits:    broker.DefaultLimits,
@@ -124,7 +127,11 @@ func newEnv(t testing.TB, o envOptions) *env {
 	}
 	e.svc = svc
 	e.api, err = httpapi.New(svc, httpapi.Options{
-		ResourceClients: []httpapi.ResourceClient{{ID: gitURI, Keys: []jose.JSONWebKey{e.rs.PublicJWK()}}},
+		ResourceClients: []httpapi.ResourceClient{
+			{ID: gitURI, Keys: []jose.JSONWebKey{e.rs.PublicJWK()}},
+			{ID: "billing-rs", Keys: []jose.JSONWebKey{e.billing.PublicJWK()}, Audiences: []string{billingURI}},
+		},
+		Now: o.serverNow,
 	})
 	if err != nil {
 		t.Fatalf("httpapi.New: %v", err)
