@@ -1,0 +1,78 @@
+package ssf
+
+import (
+	"fmt"
+	"net/http"
+
+	"github.com/writhq/writ/broker"
+)
+
+// UsageReport is the body guards send to the usage endpoint (writ's
+// extension): how many uses of each grant's tokens they accepted and
+// refused since their last report. It feeds the console's "revoked 3s ago,
+// 2 refused uses since, 0 accepted".
+type UsageReport struct {
+	Uses []GrantUse `json:"uses"`
+}
+
+// GrantUse counts the uses of one grant's tokens.
+type GrantUse struct {
+	SID      string `json:"sid"`
+	Accepted int64  `json:"accepted"`
+	Refused  int64  `json:"refused"`
+}
+
+// Limits on a usage report.
+const (
+	maxUsageBody    = 256 << 10
+	MaxUsageEntries = 1000
+	maxUsageCount   = 1 << 40
+)
+
+// ParseUsageReport parses and checks a usage report body.
+func ParseUsageReport(body []byte) (*UsageReport, error) {
+	var rep UsageReport
+	if err := decodeStrict(body, &rep); err != nil {
+		return nil, fmt.Errorf("the body is not a usage report: %v", err)
+	}
+	if len(rep.Uses) > MaxUsageEntries {
+		return nil, fmt.Errorf("the report has %d entries; the limit is %d", len(rep.Uses), MaxUsageEntries)
+	}
+	for _, u := range rep.Uses {
+		if u.SID == "" || len(u.SID) > maxJTILen {
+			return nil, fmt.Errorf("an entry has no sid or one longer than %d bytes", maxJTILen)
+		}
+		if u.Accepted < 0 || u.Refused < 0 || u.Accepted > maxUsageCount || u.Refused > maxUsageCount {
+			return nil, fmt.Errorf("use counts of %s are out of range", quote(u.SID))
+		}
+	}
+	return &rep, nil
+}
+
+func (t *Transmitter) handleUsage(w http.ResponseWriter, r *http.Request, receiver string) {
+	body, problem := readBody(w, r, maxUsageBody)
+	var rep *UsageReport
+	if problem == "" {
+		var err error
+		if rep, err = ParseUsageReport(body); err != nil {
+			problem = err.Error()
+		}
+	}
+	if problem != "" {
+		writeError(w, http.StatusBadRequest, "invalid_request", problem)
+		return
+	}
+	for _, u := range rep.Uses {
+		err := t.b.ReportUses(r.Context(), u.SID, u.Accepted, u.Refused)
+		switch broker.ErrorCode(err) {
+		case "", broker.ENOTFOUND:
+			// A sid writ never issued is a token it never minted: nothing to count.
+		default:
+			t.internal(w, "record grant uses", err)
+			return
+		}
+	}
+	t.stats.usageReports.Add(1)
+	w.Header().Set("Cache-Control", "no-store")
+	w.WriteHeader(http.StatusNoContent)
+}
