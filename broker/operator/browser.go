@@ -115,6 +115,9 @@ func (c *Client) StartBrowser(ctx context.Context) (*BrowserAuth, error) {
 // PKCE verifier and verifies the ID token and its nonce. It stops the
 // listener before it returns.
 func (c *Client) WaitBrowser(ctx context.Context, ba *BrowserAuth) (*Session, error) {
+	if ba == nil || ba.flow == nil {
+		return nil, errors.New("operator sign-in: WaitBrowser needs the BrowserAuth from StartBrowser")
+	}
 	f := ba.flow
 	defer f.shutdown()
 	timer := time.NewTimer(browserTimeout)

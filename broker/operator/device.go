@@ -73,6 +73,9 @@ func (c *Client) StartDevice(ctx context.Context) (*DeviceAuth, error) {
 // ErrDeviceCodeExpired, ErrAccessDenied, *NotApproverError, *VerifyError,
 // *UnreachableError or ctx's error.
 func (c *Client) WaitDevice(ctx context.Context, da *DeviceAuth) (*Session, error) {
+	if da == nil || da.response == nil {
+		return nil, errors.New("operator sign-in: WaitDevice needs the DeviceAuth from StartDevice")
+	}
 	p, err := c.discover(ctx)
 	if err != nil {
 		return nil, err

@@ -36,8 +36,11 @@ type fakeOP struct {
 	lastNon  string // the nonce of the last authorization request
 	// refreshToken is handed out with each token response when set.
 	refreshToken string
-	// deviceError, when set, is the error every device poll returns.
-	deviceError string
+	// deviceError, when set, is the error every device poll returns;
+	// deviceErrors are returned first, one per poll.
+	deviceError  string
+	deviceErrors []string
+	devicePolls  []time.Time
 	// noIDTokenOnRefresh drops the ID token from refresh responses.
 	noIDTokenOnRefresh bool
 	accessToken        string
@@ -128,6 +131,13 @@ func (f *fakeOP) token(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	case "urn:ietf:params:oauth:grant-type:device_code":
+		f.devicePolls = append(f.devicePolls, time.Now())
+		if len(f.deviceErrors) > 0 {
+			e := f.deviceErrors[0]
+			f.deviceErrors = f.deviceErrors[1:]
+			writeJSON(w, http.StatusBadRequest, map[string]string{"error": e})
+			return
+		}
 		if f.deviceError != "" {
 			writeJSON(w, http.StatusBadRequest, map[string]string{"error": f.deviceError})
 			return

@@ -493,3 +493,32 @@ func TestKeepAliveReportsEndWithoutRefreshToken(t *testing.T) {
 		t.Fatalf("err = %v, want ErrSessionEnded", got)
 	}
 }
+
+// TestDeviceFlowHonoursSlowDown: after slow_down the client waits 5 s more
+// between polls (RFC 8628 §3.5), and authorization_pending keeps it polling.
+func TestDeviceFlowHonoursSlowDown(t *testing.T) {
+	t.Parallel()
+	f := newFakeOP(t)
+	f.set(func(f *fakeOP) { f.deviceErrors = []string{"authorization_pending", "slow_down"} })
+	c := newTestClient(t, Config{Issuer: f.issuer(), ClientID: fakeClientID})
+	da, err := c.StartDevice(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if da.Interval != time.Second {
+		t.Errorf("interval %v, want the provider's 1s", da.Interval)
+	}
+	if _, err := c.WaitDevice(t.Context(), da); err != nil {
+		t.Fatal(err)
+	}
+	var polls []time.Time
+	f.set(func(f *fakeOP) { polls = f.devicePolls })
+	if len(polls) != 3 {
+		t.Fatalf("%d polls, want 3", len(polls))
+	}
+	// The gap after slow_down is the interval plus 5 s: at least 6 s, never
+	// the 1 s before it. (A lower bound only: nothing here depends on speed.)
+	if gap := polls[2].Sub(polls[1]); gap < 6*time.Second {
+		t.Errorf("polled again %v after slow_down, want ≥ 6s", gap)
+	}
+}
