@@ -69,6 +69,9 @@ func (p *pendingPage) view() string {
 		if p.filter.String() != "" {
 			msg = "  Nothing pending matches the filter (esc clears it)."
 		}
+		if !a.d.loaded {
+			msg = "  Loading the queue…"
+		}
 		list = append(list, th.Muted.Render(msg))
 	}
 	from, to := p.win.visible()
@@ -111,7 +114,7 @@ func (p *pendingPage) renderRow(row *pendingRow, selected bool, c pendingColumns
 	if row.burst {
 		intent = fmt.Sprintf("⚠ BURST ×%d: %s", len(row.reqs), intent)
 	}
-	if fresh && !selected {
+	if fresh {
 		intent = "NEW " + intent
 	}
 	verdict := ""

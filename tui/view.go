@@ -114,8 +114,8 @@ func (m *Model) header() string {
 	if a.opts.APIAddr != "" {
 		left = append(left, th.Muted.Render("api "+a.opts.APIAddr))
 	}
-	right := th.Muted.Render(fmt.Sprintf("%d pending · %d active grants · %d agents",
-		len(a.d.pending), a.d.activeGrants, len(a.d.agents)))
+	right := th.Muted.Render(fmt.Sprintf("%d pending · %s · %s",
+		len(a.d.pending), plural(a.d.activeGrants, "active grant"), plural(len(a.d.agents), "agent")))
 	l := strings.Join(left, "  ")
 	if displayWidth(l)+2+displayWidth(right) <= m.width {
 		return l + strings.Repeat(" ", m.width-displayWidth(l)-displayWidth(right)) + right
