@@ -23,7 +23,7 @@ const (
 	ReasonTokenHash  = "ath"               // ath missing or not the hash of the access token
 	ReasonNonce      = "nonce"             // nonce missing or not acceptable: answer use_dpop_nonce
 	ReasonReplay     = "replay"            // this proof (jkt, htu, jti) was already used
-	ReasonReplayFull = "replay_cache_full" // the replay cache is full; refused rather than forgotten
+	ReasonReplayFull = "replay_cache_full" // the replay cache is full: a server capacity fault; 503 fits
 )
 
 // OAuth error codes a refused proof maps to (RFC 9449 §5, §7.1, §8, §9).

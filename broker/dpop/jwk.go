@@ -158,6 +158,9 @@ func parseProofKey(raw []byte, spec *algSpec) (crypto.PublicKey, string, *Error)
 		if !ok || len(xb) != ed25519.PublicKeySize {
 			return nil, "", refuse(ReasonKey, "DPoP proof jwk x is not a 32-octet Ed25519 key in base64url")
 		}
+		if !ed25519KeyUsable(xb) {
+			return nil, "", refuse(ReasonKey, "DPoP proof jwk x is a small-order or non-canonical Ed25519 point")
+		}
 		pub = ed25519.PublicKey(append([]byte(nil), xb...))
 		in = append(canon[:0], `{"crv":"Ed25519","kty":"OKP","x":"`...)
 		in = append(append(in, m.x...), `"}`...)
