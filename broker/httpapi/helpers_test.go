@@ -6,6 +6,7 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"io"
+	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -28,6 +29,8 @@ const (
 	gitURI     = "https://git.acme.example"
 	billingURI = "https://billing.acme.example"
 )
+
+var quiet = slog.New(slog.DiscardHandler)
 
 // clock is a settable test clock, close to real time so that caches
 // keyed on the wall clock behave.
@@ -116,7 +119,7 @@ func newEnv(t testing.TB, o envOptions) *env {
 	if o.config != nil {
 		o.config(e.cfg)
 	}
-	bo := broker.Options{Issuer: e.url, Now: e.clock.Now, PollInterval: time.Second,
+	bo := broker.Options{Issuer: e.url, Now: e.clock.Now, PollInterval: time.Second, Logger: quiet,
 		SubmitRate: 1000, SubmitBurst: 1000, MaxPendingPerAgent: 1000}
 	if o.broker != nil {
 		o.broker(&bo)
@@ -131,7 +134,8 @@ func newEnv(t testing.TB, o envOptions) *env {
 			{ID: gitURI, Keys: []jose.JSONWebKey{e.rs.PublicJWK()}},
 			{ID: "billing-rs", Keys: []jose.JSONWebKey{e.billing.PublicJWK()}, Audiences: []string{billingURI}},
 		},
-		Now: o.serverNow,
+		Now:    o.serverNow,
+		Logger: quiet,
 	})
 	if err != nil {
 		t.Fatalf("httpapi.New: %v", err)
