@@ -20,7 +20,8 @@
 //   - the jwk is public (no d, p, q, dp, dq, qi, oth or k), of the key type
 //     alg needs, in the minimal encodings of RFC 7518 (full-length EC
 //     coordinates, RSA n without a leading zero, 2048 to 4096 bits), so the
-//     thumbprint computed from it is the canonical one;
+//     thumbprint computed from it is the canonical one; EC points must be on
+//     the curve, Ed25519 points canonical and not of small order;
 //   - htu is compared after RFC 3986 §6.2.2–6.2.3 normalisation, without
 //     the query and fragment of either side (neither is covered by a
 //     proof); htu with userinfo is refused.
