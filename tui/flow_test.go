@@ -120,7 +120,9 @@ func TestFlowRevoke(t *testing.T) {
 func TestFlowRevokeAgent(t *testing.T) {
 	svc, c := realBroker(t)
 	approved(t, svc, "release-bot", "open PR", "contents:write")
+	c.Advance(time.Second)
 	approved(t, svc, "release-bot", "open another PR", "pull_requests:write")
+	c.Advance(time.Second)
 	approved(t, svc, "reader-bot", "read docs", "contents:read")
 	f := startFlow(t, svc, Options{Now: c.Now, Session: session(c)}, 100, 30)
 	f.waitShow("Grants 3")
