@@ -73,6 +73,8 @@ type Client struct {
 	signer jose.Signer
 	now    func() time.Time
 	log    *slog.Logger
+	// slowDownStep is what slow_down adds to the interval: 5 s (CIBA §11).
+	slowDownStep time.Duration
 }
 
 // New discovers writ at issuer (its public URL; "" means key.Issuer) and
@@ -87,7 +89,7 @@ func New(ctx context.Context, issuer string, key *Key, opts Options) (*Client, e
 	if issuer == "" {
 		return nil, errors.New("agent: writ's URL is required (the key file names none)")
 	}
-	c := &Client{key: key, http: opts.HTTPClient, opts: opts, now: opts.Now, log: opts.Logger}
+	c := &Client{key: key, http: opts.HTTPClient, opts: opts, now: opts.Now, log: opts.Logger, slowDownStep: 5 * time.Second}
 	if c.http == nil {
 		c.http = http.DefaultClient
 	}

@@ -255,7 +255,7 @@ func (c *Client) Wait(ctx context.Context, p *Pending, progress func(Progress)) 
 			pr.Status = ErrPending.Code
 		case errors.Is(err, ErrSlowDown):
 			failures = 0
-			interval += 5 * time.Second
+			interval += c.slowDownStep
 			pr.Status = ErrSlowDown.Code
 		case errors.As(err, &e) && e.Status < 500:
 			return nil, err // a decision (denied, expired) or a refusal
@@ -317,13 +317,38 @@ func (t *Task) Do(req *http.Request) (*http.Response, error) {
 // Done tells writ the task is finished: it revokes the token (RFC 7009),
 // which completes the grant. Calling it twice is harmless.
 func (t *Task) Done(ctx context.Context) error {
-	endpoint := t.client.meta.RevocationEndpoint
+	return t.client.Revoke(ctx, t.AccessToken)
+}
+
+// Revoke revokes one of the agent's access tokens (RFC 7009), completing
+// its grant. writ answers success for tokens it does not know, so a
+// mistyped token is not reported.
+func (c *Client) Revoke(ctx context.Context, accessToken string) error {
+	endpoint := c.meta.RevocationEndpoint
 	if endpoint == "" {
 		return errors.New("agent: writ's metadata has no revocation endpoint")
 	}
-	form := url.Values{"token": {t.AccessToken}, "token_type_hint": {"access_token"}}
-	_, err := t.client.post(ctx, endpoint, form, nil, nil)
+	form := url.Values{"token": {accessToken}, "token_type_hint": {"access_token"}}
+	_, err := c.post(ctx, endpoint, form, nil, nil)
 	return err
+}
+
+// Resume returns a Pending for a task requested earlier, perhaps by
+// another process, to Poll or Wait on. Its token will be bound to
+// Options.DPoPKey, or to a fresh key when none is set. interval zero
+// means CIBA's default of 5 s.
+func (c *Client) Resume(id string, interval time.Duration) (*Pending, error) {
+	if id == "" {
+		return nil, errors.New("agent: the task id (auth_req_id) is required")
+	}
+	signer, err := c.dpopSigner()
+	if err != nil {
+		return nil, err
+	}
+	if interval <= 0 {
+		interval = 5 * time.Second
+	}
+	return &Pending{ID: id, Interval: interval, ExpiresAt: c.now().Add(broker.DefaultLimits.ReviewDeadline), dpop: signer}, nil
 }
 
 func short(id string) string {
