@@ -31,6 +31,8 @@ type data struct {
 	activeGrants  int
 	activeAgents  int
 	activeByAgent map[string]int
+	nextExpiry    time.Time // the earliest expiry among active grants: counts change then
+	prunedAt      time.Time
 
 	loaded bool
 }
@@ -176,17 +178,23 @@ func (d *data) endedAt(g *broker.Grant) time.Time {
 func (d *data) recount(now time.Time) {
 	clear(d.activeByAgent)
 	d.activeGrants = 0
+	d.nextExpiry = now.Add(time.Hour)
 	for _, g := range d.grants {
 		if d.grantState(g, now) == broker.GrantActive {
 			d.activeGrants++
 			d.activeByAgent[g.AgentID]++
+			if g.ExpiresAt.Before(d.nextExpiry) {
+				d.nextExpiry = g.ExpiresAt
+			}
 		}
 	}
 	d.activeAgents = len(d.activeByAgent)
 }
 
-// prune drops grants that ended more than keep ago.
-func (d *data) prune(now time.Time, keep time.Duration) {
+// prune drops grants that ended more than keep ago, reporting whether it
+// dropped any.
+func (d *data) prune(now time.Time, keep time.Duration) bool {
+	d.prunedAt = now
 	cut := now.Add(-keep)
 	kept := d.grants[:0]
 	for _, g := range d.grants {
@@ -199,7 +207,9 @@ func (d *data) prune(now time.Time, keep time.Duration) {
 		clear(d.grants[len(kept):])
 		d.grants = kept
 		d.reindexGrants()
+		return true
 	}
+	return false
 }
 
 // resource returns the catalogue entry a resource falls under: the exact

@@ -2,6 +2,7 @@ package tui
 
 import (
 	"strconv"
+	"time"
 
 	"charm.land/bubbles/v2/help"
 	"charm.land/bubbles/v2/key"
@@ -305,12 +306,15 @@ func (m *Model) onTick() tea.Cmd {
 		a.sessionEnded = "expired"
 		a.fail("session expired: approvals paused · press L to sign in again; revocation still works")
 	}
-	if a.now.Second() == 0 {
-		a.d.prune(a.now, a.opts.RecentGrants)
+	if a.now.Sub(a.d.prunedAt) >= time.Minute && a.d.prune(a.now, a.opts.RecentGrants) {
+		m.grants.refresh()
 	}
-	a.d.recount(a.now)
+	if !a.now.Before(a.d.nextExpiry) {
+		// A grant just ran out: the counts change; nothing else does.
+		a.d.recount(a.now)
+		m.agents.refresh()
+	}
 	m.pending.expire()
-	m.grants.refresh()
 	return tick(a.opts.Tick)
 }
 

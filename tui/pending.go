@@ -42,11 +42,15 @@ type pendingPage struct {
 	editing  bool
 	expanded map[string]bool
 	asked    map[string]bool // follow-ons whose parent grant was asked for
-	selected string          // request id of the selected row, kept across rebuilds
+	cache    map[*broker.TaskRequest]*reqInfo
+	counts   map[string]int
+	bursts   map[string][]*broker.TaskRequest
+	selected string // request id of the selected row, kept across rebuilds
 }
 
 func newPendingPage(a *app) *pendingPage {
-	return &pendingPage{a: a, expanded: map[string]bool{}, asked: map[string]bool{}}
+	return &pendingPage{a: a, expanded: map[string]bool{}, asked: map[string]bool{},
+		cache: map[*broker.TaskRequest]*reqInfo{}, counts: map[string]int{}, bursts: map[string][]*broker.TaskRequest{}}
 }
 
 func (p *pendingPage) title() string   { return fmt.Sprintf("Pending %d", len(p.a.d.pending)) }
@@ -92,36 +96,72 @@ func burstKey(r *broker.TaskRequest) string {
 	return b.String()
 }
 
-// refresh rebuilds the rows from the queue and the filter.
+// reqInfo is what the queue precomputes once per request: its burst key,
+// its lowercased search text and its neutralised row text.
+type reqInfo struct {
+	key, search string
+	row         pendingRow
+}
+
+// info returns the cached row text of a request.
+func (p *pendingPage) info(r *broker.TaskRequest) *reqInfo {
+	if in, ok := p.cache[r]; ok {
+		return in
+	}
+	in := &reqInfo{key: burstKey(r), row: p.row(r)}
+	in.search = strings.ToLower(r.AgentID + "\x00" + r.Intent + "\x00" + r.Terms.Resource + "\x00" + strings.Join(r.Terms.Scopes, " "))
+	p.cache[r] = in
+	return in
+}
+
+// refresh rebuilds the rows from the queue and the filter. It runs on
+// every change to the queue and every filter keystroke, so it allocates
+// nothing per request once the request's text is cached.
 func (p *pendingPage) refresh() {
 	d := p.a.d
+	if len(p.cache) > 2*len(d.pending)+1024 {
+		clear(p.cache) // drop decided requests' text
+	}
 	q := strings.ToLower(strings.TrimSpace(p.filter.String()))
-	groups := map[string][]*broker.TaskRequest{}
-	var order []string
+	clear(p.counts)
 	for _, r := range d.pending {
-		if q != "" && !p.matches(r, q) {
-			continue
+		in := p.info(r)
+		if q == "" || strings.Contains(in.search, q) {
+			p.counts[in.key]++
 		}
-		k := burstKey(r)
-		if _, ok := groups[k]; !ok {
-			order = append(order, k)
+	}
+	clear(p.bursts)
+	for i, r := range d.pending {
+		in := p.info(r)
+		if p.counts[in.key] >= p.a.opts.BurstSize && (q == "" || strings.Contains(in.search, q)) {
+			p.bursts[in.key] = append(p.bursts[in.key], d.pending[i])
 		}
-		groups[k] = append(groups[k], r)
 	}
 	rows := p.rows[:0]
-	for _, k := range order {
-		g := groups[k]
-		if len(g) >= p.a.opts.BurstSize {
-			rows = append(rows, p.row(g, k, true, false))
-			if p.expanded[k] {
-				for _, r := range g {
-					rows = append(rows, p.row([]*broker.TaskRequest{r}, k, false, true))
-				}
-			}
+	for i, r := range d.pending {
+		in := p.info(r)
+		if q != "" && !strings.Contains(in.search, q) {
 			continue
 		}
-		for _, r := range g {
-			rows = append(rows, p.row([]*broker.TaskRequest{r}, k, false, false))
+		g, burst := p.bursts[in.key]
+		if !burst {
+			row := in.row
+			row.reqs = d.pending[i : i+1 : i+1]
+			rows = append(rows, row)
+			continue
+		}
+		if g[0] != r {
+			continue // the burst's row is at its oldest request
+		}
+		row := in.row
+		row.reqs, row.burst = g, true
+		rows = append(rows, row)
+		if p.expanded[in.key] {
+			for _, m := range g {
+				member := p.info(m).row
+				member.reqs, member.member = []*broker.TaskRequest{m}, true
+				rows = append(rows, member)
+			}
 		}
 	}
 	p.rows = rows
@@ -130,11 +170,10 @@ func (p *pendingPage) refresh() {
 	p.reselect()
 }
 
-func (p *pendingPage) row(reqs []*broker.TaskRequest, k string, burst, member bool) pendingRow {
+// row precomputes the neutralised text of a request's row.
+func (p *pendingPage) row(r *broker.TaskRequest) pendingRow {
 	d := p.a.d
-	r := reqs[0]
-	row := pendingRow{reqs: reqs, burst: burst, member: member, key: k,
-		agent: Neutralise(r.AgentID), intent: Neutralise(r.Intent), risk: d.requestRisk(r)}
+	row := pendingRow{key: burstKey(r), agent: Neutralise(r.AgentID), intent: Neutralise(r.Intent), risk: d.requestRisk(r)}
 	sc := r.Terms.ResourceScopes()
 	switch len(sc) {
 	case 0:
@@ -156,19 +195,6 @@ func highestScope(d *data, t broker.Terms) string {
 		}
 	}
 	return best
-}
-
-func (p *pendingPage) matches(r *broker.TaskRequest, q string) bool {
-	if strings.Contains(strings.ToLower(r.AgentID), q) || strings.Contains(strings.ToLower(r.Intent), q) ||
-		strings.Contains(strings.ToLower(r.Terms.Resource), q) {
-		return true
-	}
-	for _, s := range r.Terms.Scopes {
-		if strings.Contains(strings.ToLower(s), q) {
-			return true
-		}
-	}
-	return false
 }
 
 // reselect keeps the cursor on the same request after the rows changed.
