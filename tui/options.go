@@ -17,8 +17,9 @@ type Options struct {
 	// Context ends the live event subscription and cancels broker calls in
 	// flight; context.Background() when nil. Cancel it when the program ends.
 	Context context.Context
-	// Theme is the style set; themes.Default(true) when nil. An adaptive
-	// theme follows the background colour the terminal reports.
+	// Theme is the style set (themes.ByName); the default theme, or
+	// monochrome under NO_COLOR, when nil. An adaptive theme follows the
+	// background colour the terminal reports.
 	Theme *themes.Theme
 	// Mouse enables click-to-select and wheel scrolling.
 	Mouse bool
@@ -56,7 +57,7 @@ func (o *Options) defaults() {
 		o.Context = context.Background()
 	}
 	if o.Theme == nil {
-		o.Theme = themes.Default(true)
+		o.Theme, _ = themes.ByName("default", true) // monochrome under NO_COLOR
 	}
 	if o.Now == nil {
 		o.Now = time.Now
