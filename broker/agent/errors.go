@@ -12,9 +12,9 @@ type Error struct {
 
 func (e *Error) Error() string {
 	if e.Description == "" {
-		return fmt.Sprintf("writ: %s (HTTP %d)", e.Code, e.Status)
+		return fmt.Sprintf("%s (HTTP %d)", e.Code, e.Status)
 	}
-	return fmt.Sprintf("writ: %s: %s", e.Code, e.Description)
+	return e.Code + ": " + e.Description
 }
 
 // Is matches the sentinel errors by code: errors.Is(err, agent.ErrDenied).
