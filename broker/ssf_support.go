@@ -35,35 +35,76 @@ func (s *Service) UpdateRecords(ctx context.Context, fn func(RecordTx) error) er
 // than this concerns only tokens that are dead by their exp anyway.
 func (s *Service) MaxTokenLifetime() time.Duration { return s.cfg.Limits.MaxTTL }
 
-// ReportUses records uses of grant sid that a resource server's guard
-// checked itself, accepted and refused, in one call. Like ReportUse it is
-// evidence for the console ("2 refused uses since revocation"), never
-// authority, and it is counted in memory and flushed with FlushUsage.
-func (s *Service) ReportUses(ctx context.Context, sid string, accepted, refused int64) error {
-	if accepted < 0 || refused < 0 {
+// UseReport counts the uses of one grant's tokens that a resource server's
+// guard checked itself since its last report.
+type UseReport struct {
+	GrantID  string
+	Accepted int64
+	Refused  int64
+	// LastAccepted and LastRefused are when the latest use of each kind
+	// happened (zero: now). A use after the grant ended is one the resource
+	// server refused because the revocation reached it, or, if accepted,
+	// one that beat the revocation there.
+	LastAccepted, LastRefused time.Time
+}
+
+// ReportUses records uses that a guard checked itself. Like ReportUse it
+// is evidence for the console ("revoked 3s ago, 2 refused uses since, 0
+// accepted"), never authority; it is counted in memory and flushed with
+// FlushUsage.
+func (s *Service) ReportUses(ctx context.Context, r UseReport) error {
+	if r.Accepted < 0 || r.Refused < 0 {
 		return Errorf(EINVALID, "use counts must not be negative")
 	}
-	if accepted == 0 && refused == 0 {
+	if r.Accepted == 0 && r.Refused == 0 {
 		return nil
 	}
 	now := s.now()
 	var g *Grant
 	err := s.store.View(ctx, func(tx Tx) error {
 		var err error
-		g, err = tx.Grant(sid)
+		g, err = tx.Grant(r.GrantID)
 		return err
 	})
 	if err != nil {
 		return err
 	}
+	ended := s.endedAt(g, s.IssuerState(), s.agentState(g.AgentID))
+	after := func(t time.Time) bool {
+		if t.IsZero() || t.After(now) {
+			t = now
+		}
+		return !ended.IsZero() && !t.Before(ended)
+	}
 	d := usage{last: now}
-	if s.grantDead(g, s.IssuerState(), s.agentState(g.AgentID), now) != "" {
-		d.afterEndAccepted, d.afterEndRefused = accepted, refused
+	if after(r.LastAccepted) {
+		d.afterEndAccepted = r.Accepted
 	} else {
-		d.accepted, d.refused = accepted, refused
+		d.accepted = r.Accepted
+	}
+	if after(r.LastRefused) {
+		d.afterEndRefused = r.Refused
+	} else {
+		d.refused = r.Refused
 	}
 	s.usage.merge(g.ID, &d)
 	return nil
+}
+
+// endedAt returns when a grant stopped being usable: its end, the epoch
+// revocation that killed it, or its expiry; zero while it is live.
+func (s *Service) endedAt(g *Grant, issuer IssuerState, agent AgentState) time.Time {
+	switch {
+	case g.State != GrantActive && !g.EndedAt.IsZero():
+		return g.EndedAt
+	case g.Epoch < issuer.Epoch:
+		return issuer.EpochAt
+	case g.AgentEpoch < agent.Epoch:
+		return agent.EpochAt
+	case !s.now().Before(g.ExpiresAt):
+		return g.ExpiresAt
+	}
+	return time.Time{}
 }
 
 // AuditGrantNarrowed records an operator narrowing a live grant.
@@ -128,12 +169,14 @@ func (s *Service) NarrowGrant(ctx context.Context, op Operator, grantID string, 
 			return err
 		}
 		if g.TokenJTI != "" {
-			claims := map[string]any{
-				"scope": strings.Join(next.ResourceScopes(), " "),
-				"exp":   expires.Unix(),
+			details := next.Details
+			if details == nil {
+				details = []AuthorizationDetail{} // none left: say so, not "unchanged"
 			}
-			if len(next.Details) > 0 {
-				claims["authorization_details"] = next.Details
+			claims := map[string]any{
+				"scope":                 strings.Join(next.ResourceScopes(), " "),
+				"authorization_details": details,
+				"exp":                   expires.Unix(),
 			}
 			sig := &Signal{Kind: SignalTokenClaimsChange, At: now, GrantID: g.ID, JTI: g.TokenJTI,
 				Audience: g.Terms.Resource, InitiatingEntity: "admin", Reason: reason, Claims: claims}

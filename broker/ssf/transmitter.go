@@ -32,7 +32,7 @@ type Broker interface {
 	Sign(typ string, claims any) (string, error)
 	ViewRecords(ctx context.Context, fn func(broker.RecordTx) error) error
 	UpdateRecords(ctx context.Context, fn func(broker.RecordTx) error) error
-	ReportUses(ctx context.Context, sid string, accepted, refused int64) error
+	ReportUses(ctx context.Context, r broker.UseReport) error
 	MaxTokenLifetime() time.Duration
 }
 

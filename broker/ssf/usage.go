@@ -3,6 +3,7 @@ package ssf
 import (
 	"fmt"
 	"net/http"
+	"time"
 
 	"github.com/writhq/writ/broker"
 )
@@ -15,11 +16,14 @@ type UsageReport struct {
 	Uses []GrantUse `json:"uses"`
 }
 
-// GrantUse counts the uses of one grant's tokens.
+// GrantUse counts the uses of one grant's tokens, with when the latest
+// accepted and refused ones happened (Unix milliseconds, 0 for none).
 type GrantUse struct {
-	SID      string `json:"sid"`
-	Accepted int64  `json:"accepted"`
-	Refused  int64  `json:"refused"`
+	SID          string `json:"sid"`
+	Accepted     int64  `json:"accepted"`
+	Refused      int64  `json:"refused"`
+	LastAccepted int64  `json:"last_accepted,omitempty"`
+	LastRefused  int64  `json:"last_refused,omitempty"`
 }
 
 // Limits on a usage report.
@@ -27,6 +31,7 @@ const (
 	maxUsageBody    = 256 << 10
 	MaxUsageEntries = 1000
 	maxUsageCount   = 1 << 40
+	maxUsageMillis  = 1 << 50
 )
 
 // ParseUsageReport parses and checks a usage report body.
@@ -44,6 +49,9 @@ func ParseUsageReport(body []byte) (*UsageReport, error) {
 		}
 		if u.Accepted < 0 || u.Refused < 0 || u.Accepted > maxUsageCount || u.Refused > maxUsageCount {
 			return nil, fmt.Errorf("use counts of %s are out of range", quote(u.SID))
+		}
+		if u.LastAccepted < 0 || u.LastRefused < 0 || u.LastAccepted > maxUsageMillis || u.LastRefused > maxUsageMillis {
+			return nil, fmt.Errorf("use times of %s are out of range", quote(u.SID))
 		}
 	}
 	return &rep, nil
@@ -63,7 +71,8 @@ func (t *Transmitter) handleUsage(w http.ResponseWriter, r *http.Request, receiv
 		return
 	}
 	for _, u := range rep.Uses {
-		err := t.b.ReportUses(r.Context(), u.SID, u.Accepted, u.Refused)
+		err := t.b.ReportUses(r.Context(), broker.UseReport{GrantID: u.SID, Accepted: u.Accepted, Refused: u.Refused,
+			LastAccepted: millis(u.LastAccepted), LastRefused: millis(u.LastRefused)})
 		switch broker.ErrorCode(err) {
 		case "", broker.ENOTFOUND:
 			// A sid writ never issued is a token it never minted: nothing to count.
@@ -75,4 +84,11 @@ func (t *Transmitter) handleUsage(w http.ResponseWriter, r *http.Request, receiv
 	t.stats.usageReports.Add(1)
 	w.Header().Set("Cache-Control", "no-store")
 	w.WriteHeader(http.StatusNoContent)
+}
+
+func millis(ms int64) time.Time {
+	if ms == 0 {
+		return time.Time{}
+	}
+	return time.UnixMilli(ms)
 }

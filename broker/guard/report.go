@@ -1,0 +1,111 @@
+package guard
+
+import (
+	"context"
+	"hash/maphash"
+	"net/http"
+	"sync"
+	"sync/atomic"
+
+	"github.com/writhq/writ/broker/ssf"
+)
+
+// reportShards spreads use counting over locks, so concurrent requests
+// rarely share one.
+const reportShards = 16
+
+// reporter counts the uses of each grant's tokens until the next report to
+// writ. It is bounded: past maxPending grants in a shard, new grants'
+// uses are dropped and counted as dropped.
+type reporter struct {
+	seed       maphash.Seed
+	maxPending int
+	shards     [reportShards]reportShard
+	dropped    atomic.Int64
+	sent       atomic.Int64
+	failed     atomic.Int64
+}
+
+type reportShard struct {
+	mu sync.Mutex
+	m  map[string]*useCount
+	_  [40]byte // keep neighbouring shards' locks off one cache line
+}
+
+type useCount struct{ accepted, refused, lastAccepted, lastRefused int64 }
+
+func newReporter(maxPending int) *reporter {
+	r := &reporter{seed: maphash.MakeSeed(), maxPending: max(1, maxPending/reportShards)}
+	for i := range r.shards {
+		r.shards[i].m = make(map[string]*useCount)
+	}
+	return r
+}
+
+// record counts one use of grant sid at now (Unix milliseconds).
+func (r *reporter) record(sid string, accepted bool, now int64) {
+	s := &r.shards[maphash.String(r.seed, sid)%reportShards]
+	s.mu.Lock()
+	c, ok := s.m[sid]
+	if !ok {
+		if len(s.m) >= r.maxPending {
+			s.mu.Unlock()
+			r.dropped.Add(1)
+			return
+		}
+		c = &useCount{}
+		s.m[sid] = c
+	}
+	if accepted {
+		c.accepted++
+		c.lastAccepted = max(c.lastAccepted, now)
+	} else {
+		c.refused++
+		c.lastRefused = max(c.lastRefused, now)
+	}
+	s.mu.Unlock()
+}
+
+// take returns and forgets the counts.
+func (r *reporter) take() []ssf.GrantUse {
+	var out []ssf.GrantUse
+	for i := range r.shards {
+		s := &r.shards[i]
+		s.mu.Lock()
+		for sid, c := range s.m {
+			out = append(out, ssf.GrantUse{SID: sid, Accepted: c.accepted, Refused: c.refused,
+				LastAccepted: c.lastAccepted, LastRefused: c.lastRefused})
+		}
+		clear(s.m)
+		s.mu.Unlock()
+	}
+	return out
+}
+
+// flushUses sends the counted uses to writ's usage endpoint. Uses are
+// evidence for the console, not authority: a report that fails is dropped
+// (and counted) rather than kept without bound.
+func (g *Guard) flushUses(ctx context.Context) {
+	uses := g.reports.take()
+	if len(uses) == 0 {
+		return
+	}
+	u := g.usageURL.Load()
+	if u == nil {
+		g.reports.failed.Add(int64(len(uses)))
+		return
+	}
+	for len(uses) > 0 {
+		n := min(len(uses), ssf.MaxUsageEntries)
+		status, err := g.callJSON(ctx, http.MethodPost, *u, ssf.UsageReport{Uses: uses[:n]}, nil)
+		if err != nil || status != http.StatusNoContent {
+			g.reports.failed.Add(int64(len(uses)))
+			if ctx.Err() == nil {
+				g.log.Debug("usage report failed", "status", status, "err", err)
+			}
+			return
+		}
+		g.reports.sent.Add(int64(n))
+		uses = uses[n:]
+	}
+}
