@@ -17,7 +17,7 @@
 // configured workload issuer (a SPIFFE JWT-SVID, verified through the
 // issuer's OpenID discovery document with go-oidc and mapped to the agent
 // by its exact sub). Resource servers authenticate to the introspection
-// endpoint the same way, as OAuth clients of their own: Options.
+// endpoint the same way, as OAuth clients of their own: the option
 // ResourceClients gives each an id (by convention the resource URI it
 // serves), its keys or workload identity, and the audiences whose tokens
 // it may ask about. A token for any other audience is inactive to it, so a
