@@ -365,3 +365,39 @@ func TestRateLimitAndPendingCap(t *testing.T) {
 		t.Fatalf("after refill: %v", err)
 	}
 }
+
+func TestPendingCapPerAgent(t *testing.T) {
+	st := newHarness(t).st
+	c := newClock()
+	svc, err := broker.New(t.Context(), testConfig(), st, broker.Options{Issuer: "https://writ.example", Now: c.Now, SubmitRate: 1000, SubmitBurst: 1000, MaxPendingPerAgent: 2})
+	if err != nil {
+		t.Fatal(err)
+	}
+	in := broker.SubmitInput{LoginHint: "oncall", Intent: "x", Scopes: []string{"contents:read"}, Resource: gitURI}
+	first, err := svc.Submit(t.Context(), "release-bot", in)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := svc.Submit(t.Context(), "release-bot", in); err != nil {
+		t.Fatal(err)
+	}
+	_, err = svc.Submit(t.Context(), "release-bot", in)
+	wantCode(t, err, broker.ETHROTTLED)
+	// Another agent is not held back by release-bot's queue.
+	if _, err := svc.Submit(t.Context(), "support", broker.SubmitInput{LoginHint: "oncall", Intent: "x", Scopes: []string{"refunds:create"}, Resource: billingURI}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := svc.Deny(t.Context(), op, first.ID, "no"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := svc.Submit(t.Context(), "release-bot", in); err != nil {
+		t.Fatalf("after a decision freed a place: %v", err)
+	}
+	// A restart counts the queue from the store.
+	svc2, err := broker.New(t.Context(), testConfig(), st, broker.Options{Issuer: "https://writ.example", Now: c.Now, SubmitRate: 1000, SubmitBurst: 1000, MaxPendingPerAgent: 2})
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = svc2.Submit(t.Context(), "release-bot", in)
+	wantCode(t, err, broker.ETHROTTLED)
+}

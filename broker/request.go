@@ -83,16 +83,9 @@ func (s *Service) Submit(ctx context.Context, agentID string, in SubmitInput) (*
 				}
 			}
 		}
-		pending := 0
-		if err := tx.ForEachPending(func(r *TaskRequest) error {
-			if r.AgentID == agentID {
-				pending++
-			}
-			return nil
-		}); err != nil {
-			return err
-		}
-		if pending >= s.opts.MaxPendingPerAgent {
+		// The count comes from memory, so the cap may be overshot by the
+		// few submissions in flight at once; it is a brake, not a lock.
+		if pending := s.pendingCount(agentID); pending >= s.opts.MaxPendingPerAgent {
 			throttled = true
 			return Errorf(ETHROTTLED, "agent %s already has %d requests waiting for review", agentID, pending).WithReason(ReasonSlowDown)
 		}

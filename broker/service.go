@@ -66,6 +66,9 @@ type Service struct {
 	agents map[string]AgentState
 	sigSeq uint64
 	sigCh  chan struct{} // closed and replaced on each new signal
+	// pendingByAgent counts each agent's pending requests, kept from the
+	// events so the per-agent cap costs no scan of the queue.
+	pendingByAgent map[string]int
 }
 
 // New returns a Service over the store, creating the first signing key if
@@ -98,9 +101,10 @@ func New(ctx context.Context, cfg *Config, st Store, opts Options) (*Service, er
 	s := &Service{
 		cfg: cfg, store: st, opts: opts,
 		now: opts.Now, rand: opts.Rand, log: opts.Logger, policy: opts.Policy,
-		subs:   make(map[chan Event]struct{}),
-		agents: make(map[string]AgentState),
-		sigCh:  make(chan struct{}),
+		subs:           make(map[chan Event]struct{}),
+		agents:         make(map[string]AgentState),
+		sigCh:          make(chan struct{}),
+		pendingByAgent: make(map[string]int),
 	}
 	if s.now == nil {
 		s.now = time.Now
@@ -131,6 +135,12 @@ func New(ctx context.Context, cfg *Config, st Store, opts Options) (*Service, er
 		if s.sigSeq, err = tx.LastSignalSeq(); err != nil {
 			return err
 		}
+		if err := tx.ForEachPending(func(r *TaskRequest) error {
+			s.pendingByAgent[r.AgentID]++
+			return nil
+		}); err != nil {
+			return err
+		}
 		return tx.ForEachAgentState(func(a AgentState) error {
 			s.agents[a.ID] = a
 			return nil
@@ -157,6 +167,13 @@ func (s *Service) IssuerState() IssuerState {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.issuer
+}
+
+// pendingCount returns how many requests of an agent wait for review.
+func (s *Service) pendingCount(agentID string) int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.pendingByAgent[agentID]
 }
 
 // agentState returns the cached state of an agent.
@@ -199,6 +216,16 @@ func (s *Service) publish(events ...Event) {
 		}
 		if e.Agent != nil {
 			s.agents[e.Agent.ID] = *e.Agent
+		}
+		if e.Request != nil {
+			switch e.Kind {
+			case EventRequestSubmitted:
+				s.pendingByAgent[e.Request.AgentID]++
+			case EventRequestDecided, EventRequestExpired, EventRequestCancelled:
+				if s.pendingByAgent[e.Request.AgentID]--; s.pendingByAgent[e.Request.AgentID] <= 0 {
+					delete(s.pendingByAgent, e.Request.AgentID)
+				}
+			}
 		}
 		for ch := range s.subs {
 			select {
