@@ -65,6 +65,12 @@ type Resource struct {
 	Name        string
 	Description string
 	Scopes      []Scope
+	// Keys and Workload are how the resource server itself authenticates
+	// to writ (client_id = URI) to introspect tokens and follow the
+	// revocation feed. A resource with neither can still verify tokens
+	// locally but cannot subscribe to revocations.
+	Keys     []jose.JSONWebKey
+	Workload *WorkloadIdentity
 }
 
 // Scope is one entry in a resource's catalogue.

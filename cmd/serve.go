@@ -139,7 +139,8 @@ func runServe(ctx context.Context, f serveFlags, log *slog.Logger) error {
 // newAgentAPI builds the agent API over an opened broker and lets the
 // mounts add their routes.
 func newAgentAPI(env *brokerEnv, issuer string, requireDPoP bool, log *slog.Logger) (*httpapi.Server, error) {
-	api, err := httpapi.New(env.Service, httpapi.Options{PublicURL: issuer, RequireDPoP: requireDPoP, Logger: log})
+	api, err := httpapi.New(env.Service, httpapi.Options{PublicURL: issuer, RequireDPoP: requireDPoP, Logger: log,
+		ResourceClients: resourceClients(env.Config)})
 	if err != nil {
 		return nil, err
 	}
@@ -214,4 +215,16 @@ func serveAPI(ctx context.Context, svc *broker.Service, h http.Handler, ln net.L
 func isLoopback(a net.Addr) bool {
 	tcp, ok := a.(*net.TCPAddr)
 	return ok && tcp.IP.IsLoopback()
+}
+
+// resourceClients are the configured resource servers that authenticate
+// to writ, each as client_id = its resource URI.
+func resourceClients(cfg *broker.Config) []httpapi.ResourceClient {
+	var out []httpapi.ResourceClient
+	for _, r := range cfg.Resources {
+		if len(r.Keys) > 0 || r.Workload != nil {
+			out = append(out, httpapi.ResourceClient{ID: r.URI, Keys: r.Keys, Workload: r.Workload})
+		}
+	}
+	return out
 }

@@ -59,11 +59,13 @@ type limits struct {
 }
 
 type resource struct {
-	URI         string  `yaml:"uri"`
-	Name        string  `yaml:"name"`
-	Description string  `yaml:"description"`
-	Scopes      []scope `yaml:"scopes"`
-	Line        int     `yaml:"-"`
+	URI         string      `yaml:"uri"`
+	Name        string      `yaml:"name"`
+	Description string      `yaml:"description"`
+	Scopes      []scope     `yaml:"scopes"`
+	Keys        []yaml.Node `yaml:"keys"`
+	Workload    *workload   `yaml:"workload"`
+	Line        int         `yaml:"-"`
 }
 
 type scope struct {
@@ -243,6 +245,20 @@ func (f *file) build(name string) (*broker.Config, error) {
 			}
 			res.Scopes = append(res.Scopes, broker.Scope{Name: s.Name, Description: s.Description, Risk: risk})
 		}
+		for j, kn := range r.Keys {
+			k, err := parseJWK(&kn)
+			if err != nil {
+				return nil, fail(kn.Line, fmt.Sprintf("%s.keys[%d]", field, j), "%v", err)
+			}
+			res.Keys = append(res.Keys, k)
+		}
+		if r.Workload != nil {
+			w, err := r.Workload.build()
+			if err != nil {
+				return nil, fail(r.Line, field+".workload."+err.field, "%s", err.msg)
+			}
+			res.Workload = w
+		}
 		cfg.Resources = append(cfg.Resources, res)
 	}
 	for i, a := range f.Agents {
@@ -265,14 +281,11 @@ func (f *file) build(name string) (*broker.Config, error) {
 			ag.Keys = append(ag.Keys, k)
 		}
 		if a.Workload != nil {
-			w := a.Workload
-			if u, err := url.Parse(w.Issuer); err != nil || u.Scheme == "" || u.Host == "" {
-				return nil, fail(a.Line, field+".workload.issuer", "must be the URL of a trusted issuer, got %q", w.Issuer)
+			w, err := a.Workload.build()
+			if err != nil {
+				return nil, fail(a.Line, field+".workload."+err.field, "%s", err.msg)
 			}
-			if w.Subject == "" {
-				return nil, fail(a.Line, field+".workload.subject", "the exact subject (e.g. a SPIFFE ID) is required")
-			}
-			ag.Workload = &broker.WorkloadIdentity{Issuer: w.Issuer, Subject: w.Subject, Audience: w.Audience}
+			ag.Workload = w
 		}
 		if len(ag.Keys) == 0 && ag.Workload == nil {
 			return nil, fail(a.Line, field, "agent %s has neither keys nor a workload identity, so it could never authenticate", a.ID)
@@ -296,6 +309,19 @@ func (f *file) build(name string) (*broker.Config, error) {
 		cfg.Agents = append(cfg.Agents, ag)
 	}
 	return cfg, nil
+}
+
+type fieldError struct{ field, msg string }
+
+// build checks a workload identity.
+func (w *workload) build() (*broker.WorkloadIdentity, *fieldError) {
+	if u, err := url.Parse(w.Issuer); err != nil || u.Scheme == "" || u.Host == "" {
+		return nil, &fieldError{"issuer", fmt.Sprintf("must be the URL of a trusted issuer, got %q", w.Issuer)}
+	}
+	if w.Subject == "" {
+		return nil, &fieldError{"subject", "the exact subject (e.g. a SPIFFE ID) is required"}
+	}
+	return &broker.WorkloadIdentity{Issuer: w.Issuer, Subject: w.Subject, Audience: w.Audience}, nil
 }
 
 // parseJWK reads a public JWK written inline as a YAML/JSON mapping.
