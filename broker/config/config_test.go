@@ -23,6 +23,9 @@ func TestLoadExample(t *testing.T) {
 	if s, ok := res.Scope("workflows:write"); !ok || s.Risk != broker.RiskCritical {
 		t.Errorf("workflows:write = %+v", s)
 	}
+	if b, _ := cfg.Resource("https://billing.acme.example"); len(b.Keys) != 1 {
+		t.Errorf("billing's own key not read: %+v", b.Keys)
+	}
 	a, _ := cfg.Agent("rotator")
 	if a.Workload == nil || a.Workload.Subject != "spiffe://acme.example/ns/ops/sa/rotator" {
 		t.Errorf("workload identity not read: %+v", a.Workload)
