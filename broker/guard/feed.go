@@ -334,8 +334,16 @@ func (g *Guard) callJSON(ctx context.Context, method, url string, body, out any)
 	return resp.StatusCode, nil
 }
 
-// do sends a request to writ with the configured credentials.
+// do sends a request to writ with the configured credentials. A form
+// request carries its client assertion in the form already.
 func (g *Guard) do(req *http.Request) (*http.Response, error) {
+	if g.cfg.ClientAssertion != nil && req.Header.Get("Content-Type") != formType {
+		a, err := g.cfg.ClientAssertion(req.Context(), g.cfg.Issuer)
+		if err != nil {
+			return nil, fmt.Errorf("make a client assertion: %w", err)
+		}
+		req.Header.Set("Authorization", "Bearer "+a)
+	}
 	if g.cfg.Authenticate != nil {
 		if err := g.cfg.Authenticate(req); err != nil {
 			return nil, fmt.Errorf("authenticate to writ: %w", err)

@@ -6,9 +6,11 @@ import (
 	"crypto/rand"
 	"encoding/base64"
 	"encoding/json"
+	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -38,7 +40,7 @@ func startGuard(t testing.TB, h *ssftest.Harness, receiver string, mod func(*gua
 func newGuard(t testing.TB, h *ssftest.Harness, receiver string, mod func(*guard.Config)) *guard.Guard {
 	t.Helper()
 	cfg := guard.Config{Issuer: h.URL, Audience: ssftest.Resource, PublicURL: publicURL,
-		HTTPClient: h.Client(receiver), ReportInterval: 50 * time.Millisecond}
+		HTTPClient: h.Client(receiver), ReportInterval: 50 * time.Millisecond, Logger: ssftest.Logger(t)}
 	if mod != nil {
 		mod(&cfg)
 	}
@@ -695,5 +697,95 @@ func TestMetrics(t *testing.T) {
 		if !strings.Contains(b.String(), want) {
 			t.Errorf("metrics lack %q:\n%s", want, b.String())
 		}
+	}
+}
+
+// TestClientAssertion: a guard authenticating with fresh private_key_jwt
+// assertions, in the Authorization header at the SSF endpoints and in the
+// form at introspection, never reusing one.
+func TestClientAssertion(t *testing.T) {
+	ssftest.CheckLeaks(t)
+	pub, key, _ := ed25519.GenerateKey(rand.Reader)
+	const clientID = ssftest.Resource
+	var issuer atomic.Pointer[string]
+	var mu sync.Mutex
+	seen := map[string]bool{}
+	verify := func(assertion string) (string, error) {
+		jws, err := jose.ParseSignedCompact(assertion, []jose.SignatureAlgorithm{jose.EdDSA})
+		if err != nil {
+			return "", err
+		}
+		if typ, _ := jws.Signatures[0].Protected.ExtraHeaders[jose.HeaderType].(string); typ != "client-authentication+jwt" {
+			return "", fmt.Errorf("typ %q", typ)
+		}
+		b, err := jws.Verify(pub)
+		if err != nil {
+			return "", err
+		}
+		var c struct {
+			Iss, Sub, Aud, JTI string
+			Exp                int64
+		}
+		if err := json.Unmarshal(b, &c); err != nil {
+			return "", err
+		}
+		mu.Lock()
+		defer mu.Unlock()
+		switch {
+		case c.Iss != clientID || c.Sub != clientID || c.Aud != *issuer.Load():
+			return "", fmt.Errorf("claims %+v", c)
+		case c.Exp < time.Now().Unix() || c.JTI == "" || seen[c.JTI]:
+			return "", fmt.Errorf("expired or replayed assertion")
+		}
+		seen[c.JTI] = true
+		return c.Iss, nil
+	}
+	h := ssftest.New(t, ssftest.Options{Transmitter: ssf.Options{Authenticate: func(r *http.Request) (string, error) {
+		a, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
+		if !ok {
+			return "", fmt.Errorf("no assertion")
+		}
+		return verify(a)
+	}}})
+	issuer.Store(&h.URL)
+	introspect := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Header.Get("Authorization") != "" || r.FormValue("client_assertion_type") != guard.AssertionTypeJWTBearer {
+			http.Error(w, "bad client authentication", http.StatusUnauthorized)
+			return
+		}
+		if _, err := verify(r.FormValue("client_assertion")); err != nil {
+			http.Error(w, err.Error(), http.StatusUnauthorized)
+			return
+		}
+		_ = json.NewEncoder(w).Encode(map[string]bool{"active": true})
+	}))
+	defer introspect.Close()
+	assertion, err := guard.PrivateKeyJWT(clientID, key, jose.EdDSA)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tr := &http.Transport{}
+	t.Cleanup(tr.CloseIdleConnections)
+	g := startGuard(t, h, "", func(c *guard.Config) {
+		c.HTTPClient = &http.Client{Transport: tr}
+		c.ClientAssertion = assertion
+	})
+	tok := h.Mint(ssftest.Agent, "", "contents:read").AccessToken
+	if _, err := g.Check(context.Background(), request("GET", "/x", "Bearer", tok)); err != nil {
+		t.Fatalf("check: %v", err)
+	}
+	// The fallback path authenticates in the form.
+	idle := newGuard(t, h, "", func(c *guard.Config) {
+		c.HTTPClient = &http.Client{Transport: tr}
+		c.ClientAssertion = assertion
+		c.IntrospectionEndpoint = introspect.URL
+	})
+	if _, err := idle.Check(context.Background(), request("GET", "/x", "Bearer", tok)); err != nil {
+		t.Fatalf("introspection with a client assertion: %v", err)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if len(seen) < 3 {
+		t.Errorf("only %d assertions seen", len(seen))
 	}
 }

@@ -12,6 +12,8 @@ import (
 	"time"
 )
 
+const formType = "application/x-www-form-urlencoded"
+
 // introspectCache remembers introspection answers briefly, so a guard that
 // has fallen back to introspection does not ask writ on every request.
 type introspectCache struct {
@@ -40,11 +42,19 @@ func (g *Guard) introspect(ctx context.Context, e *entry) (bool, error) {
 	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 	defer cancel()
 	form := url.Values{"token": {e.raw}, "token_type_hint": {"access_token"}}
+	if g.cfg.ClientAssertion != nil {
+		a, err := g.cfg.ClientAssertion(ctx, g.cfg.Issuer)
+		if err != nil {
+			return false, fmt.Errorf("make a client assertion: %w", err)
+		}
+		form.Set("client_assertion_type", AssertionTypeJWTBearer)
+		form.Set("client_assertion", a)
+	}
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, g.cfg.IntrospectionEndpoint, strings.NewReader(form.Encode()))
 	if err != nil {
 		return false, err
 	}
-	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	req.Header.Set("Content-Type", formType)
 	req.Header.Set("Accept", "application/json")
 	resp, err := g.do(req)
 	if err != nil {

@@ -8,10 +8,13 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"io"
+	"log/slog"
 	"net"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
+	"os"
 	"runtime"
 	"strings"
 	"sync/atomic"
@@ -99,6 +102,9 @@ func New(tb testing.TB, o Options) *Harness {
 	if topts.CheckEndpoint == nil {
 		topts.CheckEndpoint = AllowLoopback
 	}
+	if topts.Logger == nil {
+		topts.Logger = Logger(tb)
+	}
 	h.Transmitter, err = ssf.New(h.Ctx, h.Svc, topts)
 	if err != nil {
 		tb.Fatalf("new transmitter: %v", err)
@@ -143,6 +149,17 @@ func (h *Harness) RunTransmitter(t *ssf.Transmitter) {
 			h.TB.Errorf("transmitter Run: %v", err)
 		}
 	})
+}
+
+// Logger returns a logger for tests: silent unless the tests run with -v.
+// (It does not write through tb, which panics once the test has ended and
+// goroutines stopping after it may still log.)
+func Logger(tb testing.TB) *slog.Logger {
+	var w io.Writer = io.Discard
+	if testing.Verbose() {
+		w = os.Stderr
+	}
+	return slog.New(slog.NewTextHandler(w, nil))
 }
 
 // BearerReceiver is the tests' receiver authentication: the bearer token
