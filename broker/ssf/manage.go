@@ -1,6 +1,7 @@
 package ssf
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"net/http"
@@ -235,17 +236,9 @@ func (t *Transmitter) handleCreate(w http.ResponseWriter, r *http.Request, recei
 		writeError(w, http.StatusBadRequest, "invalid_request", err.Error())
 		return
 	}
-	t.mu.Lock()
-	owned := 0
-	for _, s := range t.streams {
-		if s.receiver == receiver {
-			owned++
-		}
-	}
-	t.mu.Unlock()
-	if owned >= t.opts.MaxStreamsPerReceiver {
+	if !t.makeRoom(r.Context(), receiver) {
 		writeError(w, http.StatusConflict, "invalid_request",
-			fmt.Sprintf("this receiver has %d streams, the most allowed; delete one first", owned))
+			fmt.Sprintf("this receiver has %d streams, the most allowed, all in use; delete one first", t.opts.MaxStreamsPerReceiver))
 		return
 	}
 	start, err := t.backfillCursor(r.Context())
@@ -270,6 +263,39 @@ func (t *Transmitter) handleCreate(w http.ResponseWriter, r *http.Request, recei
 	t.stats.streamsCreated.Add(1)
 	t.log.Info("stream created", "stream", id, "receiver", receiver, "method", c.Delivery.Method, "from_seq", start+1)
 	writeJSON(w, http.StatusCreated, c)
+}
+
+// makeRoom makes sure receiver may create another stream: under its limit,
+// or by deleting its poll stream idle the longest, if that one has not
+// been polled for a minute (a resource server that restarted without
+// deleting its stream, say). It reports false when every stream is in use.
+func (t *Transmitter) makeRoom(ctx context.Context, receiver string) bool {
+	var owned int
+	var idlest *stream
+	var idleSince time.Time
+	for _, s := range t.list() {
+		if s.receiver != receiver {
+			continue
+		}
+		owned++
+		s.mu.Lock()
+		if s.rec.Config.Delivery.Method == DeliveryPoll && (idlest == nil || s.lastActivity.Before(idleSince)) {
+			idlest, idleSince = s, s.lastActivity
+		}
+		s.mu.Unlock()
+	}
+	if owned < t.opts.MaxStreamsPerReceiver {
+		return true
+	}
+	if idlest == nil || t.b.Now().Sub(idleSince) < time.Minute+t.opts.PollTimeout {
+		return false
+	}
+	if err := t.deleteStream(ctx, idlest); err != nil {
+		t.log.Error("delete an idle stream to make room", "stream", idlest.id, "err", err)
+		return false
+	}
+	t.log.Info("deleted the receiver's idlest stream to make room for a new one", "stream", idlest.id, "receiver", receiver)
+	return true
 }
 
 // owned returns the receiver's stream named by id, or answers 404.

@@ -1,12 +1,16 @@
 package ssf_test
 
 import (
+	"crypto/ed25519"
+	"crypto/rand"
 	"encoding/json"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/go-jose/go-jose/v4"
 
 	"github.com/writhq/writ/broker/ssf"
 )
@@ -287,6 +291,29 @@ func FuzzParsePollRequest(f *testing.F) {
 			if jti == "" || e.Err == "" {
 				t.Fatalf("accepted an empty setErrs entry")
 			}
+		}
+	})
+}
+
+// FuzzVerifySET feeds arbitrary compact SETs to the verifier.
+func FuzzVerifySET(f *testing.F) {
+	pub, priv, _ := ed25519.GenerateKey(rand.Reader)
+	key := &jose.JSONWebKey{Key: pub, KeyID: "k1", Algorithm: string(jose.EdDSA)}
+	signer, _ := jose.NewSigner(jose.SigningKey{Algorithm: jose.EdDSA, Key: priv},
+		(&jose.SignerOptions{}).WithType("secevent+jwt").WithHeader("kid", "k1"))
+	for _, p := range []string{
+		`{"iss":"https://writ.example","jti":"a","iat":1,"aud":"rs","sub_id":{"format":"opaque","id":"s"},"events":{"x":{}}}`,
+		`{"iss":"https://writ.example","jti":"a","iat":1,"sub":"x","events":{"x":{}}}`,
+	} {
+		jws, _ := signer.Sign([]byte(p))
+		s, _ := jws.CompactSerialize()
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, compact string) {
+		s, err := ssf.VerifySET(compact, ssf.VerifyOptions{Issuer: "https://writ.example", Audience: "rs",
+			Key: func(kid string) (*jose.JSONWebKey, error) { return key, nil }})
+		if err == nil && (s.HasSub || s.HasExp || s.Issuer != "https://writ.example" || !s.AudienceHas("rs")) {
+			t.Fatalf("accepted %+v", s)
 		}
 	})
 }

@@ -788,3 +788,61 @@ func waitFor(t *testing.T, cond func() bool) {
 }
 
 func b64(s string) ([]byte, error) { return base64.RawURLEncoding.DecodeString(s) }
+
+// TestStreamLimit: a receiver at its stream limit gets 409 while its
+// streams are in use, and room is made by deleting one long idle.
+func TestStreamLimit(t *testing.T) {
+	ssftest.CheckLeaks(t)
+	var mu sync.Mutex
+	clock := time.Now()
+	now := func() time.Time { mu.Lock(); defer mu.Unlock(); return clock }
+	h := ssftest.New(t, ssftest.Options{Now: now, Transmitter: ssf.Options{MaxStreamsPerReceiver: 2}})
+	r := newReceiver(t, h, "rs-1")
+	r.create(nil)
+	r.create(nil)
+	if code, _ := r.do("POST", "/ssf/stream", `{}`); code != http.StatusConflict {
+		t.Fatalf("third stream: %d, want 409", code)
+	}
+	if c := newReceiver(t, h, "rs-2").create(nil); c.StreamID == "" {
+		t.Fatal("another receiver is not limited by rs-1's streams")
+	}
+	mu.Lock()
+	clock = clock.Add(10 * time.Minute)
+	mu.Unlock()
+	r.poll(r.create(nil), immediate()) // room made by deleting an idle one
+	if len(h.Transmitter.Streams()) != 3 {
+		t.Errorf("%d streams, want 3", len(h.Transmitter.Streams()))
+	}
+}
+
+// TestNarrowGrant: narrowing a live grant refuses anything that is not
+// narrower, and a grant that is no longer live.
+func TestNarrowGrant(t *testing.T) {
+	ssftest.CheckLeaks(t)
+	h := ssftest.New(t, ssftest.Options{})
+	tok := h.Mint(ssftest.Agent, "", "contents:read", "pulls:write")
+	for name, c := range map[string]struct {
+		op    broker.Operator
+		terms broker.Terms
+		code  string
+	}{
+		"no operator":      {broker.Operator{}, broker.Terms{Scopes: []string{"contents:read"}}, broker.EUNAUTHORIZED},
+		"wider scope":      {ssftest.Operator, broker.Terms{Scopes: []string{"contents:read", "contents:write"}}, broker.EINVALID},
+		"longer TTL":       {ssftest.Operator, broker.Terms{Scopes: []string{"contents:read"}, TTL: 5 * time.Hour}, broker.EINVALID},
+		"other resource":   {ssftest.Operator, broker.Terms{Scopes: []string{"contents:read"}, Resource: "https://billing.example"}, broker.EINVALID},
+		"no scope":         {ssftest.Operator, broker.Terms{Scopes: []string{"openid"}}, broker.EINVALID},
+		"TTL already over": {ssftest.Operator, broker.Terms{Scopes: []string{"contents:read"}, TTL: time.Nanosecond}, broker.EINVALID},
+	} {
+		if _, err := h.Svc.NarrowGrant(h.Ctx, c.op, tok.Grant.ID, c.terms, "x"); broker.ErrorCode(err) != c.code {
+			t.Errorf("%s: %v, want code %s", name, err, c.code)
+		}
+	}
+	g, err := h.Svc.NarrowGrant(h.Ctx, ssftest.Operator, tok.Grant.ID, broker.Terms{Scopes: []string{"pulls:write"}}, "no reading")
+	if err != nil || !slices.Equal(g.Terms.Scopes, []string{"pulls:write"}) || !g.ExpiresAt.Equal(tok.Grant.ExpiresAt) {
+		t.Fatalf("narrow: %v %+v", err, g)
+	}
+	h.Revoke(tok.Grant.ID, "x")
+	if _, err := h.Svc.NarrowGrant(h.Ctx, ssftest.Operator, tok.Grant.ID, broker.Terms{Scopes: []string{"pulls:write"}}, "x"); broker.ErrorCode(err) != broker.ECONFLICT {
+		t.Errorf("narrowing a revoked grant: %v", err)
+	}
+}
