@@ -83,10 +83,16 @@ func (c *jwksCache) refreshIfDue(ctx context.Context) error {
 	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if ks := c.set.Load(); ks != nil && c.g.now().Before(ks.expires) {
+	ks = c.set.Load()
+	if ks != nil && c.g.now().Before(ks.expires) {
 		return nil
 	}
-	return c.fetchLocked(ctx)
+	err := c.fetchLocked(ctx)
+	if err != nil && ks != nil {
+		// Keep the keys we have and try again later, not every second.
+		c.set.Store(&keySet{keys: ks.keys, expires: c.g.now().Add(jwksMinTTL)})
+	}
+	return err
 }
 
 func (c *jwksCache) fetchLocked(ctx context.Context) error {
