@@ -172,7 +172,7 @@ func runConsole(ctx context.Context, r consoleRun) error {
 	var wg sync.WaitGroup
 	serveErr := make(chan error, 1)
 	wg.Go(func() {
-		serveErr <- serveAPI(ctx, r.env.Service, api, r.ln, r.flags.serve.tlsCert, r.flags.serve.tlsKey, r.log)
+		serveErr <- serveAPI(ctx, r.env, api, r.ln, r.flags.serve.tlsCert, r.flags.serve.tlsKey, r.log)
 	})
 	for _, fn := range r.background {
 		wg.Go(func() { fn(ctx) })

@@ -142,6 +142,10 @@ type brokerEnv struct {
 	ConfigPath string
 	Store      *store.Store
 	Service    *broker.Service
+	Log        *slog.Logger
+	// runners are background loops the mounted parts need (the revocation
+	// feed's push delivery); serveAPI runs them while it serves.
+	runners []func(context.Context) error
 }
 
 // Close closes the store.
@@ -154,6 +158,11 @@ func openBroker(ctx context.Context, opts broker.Options) (*brokerEnv, error) {
 	if err != nil {
 		return nil, err
 	}
+	return openBrokerWith(ctx, cfg, path, opts)
+}
+
+// openBrokerWith opens the store and builds the service over cfg.
+func openBrokerWith(ctx context.Context, cfg *broker.Config, path string, opts broker.Options) (*brokerEnv, error) {
 	st, err := openStore()
 	if err != nil {
 		return nil, err
@@ -166,5 +175,5 @@ func openBroker(ctx context.Context, opts broker.Options) (*brokerEnv, error) {
 		st.Close()
 		return nil, err
 	}
-	return &brokerEnv{Config: cfg, ConfigPath: path, Store: st, Service: svc}, nil
+	return &brokerEnv{Config: cfg, ConfigPath: path, Store: st, Service: svc, Log: opts.Logger}, nil
 }

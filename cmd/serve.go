@@ -133,7 +133,7 @@ func runServe(ctx context.Context, f serveFlags, log *slog.Logger) error {
 	log.Info("writ is serving the agent API", "issuer", issuer, "listen", ln.Addr().String(),
 		"config", configured, "store", env.Store.Path(), "agents", len(env.Config.Agents),
 		"resources", len(env.Config.Resources), "require_dpop", env.Config.RequireDPoP)
-	return serveAPI(ctx, env.Service, api, ln, f.tlsCert, f.tlsKey, log)
+	return serveAPI(ctx, env, api, ln, f.tlsCert, f.tlsKey, log)
 }
 
 // newAgentAPI builds the agent API over an opened broker and lets the
@@ -155,7 +155,7 @@ func newAgentAPI(env *brokerEnv, issuer string, requireDPoP bool, log *slog.Logg
 // serveAPI runs the service's background work and serves h on ln until
 // ctx ends, then shuts down gracefully: in-flight requests finish (for up
 // to 10 s), background work stops, use counts are flushed.
-func serveAPI(ctx context.Context, svc *broker.Service, h http.Handler, ln net.Listener, certFile, keyFile string, log *slog.Logger) error {
+func serveAPI(ctx context.Context, env *brokerEnv, h http.Handler, ln net.Listener, certFile, keyFile string, log *slog.Logger) error {
 	// Requests run under a context that ends a moment after shutdown
 	// begins: short requests finish normally, long polls (the revocation
 	// feed) see it end and return, so shutdown does not wait them out.
@@ -177,13 +177,13 @@ func serveAPI(ctx context.Context, svc *broker.Service, h http.Handler, ln net.L
 	runCtx, stopRun := context.WithCancel(ctx)
 	defer stopRun()
 	var wg sync.WaitGroup
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
-		if err := svc.Run(runCtx); err != nil {
-			log.Error("background work stopped", "err", err)
-		}
-	}()
+	for _, run := range append([]func(context.Context) error{env.Service.Run}, env.runners...) {
+		wg.Go(func() {
+			if err := run(runCtx); err != nil && runCtx.Err() == nil {
+				log.Error("background work stopped", "err", err)
+			}
+		})
+	}
 	errc := make(chan error, 1)
 	go func() {
 		if certFile != "" {
