@@ -25,7 +25,11 @@ func (m *Model) onData(msg tea.Msg) (tea.Cmd, bool) {
 		m.events = msg.ch
 		return waitEvents(msg.ch), true
 	case eventsMsg:
-		return tea.Batch(m.onEvents(msg.events), waitEvents(m.events)), true
+		cmd := m.onEvents(msg.events)
+		if m.events != nil {
+			cmd = tea.Batch(cmd, waitEvents(m.events))
+		}
+		return cmd, true
 	case eventsClosedMsg:
 		m.events = nil
 		return nil, true
