@@ -182,12 +182,11 @@ func (m *Model) onKey(msg tea.KeyPressMsg) tea.Cmd {
 		return cmd
 	}
 	if m.signingIn {
-		switch s {
-		case "!":
+		if s == "!" {
 			return m.arm()
-		case "esc":
-			m.signingIn = false
-			a.say("sign-in put aside: revocation works; approvals need a session (L)")
+		}
+		if _, ok := m.signIn.(cancellable); !ok && s == "esc" {
+			m.putSignInAside()
 			return nil
 		}
 		return m.updateSignIn(msg)
@@ -276,6 +275,10 @@ func (m *Model) startSignIn() tea.Cmd {
 // session when it is done.
 func (m *Model) updateSignIn(msg tea.Msg) tea.Cmd {
 	cmd := m.signIn.Update(msg)
+	if c, ok := m.signIn.(cancellable); ok && c.Cancelled() {
+		m.putSignInAside()
+		return cmd
+	}
 	if s, ok := m.signIn.Done(); ok {
 		m.startSession(s)
 		if f := m.a.opts.OnSession; f != nil {
@@ -283,6 +286,22 @@ func (m *Model) updateSignIn(msg tea.Msg) tea.Cmd {
 		}
 	}
 	return cmd
+}
+
+// cancellable is a sign-in screen that handles esc itself (tui/signin does).
+type cancellable interface {
+	Cancelled() bool
+	Cancel()
+}
+
+// putSignInAside hides the sign-in screen; the console keeps working and
+// L brings a fresh one back.
+func (m *Model) putSignInAside() {
+	if c, ok := m.signIn.(cancellable); ok {
+		c.Cancel()
+	}
+	m.signingIn, m.signIn = false, nil
+	m.a.say("sign-in put aside: revocation works; approvals need a session (L)")
 }
 
 func (m *Model) startSession(s Session) {
