@@ -69,8 +69,13 @@ var agentSpecs = []agentSpec{
 type Setup struct {
 	Config *broker.Config
 	Keys   map[string]*agent.Key // by agent id
+	// ResourceKeys are the resource server's own keys, by resource name:
+	// each guard authenticates to writ as client_id = its resource URI.
+	ResourceKeys map[string]*agent.Key
 	// Resources maps a resource name (ResGit, ...) to its URI.
 	Resources map[string]string
+	// ServerURL is the resource server's base URL; resource URIs are paths on it.
+	ServerURL string
 }
 
 // NewSetup builds the demo configuration for a resource server at rsURL
@@ -82,13 +87,21 @@ func NewSetup(rsURL string) (*Setup, error) {
 			RequireDPoP: true,
 			Approvers:   []string{"oncall"},
 		},
-		Keys:      map[string]*agent.Key{},
-		Resources: map[string]string{},
+		Keys:         map[string]*agent.Key{},
+		ResourceKeys: map[string]*agent.Key{},
+		Resources:    map[string]string{},
+		ServerURL:    rsURL,
 	}
 	for _, r := range catalogue {
 		uri := rsURL + "/" + r.name
+		k, err := agent.GenerateKey(uri, jose.EdDSA)
+		if err != nil {
+			return nil, fmt.Errorf("demo key for resource %s: %w", r.name, err)
+		}
 		s.Resources[r.name] = uri
-		s.Config.Resources = append(s.Config.Resources, broker.Resource{URI: uri, Name: r.title, Description: r.desc, Scopes: r.scopes})
+		s.ResourceKeys[r.name] = k
+		s.Config.Resources = append(s.Config.Resources, broker.Resource{URI: uri, Name: r.title, Description: r.desc,
+			Scopes: r.scopes, Keys: []jose.JSONWebKey{k.PublicJWK()}})
 	}
 	for _, a := range agentSpecs {
 		k, err := agent.GenerateKey(a.id, jose.EdDSA)

@@ -121,6 +121,8 @@ func (a *simAgent) perform(ctx context.Context, s *script, parent *agent.Task) {
 			a.log.Info("report task done", "err", err)
 		}
 	}()
+	var followOns sync.WaitGroup
+	defer followOns.Wait()
 	for i, c := range s.calls {
 		if !sleep(ctx, a.jitter(a.fleet.Step)) {
 			return
@@ -131,7 +133,8 @@ func (a *simAgent) perform(ctx context.Context, s *script, parent *agent.Task) {
 			return
 		}
 		if i == 0 && s.followOn != nil {
-			a.perform(ctx, s.followOn, task)
+			// The follow-on is asked for while the task goes on.
+			followOns.Go(func() { a.perform(ctx, s.followOn, task) })
 		}
 	}
 }

@@ -10,6 +10,8 @@ import (
 	"sync"
 	"time"
 
+	"github.com/go-jose/go-jose/v4"
+
 	"github.com/writhq/writ/broker/guard"
 )
 
@@ -42,14 +44,18 @@ type ResourceServer struct {
 }
 
 // NewResourceServer builds the resource server for setup's resources.
-// authenticate adds the resource server's credentials to its calls to writ
-// (the revocation feed, use reports).
-func NewResourceServer(setup *Setup, issuer string, authenticate func(*http.Request) error, hc *http.Client, log *slog.Logger) (*ResourceServer, error) {
+// Each guard authenticates to writ with its resource's key.
+func NewResourceServer(setup *Setup, issuer string, hc *http.Client, log *slog.Logger) (*ResourceServer, error) {
 	rs := &ResourceServer{}
 	mux := http.NewServeMux()
 	for name, uri := range setup.Resources {
-		g, err := guard.New(guard.Config{Issuer: issuer, Audience: uri, RequireDPoP: true,
-			Authenticate: authenticate, HTTPClient: hc, Logger: log.With("resource", name)})
+		key := setup.ResourceKeys[name]
+		assert, err := guard.PrivateKeyJWT(uri, &key.JWK, jose.EdDSA)
+		if err != nil {
+			return nil, err
+		}
+		g, err := guard.New(guard.Config{Issuer: issuer, Audience: uri, PublicURL: setup.ServerURL, RequireDPoP: true,
+			ClientAssertion: assert, HTTPClient: hc, Logger: log.With("resource", name)})
 		if err != nil {
 			return nil, fmt.Errorf("demo guard for %s: %w", name, err)
 		}
