@@ -15,6 +15,7 @@ func (s *Service) Revoke(ctx context.Context, op Operator, grantID, reason strin
 	now := s.now().UTC()
 	rev := &Revocation{ID: s.newID("rev-", 8), Scope: RevokeGrant, Target: grantID, Operator: op, Reason: reason, At: now}
 	var ended []*Grant
+	var cancelled []*TaskRequest
 	err := s.store.Update(ctx, func(tx Tx) error {
 		ended = ended[:0]
 		g, err := tx.Grant(grantID)
@@ -38,6 +39,9 @@ func (s *Service) Revoke(ctx context.Context, op Operator, grantID, reason strin
 		if ended, err = s.endGrantTree(tx, g, GrantRevoked, op, reason, now); err != nil {
 			return err
 		}
+		if cancelled, err = s.cancelFollowOns(tx, ended, now); err != nil {
+			return err
+		}
 		rev.Grants = len(ended)
 		return tx.PutRevocation(rev)
 	})
@@ -45,7 +49,47 @@ func (s *Service) Revoke(ctx context.Context, op Operator, grantID, reason strin
 		return nil, err
 	}
 	s.publishEnded(ended, now)
+	s.publishCancelled(cancelled, now)
 	return rev, nil
+}
+
+// cancelFollowOns cancels pending follow-on requests of ended grants: a
+// follow-on of a revoked task has nothing left to follow on from.
+func (s *Service) cancelFollowOns(tx Tx, ended []*Grant, now time.Time) ([]*TaskRequest, error) {
+	parents := make(map[string]bool, len(ended))
+	for _, g := range ended {
+		parents[g.RequestID] = true
+	}
+	var out []*TaskRequest
+	err := tx.ForEachPending(func(r *TaskRequest) error {
+		if r.ParentID != "" && parents[r.ParentID] {
+			out = append(out, r)
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	for _, r := range out {
+		r.State, r.ClosedAt = RequestCancelled, now
+		if err := tx.PutRequest(r); err != nil {
+			return nil, err
+		}
+		e := s.audit(AuditRequestCancelled, systemActor, nil, "cancelled: its parent task ended")
+		e.AgentID, e.RequestID = r.AgentID, r.ID
+		if err := tx.AppendAudit(e); err != nil {
+			return nil, err
+		}
+	}
+	return out, nil
+}
+
+func (s *Service) publishCancelled(rs []*TaskRequest, now time.Time) {
+	events := make([]Event, 0, len(rs))
+	for _, r := range rs {
+		events = append(events, Event{Kind: EventRequestCancelled, At: now, Request: r})
+	}
+	s.publish(events...)
 }
 
 // endGrantTree ends g and its active follow-ons (and theirs), with a feed
@@ -142,6 +186,7 @@ func (s *Service) refreshSignalSeq() {
 func (s *Service) Complete(ctx context.Context, agentID, jti string) error {
 	now := s.now().UTC()
 	var ended []*Grant
+	var cancelled []*TaskRequest
 	err := s.store.Update(ctx, func(tx Tx) error {
 		ended = ended[:0]
 		t, err := tx.Token(jti)
@@ -159,12 +204,17 @@ func (s *Service) Complete(ctx context.Context, agentID, jti string) error {
 			return nil // already ended: revoking twice is not an error (RFC 7009)
 		}
 		ended, err = s.endGrantTree(tx, g, GrantCompleted, Operator{Issuer: "agent", Subject: agentID}, "task completed by the agent", now)
+		if err != nil {
+			return err
+		}
+		cancelled, err = s.cancelFollowOns(tx, ended, now)
 		return err
 	})
 	if err != nil {
 		return err
 	}
 	s.publishEnded(ended, now)
+	s.publishCancelled(cancelled, now)
 	return nil
 }
 

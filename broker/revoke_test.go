@@ -120,9 +120,17 @@ func TestFollowOnRevokedWithParent(t *testing.T) {
 	if childTok.Grant.ParentID != parent.Grant.ID {
 		t.Fatalf("child grant parent %q, want %q", childTok.Grant.ParentID, parent.Grant.ID)
 	}
+	late, err := h.svc.Submit(h.ctx, "release-bot", broker.SubmitInput{LoginHint: "oncall", Intent: "and merge it",
+		Scopes: []string{"contents:write"}, Resource: gitURI, ParentID: child.ID})
+	if err != nil {
+		t.Fatal(err)
+	}
 	rev, err := h.svc.Revoke(h.ctx, op, parent.Grant.ID, "task went off course")
 	if err != nil {
 		t.Fatal(err)
+	}
+	if r, _ := h.svc.Request(h.ctx, late.ID); r.State != broker.RequestCancelled {
+		t.Errorf("pending follow-on of a revoked grant is %s, want cancelled", r.State)
 	}
 	if rev.Grants != 2 || active(t, h, childTok.AccessToken) {
 		t.Errorf("follow-on survived its parent's revocation (%d ended)", rev.Grants)
