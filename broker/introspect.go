@@ -161,7 +161,18 @@ func (s *Service) Introspect(ctx context.Context, raw string) (*Introspection, e
 		return &Introspection{Why: "grant " + why, Grant: g}, nil
 	}
 	s.usage.record(g.ID, now, true, false)
-	return &Introspection{Active: true, Claims: c, Grant: g}, nil
+	return &Introspection{Active: true, Claims: withGrantTerms(c, g), Grant: g}, nil
+}
+
+// withGrantTerms returns the claims as the grant stands now: an operator
+// may have narrowed a live grant (NarrowGrant), and the token, signed
+// before, cannot say so itself.
+func withGrantTerms(c *AccessClaims, g *Grant) *AccessClaims {
+	out := *c
+	out.Scope = strings.Join(g.Terms.ResourceScopes(), " ")
+	out.Details = g.Terms.Details
+	out.Expiry = min(c.Expiry, g.ExpiresAt.Unix())
+	return &out
 }
 
 // ReportUse records a use of grant sid that a resource server's guard

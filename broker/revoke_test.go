@@ -269,3 +269,21 @@ func TestKeyRotationKeepsOldTokensValid(t *testing.T) {
 	}
 	_ = k
 }
+
+func TestIntrospectionShowsALiveNarrowing(t *testing.T) {
+	h := newHarness(t)
+	tok := h.redeem("release-bot", approved(h))
+	terms := tok.Grant.Terms.Clone()
+	terms.Scopes = []string{"contents:read"}
+	terms.TTL = 5 * time.Minute
+	if _, err := h.svc.NarrowGrant(h.ctx, op, tok.Grant.ID, terms, "read is enough"); err != nil {
+		t.Fatal(err)
+	}
+	in, err := h.svc.Introspect(h.ctx, tok.AccessToken)
+	if err != nil || !in.Active {
+		t.Fatalf("inactive after narrowing: %+v %v", in, err)
+	}
+	if in.Claims.Scope != "contents:read" || in.Claims.Expiry > h.clock.Now().Add(5*time.Minute).Unix() {
+		t.Errorf("introspection shows the token's original terms: scope %q exp %d", in.Claims.Scope, in.Claims.Expiry)
+	}
+}
