@@ -16,7 +16,9 @@ type paneLayout struct {
 func layoutFor(w, h int) paneLayout {
 	l := paneLayout{w: w, h: h, wide: w >= wideLayout}
 	if l.wide {
-		l.listW = w * 11 / 20
+		// The list gets the larger share: its intent column is what an
+		// operator scans; the pane shows the selected request in full.
+		l.listW = w * 3 / 5
 		l.detW = w - l.listW - 3
 		l.listH, l.detH = h, h
 	} else {

@@ -38,6 +38,10 @@ type pendingColumns struct {
 
 func pendingCols(w int) pendingColumns {
 	c := pendingColumns{age: 5, agent: 14, risk: 7, scopes: 22, ttl: 5}
+	if w < 90 {
+		// Narrow lists keep room for the intent: scope summaries shorten first.
+		c.agent, c.scopes = 13, 17
+	}
 	if w >= 110 {
 		c.verdict, c.resource = 8, 24
 	}
