@@ -401,3 +401,19 @@ func TestPendingCapPerAgent(t *testing.T) {
 	_, err = svc2.Submit(t.Context(), "release-bot", in)
 	wantCode(t, err, broker.ETHROTTLED)
 }
+
+func TestAgentLastSeen(t *testing.T) {
+	h := newHarness(t)
+	events := h.svc.Subscribe(t.Context())
+	pending(h)
+	e := <-events
+	if e.Agent == nil || !e.Agent.LastSeen.Equal(h.clock.Now()) {
+		t.Fatalf("submission event carries agent state %+v", e.Agent)
+	}
+	// A state read from the store (a throttled submission) keeps LastSeen.
+	for _, a := range h.svc.Agents() {
+		if a.Agent.ID == "release-bot" && a.State.LastSeen.IsZero() {
+			t.Error("Agents() does not show when release-bot was last seen")
+		}
+	}
+}

@@ -110,7 +110,8 @@ func (s *Service) Submit(ctx context.Context, agentID string, in SubmitInput) (*
 	}
 	s.touchAgent(agentID, now)
 	c := *req
-	s.publish(Event{Kind: EventRequestSubmitted, At: now, Request: &c})
+	ast := s.agentState(agentID)
+	s.publish(Event{Kind: EventRequestSubmitted, At: now, Request: &c, Agent: &ast})
 	return req, nil
 }
 

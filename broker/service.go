@@ -215,7 +215,14 @@ func (s *Service) publish(events ...Event) {
 			s.issuer = *e.Issuer
 		}
 		if e.Agent != nil {
-			s.agents[e.Agent.ID] = *e.Agent
+			// LastSeen lives in memory only: a state read from the store
+			// must not wind it back.
+			st := *e.Agent
+			if cur, ok := s.agents[st.ID]; ok && cur.LastSeen.After(st.LastSeen) {
+				st.LastSeen = cur.LastSeen
+			}
+			s.agents[st.ID] = st
+			e.Agent = &st
 		}
 		if e.Request != nil {
 			switch e.Kind {

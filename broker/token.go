@@ -206,7 +206,8 @@ func (s *Service) Redeem(ctx context.Context, agentID, requestID, jkt string) (*
 			return nil, err
 		}
 	}
-	s.publish(Event{Kind: EventTokenIssued, At: now, Request: req, Grant: grant})
+	ast := s.agentState(agentID)
+	s.publish(Event{Kind: EventTokenIssued, At: now, Request: req, Grant: grant, Agent: &ast})
 	return out, nil
 }
 
