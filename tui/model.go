@@ -221,10 +221,20 @@ func (m *Model) onKey(msg tea.KeyPressMsg) tea.Cmd {
 // switchTo changes the active page; each page keeps its cursor and filter.
 func (m *Model) switchTo(i int) tea.Cmd {
 	m.active = i
-	if i == pageAudit && m.audit.dirty {
-		return m.audit.stale(true)
+	if i != pageAudit {
+		return nil
 	}
-	return nil
+	var cmds []tea.Cmd
+	if m.audit.dirty {
+		cmds = append(cmds, m.audit.stale(true))
+	}
+	// The chain status on show is at most half a minute old: the whole
+	// chain is read again, so not on every event.
+	if v := m.audit.verify; v != nil && m.a.opts.Now().Sub(v.at) > 30*time.Second {
+		m.audit.verify = nil
+		cmds = append(cmds, verifyAudit(m.a.ctx, m.a.b, m.a.opts.Now))
+	}
+	return tea.Batch(cmds...)
 }
 
 // arm raises the emergency panel; the next `!` fires, anything else cancels.
