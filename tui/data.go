@@ -31,8 +31,11 @@ type data struct {
 	activeGrants  int
 	activeAgents  int
 	activeByAgent map[string]int
-	nextExpiry    time.Time // the earliest expiry among active grants: counts change then
-	prunedAt      time.Time
+	// decisions are the latest decisions on each agent's requests seen
+	// while the console runs, newest first.
+	decisions  map[string][]*broker.Decision
+	nextExpiry time.Time // the earliest expiry among active grants: counts change then
+	prunedAt   time.Time
 
 	loaded bool
 }
@@ -41,7 +44,7 @@ func newData() *data {
 	return &data{
 		agent: map[string]int{}, arrived: map[string]time.Time{}, seenReq: map[string]bool{},
 		grantAt: map[string]int{}, byReq: map[string]*broker.Grant{}, parents: map[string]*broker.Grant{},
-		activeByAgent: map[string]int{},
+		activeByAgent: map[string]int{}, decisions: map[string][]*broker.Decision{},
 	}
 }
 
@@ -87,11 +90,28 @@ func (d *data) agentView(id string) (broker.AgentView, bool) {
 	return d.agents[i], true
 }
 
-// setAgentState records an agent's new state (an epoch bump, quarantine).
-func (d *data) setAgentState(st broker.AgentState) {
-	if i, ok := d.agent[st.ID]; ok {
-		d.agents[i].State = st
+// setAgentState records an agent's new state, reporting whether its grants
+// are affected (an epoch bump or a quarantine; not a last-seen time).
+func (d *data) setAgentState(st broker.AgentState) bool {
+	i, ok := d.agent[st.ID]
+	if !ok {
+		return false
 	}
+	old := d.agents[i].State
+	d.agents[i].State = st
+	return old.Epoch != st.Epoch || old.Quarantined != st.Quarantined
+}
+
+// recentDecisions is how many decisions per agent the detail pane recalls.
+const recentDecisions = 3
+
+// noteDecision remembers a decision on an agent's request, newest first.
+func (d *data) noteDecision(agentID string, dec *broker.Decision) {
+	list := append([]*broker.Decision{dec}, d.decisions[agentID]...)
+	if len(list) > recentDecisions {
+		list = list[:recentDecisions]
+	}
+	d.decisions[agentID] = list
 }
 
 // addRequest adds a newly submitted request, reporting whether it is new.

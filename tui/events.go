@@ -81,8 +81,13 @@ func (m *Model) onEvents(events []broker.Event) tea.Cmd {
 			grantsChanged = true
 		}
 		if e.Agent != nil {
-			d.setAgentState(*e.Agent)
-			agentsChanged, grantsChanged = true, true
+			if d.setAgentState(*e.Agent) {
+				grantsChanged = true
+			}
+			agentsChanged = true
+		}
+		if e.Decision != nil && e.Request != nil {
+			d.noteDecision(e.Request.AgentID, e.Decision)
 		}
 		if e.Grant != nil {
 			d.putGrant(e.Grant)

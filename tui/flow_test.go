@@ -96,6 +96,9 @@ func TestFlowDenyWithReason(t *testing.T) {
 	if d.Reason != "not what the task was about!" {
 		t.Fatalf("reason = %q", d.Reason)
 	}
+	// The agent's next request recalls the denial in its history.
+	submit(t, svc, "release-bot", "read secrets again", "https://api.github.com", 15*time.Minute, "secrets:read")
+	f.waitShow("read secrets again", "recently: denied", "(not what the task was about!)")
 }
 
 // Revoke one grant with a preset reason; it stays visible with its report.

@@ -314,6 +314,17 @@ func (p *pendingPage) history(agentID string) string {
 		s += fmt.Sprintf(" · last granted %s ago by %s (%s)", short(p.a.now.Sub(last.CreatedAt)),
 			Neutralise(last.Approver.Display()), d.grantState(last, p.a.now))
 	}
+	for i, dec := range d.decisions[agentID] {
+		if i == 0 {
+			s += " · recently:"
+		} else {
+			s += ","
+		}
+		s += fmt.Sprintf(" %s %s ago", pastTense(dec.Kind), short(p.a.now.Sub(dec.At)))
+		if dec.Kind == broker.DecisionDeny && dec.Reason != "" {
+			s += " (" + Neutralise(dec.Reason) + ")"
+		}
+	}
 	if av, ok := d.agentView(agentID); ok {
 		if av.State.Quarantined {
 			s += " · QUARANTINED"
@@ -323,4 +334,15 @@ func (p *pendingPage) history(agentID string) string {
 		}
 	}
 	return s
+}
+
+// pastTense names a decision for the history line.
+func pastTense(k broker.DecisionKind) string {
+	switch k {
+	case broker.DecisionApprove:
+		return "approved"
+	case broker.DecisionNarrow:
+		return "narrowed"
+	}
+	return "denied"
 }
