@@ -60,9 +60,16 @@ func (s *Service) cancelFollowOns(tx Tx, ended []*Grant, now time.Time) ([]*Task
 	for _, g := range ended {
 		parents[g.RequestID] = true
 	}
+	return s.cancelPendingWhere(tx, func(r *TaskRequest) bool { return r.ParentID != "" && parents[r.ParentID] },
+		"cancelled: its parent task ended", now)
+}
+
+// cancelPendingWhere cancels the pending requests match selects, each with
+// an audit entry.
+func (s *Service) cancelPendingWhere(tx Tx, match func(*TaskRequest) bool, why string, now time.Time) ([]*TaskRequest, error) {
 	var out []*TaskRequest
 	err := tx.ForEachPending(func(r *TaskRequest) error {
-		if r.ParentID != "" && parents[r.ParentID] {
+		if match(r) {
 			out = append(out, r)
 		}
 		return nil
@@ -75,7 +82,7 @@ func (s *Service) cancelFollowOns(tx Tx, ended []*Grant, now time.Time) ([]*Task
 		if err := tx.PutRequest(r); err != nil {
 			return nil, err
 		}
-		e := s.audit(AuditRequestCancelled, systemActor, nil, "cancelled: its parent task ended")
+		e := s.audit(AuditRequestCancelled, systemActor, nil, why)
 		e.AgentID, e.RequestID = r.AgentID, r.ID
 		if err := tx.AppendAudit(e); err != nil {
 			return nil, err
@@ -254,7 +261,9 @@ func (s *Service) RevokeAgent(ctx context.Context, op Operator, agentID, reason 
 		msg := "revoked everything the agent holds"
 		if quarantine {
 			msg += " and quarantined it"
-			if cancelled, err = s.cancelPending(tx, agentID, now); err != nil {
+			cancelled, err = s.cancelPendingWhere(tx, func(r *TaskRequest) bool { return r.AgentID == agentID },
+				"cancelled: agent quarantined", now)
+			if err != nil {
 				return err
 			}
 		}
@@ -266,39 +275,10 @@ func (s *Service) RevokeAgent(ctx context.Context, op Operator, agentID, reason 
 	if err != nil {
 		return nil, err
 	}
-	events := []Event{{Kind: EventAgentRevoked, At: now, Revocation: rev, Agent: &st}}
-	for _, r := range cancelled {
-		events = append(events, Event{Kind: EventRequestCancelled, At: now, Request: r})
-	}
-	s.publish(events...)
+	s.publish(Event{Kind: EventAgentRevoked, At: now, Revocation: rev, Agent: &st})
+	s.publishCancelled(cancelled, now)
 	s.refreshSignalSeq()
 	return rev, nil
-}
-
-// cancelPending cancels every pending request of an agent.
-func (s *Service) cancelPending(tx Tx, agentID string, now time.Time) ([]*TaskRequest, error) {
-	var out []*TaskRequest
-	err := tx.ForEachPending(func(r *TaskRequest) error {
-		if r.AgentID == agentID {
-			out = append(out, r)
-		}
-		return nil
-	})
-	if err != nil {
-		return nil, err
-	}
-	for _, r := range out {
-		r.State, r.ClosedAt = RequestCancelled, now
-		if err := tx.PutRequest(r); err != nil {
-			return nil, err
-		}
-		e := s.audit(AuditRequestCancelled, systemActor, nil, "cancelled: agent quarantined")
-		e.AgentID, e.RequestID = agentID, r.ID
-		if err := tx.AppendAudit(e); err != nil {
-			return nil, err
-		}
-	}
-	return out, nil
 }
 
 // Release lifts an agent's quarantine; its revoked grants stay revoked.
