@@ -10,6 +10,7 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"strconv"
 	"sync"
 	"syscall"
 
@@ -19,6 +20,7 @@ import (
 	"github.com/spf13/pflag"
 
 	"github.com/writhq/writ/broker"
+	"github.com/writhq/writ/broker/config"
 	"github.com/writhq/writ/broker/operator"
 	"github.com/writhq/writ/themes"
 	"github.com/writhq/writ/tui"
@@ -67,6 +69,9 @@ as 'writ serve' serves it.
   writ console --oidc-issuer https://idp.example.com --oidc-client-id writ`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
+			if err := applyConsoleConfig(cmd); err != nil {
+				return err
+			}
 			if f.oidc.Issuer == "" || f.oidc.ClientID == "" {
 				return errors.New("writ console signs operators in with OIDC: set --oidc-issuer and --oidc-client-id (or try 'writ demo', which brings its own development provider)")
 			}
@@ -307,4 +312,40 @@ func saveLastOperator(op broker.Operator, log *slog.Logger) {
 	if err != nil {
 		log.Warn("remember the last operator", "err", err)
 	}
+}
+
+// applyConsoleConfig fills the flags that were given neither on the
+// command line nor in the environment from the configuration file's
+// console section.
+func applyConsoleConfig(cmd *cobra.Command) error {
+	path := configPath()
+	if path == "" {
+		return nil
+	}
+	c, err := config.LoadConsole(path)
+	if err != nil {
+		return err
+	}
+	boolStr := func(b *bool) string {
+		if b == nil {
+			return ""
+		}
+		return strconv.FormatBool(*b)
+	}
+	values := map[string]string{
+		"theme": c.Theme, "notify": c.Notify, "mouse": boolStr(c.Mouse),
+		"oidc-issuer": c.OIDC.Issuer, "oidc-client-id": c.OIDC.ClientID, "oidc-scopes": c.OIDC.Scopes,
+		"approver-group": c.OIDC.ApproverGroup, "groups-claim": c.OIDC.GroupsClaim, "login": c.OIDC.Login,
+		"remember-session": boolStr(c.OIDC.RememberSession),
+	}
+	for name, v := range values {
+		f := cmd.Flags().Lookup(name)
+		if f == nil || f.Changed || v == "" {
+			continue
+		}
+		if err := f.Value.Set(v); err != nil {
+			return fmt.Errorf("%s: console.%s: %w", path, name, err)
+		}
+	}
+	return nil
 }

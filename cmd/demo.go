@@ -48,6 +48,9 @@ func init() {
 Approve with a, narrow with n, deny with d, revoke with r, or press ! twice.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
+			if err := applyConsoleConfig(cmd); err != nil {
+				return err
+			}
 			ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
 			defer stop()
 			return runDemo(ctx, f)

@@ -78,7 +78,9 @@ func applyEnv(cmd *cobra.Command) error {
 		}
 		name := "WRIT_" + strings.ToUpper(strings.ReplaceAll(f.Name, "-", "_"))
 		if v, ok := os.LookupEnv(name); ok {
-			if err := f.Value.Set(v); err != nil {
+			// Set through the flag set, so the flag counts as given and a
+			// configuration file does not override it.
+			if err := cmd.Flags().Set(f.Name, v); err != nil {
 				errs = append(errs, fmt.Errorf("%s=%q: %w", name, v, err))
 			}
 		}
@@ -110,18 +112,27 @@ func DefaultDBPath() string {
 // loadConfig reads the configuration: the --config file, or the default
 // file if it exists, or an empty configuration (no agents yet).
 func loadConfig() (*broker.Config, string, error) {
-	path := globals.configPath
+	path := configPath()
 	if path == "" {
-		path = DefaultConfigPath()
-		if _, err := os.Stat(path); errors.Is(err, fs.ErrNotExist) {
-			return &broker.Config{Limits: broker.DefaultLimits}, "", nil
-		}
+		return &broker.Config{Limits: broker.DefaultLimits}, "", nil
 	}
 	cfg, err := config.Load(path)
 	if err != nil {
 		return nil, path, err
 	}
 	return cfg, path, nil
+}
+
+// configPath is the configuration file in use: --config, or the default
+// file if it exists, or "" for none.
+func configPath() string {
+	if globals.configPath != "" {
+		return globals.configPath
+	}
+	if _, err := os.Stat(DefaultConfigPath()); errors.Is(err, fs.ErrNotExist) {
+		return ""
+	}
+	return DefaultConfigPath()
 }
 
 func dbPath() string {
