@@ -130,15 +130,7 @@ func (p *auditPage) update(msg tea.Msg) tea.Cmd {
 		p.win.mouse(msg.msg, msg.y-2)
 	case tea.KeyPressMsg:
 		if p.editing {
-			switch msg.String() {
-			case "esc":
-				p.editing = false
-				p.filter.set("")
-			case "enter":
-				p.editing = false
-			default:
-				p.filter.update(msg)
-			}
+			p.editing = p.filter.editFilter(msg)
 			p.refresh()
 			return nil
 		}

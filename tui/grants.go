@@ -143,15 +143,7 @@ var revokePresets = []string{
 func (p *grantsPage) onKey(msg tea.KeyPressMsg) tea.Cmd {
 	a, k := p.a, p.a.keys
 	if p.editing {
-		switch msg.String() {
-		case "esc":
-			p.editing = false
-			p.filter.set("")
-		case "enter":
-			p.editing = false
-		default:
-			p.filter.update(msg)
-		}
+		p.editing = p.filter.editFilter(msg)
 		p.refresh()
 		return nil
 	}

@@ -48,6 +48,21 @@ func (e *lineEdit) update(msg tea.KeyPressMsg) bool {
 	return true
 }
 
+// editFilter handles a key while a page's filter is being typed: esc
+// clears it and stops, enter keeps it and stops, any other key edits. It
+// reports whether editing goes on.
+func (e *lineEdit) editFilter(msg tea.KeyPressMsg) bool {
+	switch msg.String() {
+	case "esc":
+		e.set("")
+		return false
+	case "enter":
+		return false
+	}
+	e.update(msg)
+	return true
+}
+
 func (e *lineEdit) String() string { return string(e.value) }
 
 func (e *lineEdit) set(s string) { e.value = []rune(s) }

@@ -267,15 +267,7 @@ func (p *pendingPage) update(msg tea.Msg) tea.Cmd {
 func (p *pendingPage) onKey(msg tea.KeyPressMsg) tea.Cmd {
 	k := p.a.keys
 	if p.editing {
-		switch msg.String() {
-		case "esc":
-			p.editing = false
-			p.filter.set("")
-		case "enter":
-			p.editing = false
-		default:
-			p.filter.update(msg)
-		}
+		p.editing = p.filter.editFilter(msg)
 		p.refresh()
 		return nil
 	}
