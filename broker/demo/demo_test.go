@@ -1,0 +1,152 @@
+package demo
+
+import (
+	"context"
+	"errors"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/writhq/writ/broker"
+	"github.com/writhq/writ/broker/httpapi"
+	"github.com/writhq/writ/broker/ssf"
+	"github.com/writhq/writ/store"
+)
+
+// TestScriptsFitTheConfiguration keeps the simulated agents' tasks within
+// their ceilings and the catalogue, so none is refused before an operator
+// sees it.
+func TestScriptsFitTheConfiguration(t *testing.T) {
+	setup, err := NewSetup("http://127.0.0.1:1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for id, list := range scripts {
+		a, ok := setup.Config.Agent(id)
+		if !ok {
+			t.Fatalf("scripts name unknown agent %s", id)
+		}
+		for _, s := range list {
+			for cur := &s; cur != nil; cur = cur.followOn {
+				uri := setup.Resources[cur.res]
+				ceiling, ok := a.CeilingFor(uri)
+				if !ok {
+					t.Fatalf("%s may not ask for %s (%q)", id, cur.res, cur.intent)
+				}
+				for _, sc := range cur.scopes {
+					if !slices.Contains(ceiling, sc) {
+						t.Errorf("%s asks for %s beyond its ceiling (%q)", id, sc, cur.intent)
+					}
+				}
+				if cur.ttl > a.MaxTTL {
+					t.Errorf("%s asks for %s, beyond its %s (%q)", id, cur.ttl, a.MaxTTL, cur.intent)
+				}
+			}
+		}
+	}
+}
+
+// TestFleetAgainstTheRealAPI runs the simulated agents against a real
+// agent API and the guarded resource server, approves what they ask, and
+// sees grants used and completed.
+func TestFleetAgainstTheRealAPI(t *testing.T) {
+	if testing.Short() {
+		t.Skip("runs the demo's agents for a few seconds")
+	}
+	ctx, cancel := context.WithCancel(t.Context())
+	defer cancel()
+	rsLn, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	setup, err := NewSetup("http://" + rsLn.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	apiLn, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	issuer := "http://" + apiLn.Addr().String()
+	log := slog.New(slog.NewTextHandler(io.Discard, nil))
+	svc, err := broker.New(ctx, setup.Config, store.OpenTemp(t), broker.Options{Issuer: issuer, Logger: log})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var clients []httpapi.ResourceClient
+	for _, r := range setup.Config.Resources {
+		clients = append(clients, httpapi.ResourceClient{ID: r.URI, Keys: r.Keys})
+	}
+	api, err := httpapi.New(svc, httpapi.Options{PublicURL: issuer, RequireDPoP: true, ResourceClients: clients, Logger: log})
+	if err != nil {
+		t.Fatal(err)
+	}
+	feed, err := ssf.New(ctx, svc, ssf.Options{Logger: log, Authenticate: func(r *http.Request) (string, error) {
+		a, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
+		if !ok {
+			return "", errors.New("no credential")
+		}
+		c, err := api.AuthenticateAssertion(r.Context(), httpapi.AssertionTypeJWTBearer, a, "", issuer+r.URL.Path)
+		if err != nil {
+			return "", err
+		}
+		return c.ID, nil
+	}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range feed.Patterns() {
+		api.Handle(p, feed)
+	}
+	srv := &httptest.Server{Listener: apiLn, Config: &http.Server{Handler: api}}
+	srv.Start()
+	t.Cleanup(srv.Close)
+	rs, err := NewResourceServer(setup, issuer, nil, log)
+	if err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		go func() { _ = feed.Run(ctx) }()
+		go func() { _ = svc.Run(ctx) }()
+		go func() { _ = rs.Serve(ctx, rsLn) }()
+		fleet := &Fleet{Setup: setup, Issuer: issuer, Pace: time.Hour, Step: 100 * time.Millisecond, Logger: log}
+		_ = fleet.Run(ctx)
+	}()
+	t.Cleanup(func() { cancel(); <-done })
+
+	op := broker.Operator{Issuer: "https://idp.test", Subject: "tester"}
+	deadline := time.Now().Add(45 * time.Second)
+	for time.Now().Before(deadline) {
+		pending, err := svc.Pending(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, r := range pending {
+			if _, err := svc.Approve(ctx, op, r.ID); err != nil && broker.ErrorCode(err) != broker.ECONFLICT {
+				t.Fatalf("approve: %v", err)
+			}
+		}
+		if err := svc.FlushUsage(ctx); err != nil {
+			t.Fatal(err)
+		}
+		grants, err := svc.Grants(ctx, time.Hour)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, g := range grants {
+			if g.State == broker.GrantCompleted && g.Uses > 0 {
+				return // an agent was granted, used its token at the guarded API, and reported done
+			}
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	t.Fatal("no simulated agent completed a task that used the resource server")
+}
