@@ -2,6 +2,7 @@ package broker_test
 
 import (
 	"context"
+	"sync"
 	"path/filepath"
 	"testing"
 	"time"
@@ -285,5 +286,63 @@ func TestIntrospectionShowsALiveNarrowing(t *testing.T) {
 	}
 	if in.Claims.Scope != "contents:read" || in.Claims.Expiry > h.clock.Now().Add(5*time.Minute).Unix() {
 		t.Errorf("introspection shows the token's original terms: scope %q exp %d", in.Claims.Scope, in.Claims.Expiry)
+	}
+}
+
+// hookStore runs hook once, just before the next Batch after it is armed:
+// it plays an operator acting between a read and a write of the service.
+type hookStore struct {
+	broker.Store
+	mu    sync.Mutex
+	armed bool
+	hook  func()
+}
+
+func (h *hookStore) Batch(ctx context.Context, fn func(broker.Tx) error) error {
+	h.mu.Lock()
+	fire := h.armed
+	h.armed = false
+	h.mu.Unlock()
+	if fire {
+		h.hook()
+	}
+	return h.Store.Batch(ctx, fn)
+}
+
+// TestNarrowingDuringRedeemIsNotLost: an operator narrows an approved grant
+// while its agent's token is being minted; the token carries the narrowed
+// terms, not the ones read before.
+func TestNarrowingDuringRedeemIsNotLost(t *testing.T) {
+	ctx := context.Background()
+	hs := &hookStore{Store: store.OpenTemp(t)}
+	c := newClock()
+	svc, err := broker.New(ctx, testConfig(), hs, broker.Options{Issuer: "https://writ.example", Now: c.Now})
+	if err != nil {
+		t.Fatal(err)
+	}
+	r, err := svc.Submit(ctx, "release-bot", broker.SubmitInput{LoginHint: "oncall", Intent: "fix", Scopes: []string{"contents:read", "contents:write"}, Resource: gitURI, TTL: time.Hour})
+	if err != nil {
+		t.Fatal(err)
+	}
+	g, err := svc.Approve(ctx, op, r.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	hs.hook = func() {
+		if _, err := svc.NarrowGrant(ctx, op, g.ID, broker.Terms{Scopes: []string{"contents:read"}, Resource: gitURI, TTL: 5 * time.Minute}, "read only"); err != nil {
+			t.Errorf("narrow: %v", err)
+		}
+	}
+	hs.armed = true
+	tok, err := svc.Redeem(ctx, "release-bot", r.ID, "jkt-1")
+	if err != nil {
+		t.Fatalf("redeem: %v", err)
+	}
+	claims, err := svc.VerifyAccessToken(tok.AccessToken)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if claims.Scope != "contents:read" || claims.Expiry > c.Now().Add(5*time.Minute).Unix() || tok.Scope != "contents:read" {
+		t.Errorf("token minted with the terms from before the narrowing: scope %q exp %d", claims.Scope, claims.Expiry)
 	}
 }

@@ -6,7 +6,9 @@ import (
 	"crypto/sha512"
 	"encoding/base64"
 	"encoding/hex"
+	"errors"
 	"hash"
+	"reflect"
 	"strings"
 	"time"
 )
@@ -139,10 +141,52 @@ func (s *Service) Redeem(ctx context.Context, agentID, requestID, jkt string) (*
 		return nil, Errorf(EFROZEN, "issuance is frozen").WithReason(ReasonAccessDenied)
 	}
 
+	// The claims are signed outside the write transaction; if an operator
+	// narrows the grant meanwhile, the signed claims are stale and the
+	// token is minted again from the grant as it now stands.
+	var raw string
+	var claims *AccessClaims
+	var tok *Token
+	for attempt := 0; ; attempt++ {
+		raw, claims, tok, err = s.mintFrom(ctx, req, grant, dec, agentID, jkt, now)
+		if !errors.Is(err, errGrantChanged) || attempt == 2 {
+			break
+		}
+		if grant, err = s.Grant(ctx, grant.ID); err != nil {
+			return nil, err
+		}
+	}
+	if err != nil {
+		return nil, err
+	}
+	out := &IssuedToken{AccessToken: raw, TokenType: "Bearer", ExpiresIn: tok.ExpiresAt.Sub(now),
+		Scope: claims.Scope, Details: claims.Details, JTI: tok.JTI, Grant: grant}
+	if jkt != "" {
+		out.TokenType = "DPoP"
+	}
+	if contains(grant.Terms.Scopes, ScopeOpenID) || contains(req.Terms.Scopes, ScopeOpenID) {
+		if out.IDToken, err = s.idToken(req, grant, raw, now, tok.ExpiresAt); err != nil {
+			return nil, err
+		}
+	}
+	ast := s.agentState(agentID)
+	s.publish(Event{Kind: EventTokenIssued, At: now, Request: req, Grant: grant, Agent: &ast})
+	return out, nil
+}
+
+// errGrantChanged says the grant's terms changed between signing a token
+// and committing it.
+var errGrantChanged = errors.New("grant changed while minting")
+
+// mintFrom signs a token for grant and commits it, once, if the request is
+// still approved and the grant still live and unchanged. On success grant
+// is updated in place to the committed grant.
+func (s *Service) mintFrom(ctx context.Context, req *TaskRequest, grant *Grant, dec *Decision, agentID, jkt string, now time.Time) (string, *AccessClaims, *Token, error) {
+	requestID := req.ID
 	claims := s.accessClaims(req, grant, dec, jkt, now)
 	raw, err := s.signAccess(claims)
 	if err != nil {
-		return nil, err
+		return "", nil, nil, err
 	}
 	tok := &Token{JTI: claims.JTI, GrantID: grant.ID, AgentID: agentID, KeyID: s.keys.signer().meta.ID,
 		IssuedAt: now, ExpiresAt: time.Unix(claims.Expiry, 0).UTC(), JKT: jkt}
@@ -172,6 +216,9 @@ func (s *Service) Redeem(ctx context.Context, agentID, requestID, jkt string) (*
 		if why := s.grantDead(g, issuer, ast, now); why != "" {
 			return Errorf(EFORBIDDEN, "the grant %s", why).WithReason(ReasonAccessDenied)
 		}
+		if !g.ExpiresAt.Equal(grant.ExpiresAt) || !reflect.DeepEqual(g.Terms, grant.Terms) {
+			return errGrantChanged
+		}
 		r.State = RequestRedeemed
 		g.TokenJTI, g.JKT = tok.JTI, jkt
 		if err := tx.PutToken(tok); err != nil {
@@ -183,7 +230,7 @@ func (s *Service) Redeem(ctx context.Context, agentID, requestID, jkt string) (*
 		if err := tx.PutRequest(r); err != nil {
 			return err
 		}
-		grant = g
+		*grant = *g
 		binding := "bearer"
 		if jkt != "" {
 			binding = "DPoP key " + jkt
@@ -194,21 +241,9 @@ func (s *Service) Redeem(ctx context.Context, agentID, requestID, jkt string) (*
 		return tx.AppendAudit(e)
 	})
 	if err != nil {
-		return nil, err
+		return "", nil, nil, err
 	}
-	out := &IssuedToken{AccessToken: raw, TokenType: "Bearer", ExpiresIn: tok.ExpiresAt.Sub(now),
-		Scope: claims.Scope, Details: grant.Terms.Details, JTI: tok.JTI, Grant: grant}
-	if jkt != "" {
-		out.TokenType = "DPoP"
-	}
-	if contains(grant.Terms.Scopes, ScopeOpenID) || contains(req.Terms.Scopes, ScopeOpenID) {
-		if out.IDToken, err = s.idToken(req, grant, raw, now, tok.ExpiresAt); err != nil {
-			return nil, err
-		}
-	}
-	ast := s.agentState(agentID)
-	s.publish(Event{Kind: EventTokenIssued, At: now, Request: req, Grant: grant, Agent: &ast})
-	return out, nil
+	return raw, claims, tok, nil
 }
 
 func (s *Service) accessClaims(req *TaskRequest, g *Grant, dec *Decision, jkt string, now time.Time) *AccessClaims {
