@@ -103,6 +103,9 @@ func listWithin(narrow, wide []string) bool {
 
 // ResourceWithin reports whether resource r is w or a path beneath it
 // (https://api.example.com/repos/acme is within https://api.example.com).
+// Paths are compared whole segment by segment, and a path with a dot
+// segment ("..", or "%2e%2e" encoded) is within nothing but itself, so
+// .../acme/../../admin never passes for a path beneath .../acme.
 func ResourceWithin(r, w string) bool {
 	if r == w {
 		return true
@@ -110,11 +113,21 @@ func ResourceWithin(r, w string) bool {
 	ru, err1 := url.Parse(r)
 	wu, err2 := url.Parse(w)
 	if err1 != nil || err2 != nil || ru.Scheme != wu.Scheme || ru.Host != wu.Host ||
-		ru.RawQuery != "" || ru.Fragment != "" {
+		ru.RawQuery != "" || ru.Fragment != "" || hasDotSegment(ru.Path) || hasDotSegment(wu.Path) {
 		return false
 	}
 	base := strings.TrimSuffix(wu.Path, "/")
 	return strings.HasPrefix(ru.Path, base+"/")
+}
+
+// hasDotSegment reports whether a (decoded) path has a "." or ".." segment.
+func hasDotSegment(p string) bool {
+	for _, seg := range strings.Split(p, "/") {
+		if seg == "." || seg == ".." {
+			return true
+		}
+	}
+	return false
 }
 
 // HighestRisk returns the highest risk among the scopes at a resource;
