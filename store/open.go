@@ -19,6 +19,7 @@ var (
 	ErrLocked       = errors.New("store is locked by another process")
 	ErrNotWritStore = errors.New("not a writ store")
 	ErrSchemaTooNew = errors.New("store schema is newer than this writ understands")
+	ErrExposed      = errors.New("store is readable by other users")
 )
 
 // openError is an open failure with its own message, its kind and cause.
@@ -71,6 +72,12 @@ func Open(path string, opts Options) (*Store, error) {
 	}
 	if err := checked.Close(); err != nil {
 		return nil, err
+	}
+	// The store holds the private signing keys: a copy restored readable by
+	// others is refused rather than used (bbolt sets the mode only on create).
+	if fi, err := os.Stat(path); err == nil && fi.Mode().Perm()&0o077 != 0 {
+		return nil, &openError{msg: fmt.Sprintf("store %s is readable by others (mode %04o) and holds the issuer's private keys: run chmod 600 %s",
+			path, fi.Mode().Perm(), path), kind: ErrExposed}
 	}
 	db, err := bolt.Open(path, 0o600, opts.bolt(false))
 	if err != nil {

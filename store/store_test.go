@@ -3,6 +3,9 @@ package store
 import (
 	"context"
 	"errors"
+	"os"
+	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -137,4 +140,28 @@ func TestTxUsedAfterItEnds(t *testing.T) {
 	if _, err := kept.Grant("g"); err == nil || broker.ErrorCode(err) == broker.ENOTFOUND {
 		t.Errorf("Grant on an ended tx: %v, want a closed-transaction error", err)
 	}
+}
+
+func TestOpenRefusesAStoreReadableByOthers(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "writ.db")
+	s, err := Open(path, Options{NoSync: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.Close()
+	if err := os.Chmod(path, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	_, err = Open(path, Options{NoSync: true})
+	if !errors.Is(err, ErrExposed) || !strings.Contains(err.Error(), "chmod 600 "+path) {
+		t.Fatalf("open of a 0644 store: %v", err)
+	}
+	if err := os.Chmod(path, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	s, err = Open(path, Options{NoSync: true})
+	if err != nil {
+		t.Fatalf("after chmod 600: %v", err)
+	}
+	s.Close()
 }
