@@ -12,30 +12,19 @@ import (
 )
 
 // The revocation feed (SSF transmitter) shares the agent API's public URL.
-// Receivers are the configured resource servers, authenticated with a
-// fresh client assertion (private_key_jwt or a workload JWT) as a Bearer
-// credential on every call.
+// Receivers are the configured resource servers. A standard SSF receiver
+// presents an access token it got at /token with the client credentials
+// grant (scopes ssf.read, ssf.manage); writ's guard instead sends a fresh
+// client assertion (private_key_jwt or a workload JWT) as the Bearer
+// credential on every call. Both are accepted.
 func init() {
 	apiMounts = append(apiMounts, mountSSF)
 }
 
 func mountSSF(srv *httpapi.Server, env *brokerEnv) error {
 	t, err := ssf.New(context.Background(), env.Service, ssf.Options{
-		Logger: env.Log,
-		Authenticate: func(r *http.Request) (string, error) {
-			a, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
-			if !ok || a == "" {
-				return "", broker.Errorf(broker.EUNAUTHORIZED, "the revocation feed needs a client assertion as a Bearer credential")
-			}
-			c, err := srv.AuthenticateAssertion(r.Context(), httpapi.AssertionTypeJWTBearer, a, "", srv.Issuer()+r.URL.Path)
-			if err != nil {
-				return "", err
-			}
-			if c.Resource == nil {
-				return "", broker.Errorf(broker.EFORBIDDEN, "only resource servers may follow the revocation feed")
-			}
-			return c.ID, nil
-		},
+		Logger:       env.Log,
+		Authenticate: func(r *http.Request) (string, error) { return authenticateReceiver(srv, r) },
 	})
 	if err != nil {
 		return errors.Join(errors.New("revocation feed"), err)
@@ -46,4 +35,28 @@ func mountSSF(srv *httpapi.Server, env *brokerEnv) error {
 	srv.Registry().MustRegister(t.Collector())
 	env.runners = append(env.runners, t.Run)
 	return nil
+}
+
+// authenticateReceiver identifies the resource server calling the feed by
+// its Bearer credential: an access token (typ at+jwt) from the client
+// credentials grant with a scope the route accepts, or a client assertion.
+func authenticateReceiver(srv *httpapi.Server, r *http.Request) (string, error) {
+	a, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
+	if !ok || a == "" {
+		return "", broker.Errorf(broker.EUNAUTHORIZED, "the revocation feed needs a Bearer credential: an access token from the client credentials grant, or a client assertion")
+	}
+	var c *httpapi.Client
+	var err error
+	if httpapi.IsAccessToken(a) {
+		c, err = srv.AuthenticateClientToken(a, ssf.RequiredScopes(r))
+	} else {
+		c, err = srv.AuthenticateAssertion(r.Context(), httpapi.AssertionTypeJWTBearer, a, "", srv.Issuer()+r.URL.Path)
+	}
+	if err != nil {
+		return "", err
+	}
+	if c.Resource == nil {
+		return "", broker.Errorf(broker.EFORBIDDEN, "only resource servers may follow the revocation feed")
+	}
+	return c.ID, nil
 }

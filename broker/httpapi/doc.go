@@ -23,6 +23,12 @@
 // it may ask about. A token for any other audience is inactive to it, so a
 // resource server learns nothing about tokens that are not for it.
 //
+// Resource servers (never agents) may also use the client credentials
+// grant (RFC 6749 §4.4) at the token endpoint, for scopes ssf.read and
+// ssf.manage: the result is a Bearer access token for the revocation feed
+// only, which [Server.AuthenticateClientToken] checks when a receiver
+// presents it, as the CAEP Interoperability Profile has SSF receivers do.
+//
 // # Choices where the standards leave room
 //
 //   - scope need not contain openid (CIBA §7.1 asks for it because a CIBA

@@ -60,7 +60,7 @@ func (s *Server) Metadata() *Metadata {
 		TokenEndpoint:                          s.url(pathToken),
 		JWKSURI:                                s.url(pathJWKS),
 		ResponseTypesSupported:                 []string{}, // no authorization endpoint: CIBA only
-		GrantTypesSupported:                    []string{CIBAGrantType},
+		GrantTypesSupported:                    []string{CIBAGrantType, ClientCredentialsGrantType},
 		ScopesSupported:                        s.scopes(),
 		TokenEndpointAuthMethodsSupported:      authMethods,
 		TokenEndpointAuthSigningAlgsSupported:  assertionAlgs,
@@ -81,9 +81,13 @@ func (s *Server) Metadata() *Metadata {
 	}
 }
 
-// scopes lists openid and every scope of every configured resource.
+// scopes lists openid, every scope of every configured resource, and the
+// revocation feed's scopes when resource servers may ask for them.
 func (s *Server) scopes() []string {
 	out := []string{broker.ScopeOpenID}
+	if len(s.opts.ResourceClients) > 0 {
+		out = append(out, broker.ScopeSSFRead, broker.ScopeSSFManage)
+	}
 	for _, r := range s.svc.Config().Resources {
 		for _, sc := range r.Scopes {
 			if !slices.Contains(out, sc.Name) {

@@ -17,6 +17,7 @@ type metrics struct {
 	requests           *prometheus.CounterVec   // by endpoint and status code
 	latency            *prometheus.HistogramVec // by endpoint
 	tokensIssued       *prometheus.CounterVec   // by token type
+	clientTokensIssued prometheus.Counter       // client credentials, for the feed
 	clientAuthFailures *prometheus.CounterVec   // by OAuth error
 	dpopFailures       *prometheus.CounterVec   // by dpop reason
 	throttled          prometheus.Counter
@@ -39,6 +40,10 @@ func newMetrics(reg prometheus.Registerer, svc *broker.Service) (*metrics, error
 			Name: "writ_tokens_issued_total",
 			Help: "Access tokens minted at the token endpoint, by token type (DPoP or Bearer).",
 		}, []string{"token_type"}),
+		clientTokensIssued: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "writ_client_tokens_issued_total",
+			Help: "Revocation feed access tokens minted for resource servers with the client credentials grant.",
+		}),
 		clientAuthFailures: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "writ_client_auth_failures_total",
 			Help: "Refused client authentications, by OAuth error.",
@@ -64,7 +69,7 @@ func newMetrics(reg prometheus.Registerer, svc *broker.Service) (*metrics, error
 		}
 		return float64(len(reqs))
 	})
-	for _, c := range []prometheus.Collector{m.requests, m.latency, m.tokensIssued, m.clientAuthFailures, m.dpopFailures, m.throttled, pending} {
+	for _, c := range []prometheus.Collector{m.requests, m.latency, m.tokensIssued, m.clientTokensIssued, m.clientAuthFailures, m.dpopFailures, m.throttled, pending} {
 		if err := reg.Register(c); err != nil {
 			return nil, err
 		}

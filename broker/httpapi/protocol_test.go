@@ -49,7 +49,7 @@ func TestStrictForms(t *testing.T) {
 		{"body too large", "POST", "/bc-authorize", "application/x-www-form-urlencoded", "x=" + strings.Repeat("a", 70<<10), nil, 413, "invalid_request"},
 		{"GET token", "GET", "/token", "", "", nil, 405, "invalid_request"},
 		{"POST metadata", "POST", "/jwks", "application/x-www-form-urlencoded", "", nil, 405, "invalid_request"},
-		{"unsupported grant", "POST", "/token", "application/x-www-form-urlencoded", "grant_type=client_credentials", nil, 400, "unsupported_grant_type"},
+		{"unsupported grant", "POST", "/token", "application/x-www-form-urlencoded", "grant_type=password", nil, 400, "unsupported_grant_type"},
 		{"no grant type", "POST", "/token", "application/x-www-form-urlencoded", "auth_req_id=x", nil, 400, "invalid_request"},
 		{"no client auth", "POST", "/token", "application/x-www-form-urlencoded", "grant_type=" + url.QueryEscape(httpapi.CIBAGrantType) + "&auth_req_id=x", nil, 401, "invalid_client"},
 		{"HTTP Basic", "POST", "/token", "application/x-www-form-urlencoded", "grant_type=" + url.QueryEscape(httpapi.CIBAGrantType) + "&auth_req_id=x", []string{"Authorization", "Basic cmVsZWFzZS1ib3Q6c2VjcmV0"}, 401, "invalid_client"},

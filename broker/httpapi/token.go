@@ -22,7 +22,9 @@ type TokenResponse struct {
 }
 
 // serveToken redeems an approved task request (CIBA Core §10.1) for a
-// token, bound to the DPoP key that proved possession on this request.
+// token, bound to the DPoP key that proved possession on this request; or
+// gives a resource server a token for the revocation feed (client
+// credentials).
 func (s *Server) serveToken(w http.ResponseWriter, r *http.Request) {
 	f, ferr := readForm(w, r, s.opts.MaxBodyBytes)
 	if ferr != nil {
@@ -33,12 +35,16 @@ func (s *Server) serveToken(w http.ResponseWriter, r *http.Request) {
 	// which parameters the request must have.
 	switch gt := f.get("grant_type"); gt {
 	case CIBAGrantType:
+	case ClientCredentialsGrantType:
+		s.serveClientCredentials(w, r, f)
+		return
 	case "":
-		writeOAuthError(w, badRequest("grant_type is required (%s)", CIBAGrantType))
+		writeOAuthError(w, badRequest("grant_type is required (%s, or %s for resource servers)", CIBAGrantType, ClientCredentialsGrantType))
 		return
 	default:
 		writeOAuthError(w, &oauthError{Status: http.StatusBadRequest, Code: errUnsupportedGrantType,
-			Description: "grant_type " + clip(gt) + " is not supported; writ issues tokens for approved tasks only (" + CIBAGrantType + ")"})
+			Description: "grant_type " + clip(gt) + " is not supported; writ issues tokens for approved tasks (" + CIBAGrantType +
+				") and feed tokens for resource servers (" + ClientCredentialsGrantType + ")"})
 		return
 	}
 	client, aerr := s.authenticate(r.Context(), r, f, s.url(pathToken))

@@ -1,6 +1,7 @@
 package ssf
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"io"
@@ -17,7 +18,12 @@ const (
 	maxPollBody   = 1 << 20 // acks for up to some 10,000 SETs
 )
 
-// routes builds the handler's mux.
+// routes builds the handler's mux. Each authenticated route names the
+// OAuth scopes that let a receiver's access token call it (CAEP
+// Interoperability Profile, "OAuth Scopes"): changing streams needs
+// ssf.manage; reading a stream's configuration or status, ssf.read or
+// ssf.manage; polling for events, and reporting what was seen of them,
+// ssf.read.
 func (t *Transmitter) routes() {
 	p := t.basePath
 	t.mux = http.NewServeMux()
@@ -25,17 +31,20 @@ func (t *Transmitter) routes() {
 		t.patterns = append(t.patterns, pattern)
 		t.mux.HandleFunc(pattern, h)
 	}
+	manage := []string{broker.ScopeSSFManage}
+	read := []string{broker.ScopeSSFRead}
+	readConfig := []string{broker.ScopeSSFRead, broker.ScopeSSFManage}
 	handle("GET /.well-known/ssf-configuration"+p, t.handleMetadata)
-	handle("POST "+p+"/ssf/stream", t.authed(t.handleCreate))
-	handle("GET "+p+"/ssf/stream", t.authed(t.handleRead))
-	handle("PATCH "+p+"/ssf/stream", t.authed(t.handleUpdate))
-	handle("PUT "+p+"/ssf/stream", t.authed(t.handleReplace))
-	handle("DELETE "+p+"/ssf/stream", t.authed(t.handleDelete))
-	handle("GET "+p+"/ssf/status", t.authed(t.handleReadStatus))
-	handle("POST "+p+"/ssf/status", t.authed(t.handleUpdateStatus))
-	handle("POST "+p+"/ssf/verify", t.authed(t.handleVerify))
-	handle("POST "+p+"/ssf/poll/{stream}", t.authed(t.handlePoll))
-	handle("POST "+p+"/ssf/usage", t.authed(t.handleUsage))
+	handle("POST "+p+"/ssf/stream", t.authed(manage, t.handleCreate))
+	handle("GET "+p+"/ssf/stream", t.authed(readConfig, t.handleRead))
+	handle("PATCH "+p+"/ssf/stream", t.authed(manage, t.handleUpdate))
+	handle("PUT "+p+"/ssf/stream", t.authed(manage, t.handleReplace))
+	handle("DELETE "+p+"/ssf/stream", t.authed(manage, t.handleDelete))
+	handle("GET "+p+"/ssf/status", t.authed(readConfig, t.handleReadStatus))
+	handle("POST "+p+"/ssf/status", t.authed(manage, t.handleUpdateStatus))
+	handle("POST "+p+"/ssf/verify", t.authed(manage, t.handleVerify))
+	handle("POST "+p+"/ssf/poll/{stream}", t.authed(read, t.handlePoll))
+	handle("POST "+p+"/ssf/usage", t.authed(read, t.handleUsage))
 }
 
 // ServeHTTP serves the discovery document, the management API, the poll
@@ -56,24 +65,50 @@ func (t *Transmitter) Mount(mux *http.ServeMux) {
 // Patterns returns the route patterns Mount registers.
 func (t *Transmitter) Patterns() []string { return append([]string(nil), t.patterns...) }
 
+type scopesKey struct{}
+
+// RequiredScopes returns the OAuth scopes, any one of which lets an access
+// token call the route r is for, while Options.Authenticate runs; nil
+// otherwise. An authenticator accepting access tokens checks them; one
+// accepting client assertions has no scopes to check.
+func RequiredScopes(r *http.Request) []string {
+	s, _ := r.Context().Value(scopesKey{}).([]string)
+	return append([]string(nil), s...)
+}
+
 // authed authenticates the receiver and passes its id in the context.
-func (t *Transmitter) authed(h func(w http.ResponseWriter, r *http.Request, receiver string)) http.HandlerFunc {
+// Refusals follow RFC 6750 §3 when the authenticator gives the reason
+// invalid_token or insufficient_scope, as it does for access tokens.
+func (t *Transmitter) authed(scopes []string, h func(w http.ResponseWriter, r *http.Request, receiver string)) http.HandlerFunc {
+	challenge := `Bearer realm="ssf", scope="` + strings.Join(scopes, " ") + `"`
 	return func(w http.ResponseWriter, r *http.Request) {
-		receiver, err := t.opts.Authenticate(r)
+		receiver, err := t.opts.Authenticate(r.WithContext(context.WithValue(r.Context(), scopesKey{}, scopes)))
 		if err == nil && receiver == "" {
 			err = errors.New("no receiver identity")
 		}
 		if err != nil {
-			if broker.ErrorCode(err) == broker.EFORBIDDEN {
+			reason := broker.ErrorReason(err)
+			switch {
+			case reason == broker.ReasonInsufficientScope:
+				w.Header().Set("WWW-Authenticate", challenge+`, error="insufficient_scope"`)
+				writeError(w, http.StatusForbidden, reason, broker.ErrorMessage(err))
+				return
+			case broker.ErrorCode(err) == broker.EFORBIDDEN:
 				writeError(w, http.StatusForbidden, "access_denied", broker.ErrorMessage(err))
 				return
 			}
-			w.Header().Set("WWW-Authenticate", `Bearer realm="ssf"`)
+			code := "invalid_client"
+			if reason == broker.ReasonInvalidToken {
+				code = reason
+				w.Header().Set("WWW-Authenticate", challenge+`, error="invalid_token"`)
+			} else {
+				w.Header().Set("WWW-Authenticate", challenge)
+			}
 			msg := "receiver authentication failed"
 			if m := broker.ErrorMessage(err); m != "internal error" {
 				msg += ": " + m
 			}
-			writeError(w, http.StatusUnauthorized, "invalid_client", msg)
+			writeError(w, http.StatusUnauthorized, code, msg)
 			return
 		}
 		h(w, r, receiver)

@@ -48,7 +48,10 @@ type Options struct {
 	JWKSURI string
 	// Authenticate identifies the receiver making a management, poll or
 	// usage request, or fails (401; a *broker.Error with EFORBIDDEN gives
-	// 403). The receiver id becomes the aud of its streams' SETs.
+	// 403). The receiver id becomes the aud of its streams' SETs. For an
+	// OAuth access token, RequiredScopes(r) names the scopes the route
+	// accepts; errors with reason invalid_token or insufficient_scope are
+	// answered as RFC 6750 §3 says.
 	Authenticate func(r *http.Request) (receiverID string, err error)
 	// PollTimeout is how long a long-poll waits for an event before it
 	// answers with none (default 15s). An empty answer is still contact: a
