@@ -96,8 +96,21 @@ func (g *Guard) runFeed(ctx context.Context) {
 		}
 		failures = 0
 		next := ssf.PollRequest{}
+		held := false
 		for jti, raw := range resp.Sets {
-			if serr := g.applySET(ctx, sub, raw); serr != nil {
+			if serr := g.applySET(ctx, sub, raw); serr != nil && serr.Code == ssf.ErrInvalidKey {
+				// Most likely writ rotated its key and the JWKS is a moment
+				// behind. The SET may be a revocation: neither ack nor refuse
+				// it, so writ sends it again, and refuse every token until it
+				// verifies.
+				held = true
+				g.feed.refusedSETs.Add(1)
+				if g.feed.ready.Swap(false) {
+					g.log.Warn("cannot verify a SET from the revocation feed yet; refusing tokens until it verifies",
+						"jti", quoteValue(jti), "description", serr.Description)
+				}
+				continue
+			} else if serr != nil {
 				g.feed.refusedSETs.Add(1)
 				g.log.Warn("refused a SET from the revocation feed", "jti", quoteValue(jti), "err", serr.Code, "description", serr.Description)
 				if next.SetErrs == nil {
@@ -109,6 +122,13 @@ func (g *Guard) runFeed(ctx context.Context) {
 			next.Ack = append(next.Ack, jti)
 		}
 		g.feed.lastContact.Store(g.now().UnixNano())
+		if held {
+			// Ask again shortly, with what was applied acknowledged.
+			next.ReturnImmediately = true
+			req = next
+			sleepCtx(ctx, feedRefetch)
+			continue
+		}
 		if !resp.MoreAvailable && !g.feed.ready.Swap(true) {
 			g.log.Info("revocation feed caught up; accepting tokens", "stream", sub.streamID)
 		}
@@ -231,7 +251,7 @@ func (g *Guard) unsubscribe(sub *subscription) {
 // applySET verifies a SET and applies it to the deny set.
 func (g *Guard) applySET(ctx context.Context, sub *subscription, raw string) *ssf.SETError {
 	set, err := ssf.VerifySET(raw, ssf.VerifyOptions{Issuer: g.cfg.Issuer, Audience: sub.aud, Algs: g.algs,
-		Key: func(kid string) (*jose.JSONWebKey, error) { return g.jwks.key(ctx, kid) }})
+		Key: func(kid string) (*jose.JSONWebKey, error) { return g.jwks.feedKey(ctx, kid) }})
 	if err != nil {
 		var serr *ssf.SETError
 		if errors.As(err, &serr) {
@@ -356,4 +376,14 @@ func randomState() string {
 	var b [16]byte
 	_, _ = rand.Read(b[:])
 	return hex.EncodeToString(b[:])
+}
+
+// sleepCtx waits d or until ctx ends.
+func sleepCtx(ctx context.Context, d time.Duration) {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+	case <-t.C:
+	}
 }

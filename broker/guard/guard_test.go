@@ -476,6 +476,33 @@ func TestAgentAndGlobalRevocation(t *testing.T) {
 	}
 }
 
+// TestRevocationAfterKeyRotation: the incident response "rotate the key,
+// then revoke" reaches a guard whose JWKS is a moment behind, even one made
+// to fetch it just before (a junk kid), instead of the SET being refused
+// for an unknown key and the revocation lost.
+func TestRevocationAfterKeyRotation(t *testing.T) {
+	ssftest.CheckLeaks(t)
+	h := ssftest.New(t, ssftest.Options{})
+	g := startGuard(t, h, "rs-rotation", nil)
+	tok := h.Mint(ssftest.Agent, "", "contents:read").AccessToken
+	if _, err := g.Check(context.Background(), request("GET", "/x", "Bearer", tok)); err != nil {
+		t.Fatal(err)
+	}
+	_, junkKey, _ := ed25519.GenerateKey(rand.Reader)
+	junk := foreignToken(t, claimsOf(t, tok), jose.EdDSA, junkKey) // prompts a JWKS fetch
+	if _, err := g.Check(context.Background(), request("GET", "/x", "Bearer", junk)); err == nil {
+		t.Fatal("a token with a foreign key accepted")
+	}
+	if _, err := h.Svc.RotateKeys(h.Ctx, ssftest.Operator, ""); err != nil {
+		t.Fatal(err)
+	}
+	grant := claimsOf(t, tok)["sid"].(string)
+	if _, err := h.Svc.Revoke(h.Ctx, ssftest.Operator, grant, "agent host compromised"); err != nil {
+		t.Fatal(err)
+	}
+	waitRefused(t, g, func() *http.Request { return request("GET", "/x", "Bearer", tok) }, guard.ReasonRevoked)
+}
+
 // TestFailClosed: a guard that has not caught up, or whose feed went
 // silent, refuses every token with 503, and says why.
 func TestFailClosed(t *testing.T) {

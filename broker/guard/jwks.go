@@ -49,6 +49,21 @@ type jwksCache struct {
 // key returns the key with kid, refetching the JWKS when kid is unknown and
 // the rate limit allows.
 func (c *jwksCache) key(ctx context.Context, kid string) (*jose.JSONWebKey, error) {
+	return c.keyWithin(ctx, kid, c.minRefetch)
+}
+
+// feedRefetch bounds JWKS fetches prompted by SETs. The feed is writ's own
+// authenticated answer, so an unknown kid there means writ rotated its key:
+// a refetch is worth it after a second, not after minRefetch.
+const feedRefetch = time.Second
+
+// feedKey returns the key a SET from the revocation feed names.
+func (c *jwksCache) feedKey(ctx context.Context, kid string) (*jose.JSONWebKey, error) {
+	return c.keyWithin(ctx, kid, feedRefetch)
+}
+
+// keyWithin is key with a given least time between fetches.
+func (c *jwksCache) keyWithin(ctx context.Context, kid string, minRefetch time.Duration) (*jose.JSONWebKey, error) {
 	if ks := c.set.Load(); ks != nil {
 		if k, ok := ks.keys[kid]; ok {
 			return k, nil
@@ -62,7 +77,7 @@ func (c *jwksCache) key(ctx context.Context, kid string) (*jose.JSONWebKey, erro
 		}
 	}
 	now := c.g.now()
-	if !c.lastFetch.IsZero() && now.Sub(c.lastFetch) < c.minRefetch {
+	if !c.lastFetch.IsZero() && now.Sub(c.lastFetch) < minRefetch {
 		return nil, errUnknownKey
 	}
 	if err := c.fetchLocked(ctx); err != nil {

@@ -112,8 +112,12 @@ func (t *Transmitter) handlePoll(w http.ResponseWriter, r *http.Request, receive
 	}
 	for jti, e := range req.SetErrs {
 		// A reported error is an acknowledgement too: the receiver has the
-		// SET and says why it refused it; sending it again would not help.
-		s.ack(jti, head)
+		// SET and says why it refused it; sending it again would not help,
+		// except when it could not find the key: after a key rotation its
+		// JWKS may be a moment behind, and the SET may be a revocation.
+		if e.Err != ErrInvalidKey {
+			s.ack(jti, head)
+		}
 		t.stats.setErrs.Add(1)
 		t.log.Warn("receiver refused a SET", "stream", s.id, "receiver", receiver, "jti", quote(jti),
 			"err", quote(e.Err), "description", quote(e.Description))

@@ -421,9 +421,16 @@ func TestPollWithAcks(t *testing.T) {
 	// Acknowledge the first and report the second as an error: only the
 	// third is left.
 	left, _ := r.poll(c, ssf.PollRequest{ReturnImmediately: true, Ack: ids[:1],
-		SetErrs: map[string]ssf.SetErr{ids[1]: {Err: ssf.ErrInvalidKey, Description: "no such kid"}}})
+		SetErrs: map[string]ssf.SetErr{ids[1]: {Err: ssf.ErrInvalidAudience, Description: "not for us"}}})
 	if !slices.Equal(keys(left), ids[2:]) {
 		t.Errorf("after ack: %v, want %v", keys(left), ids[2:])
+	}
+	// invalid_key is not an acknowledgement: the receiver's JWKS may lag a
+	// key rotation, and the SET may be a revocation, so it comes again.
+	retried, _ := r.poll(c, ssf.PollRequest{ReturnImmediately: true,
+		SetErrs: map[string]ssf.SetErr{ids[2]: {Err: ssf.ErrInvalidKey, Description: "no such kid"}}})
+	if !slices.Equal(keys(retried), ids[2:]) {
+		t.Errorf("after invalid_key: %v, want %v again", keys(retried), ids[2:])
 	}
 	// maxEvents bounds the answer and says more are available.
 	tok := h.Mint(ssftest.Agent, "", "contents:read")
