@@ -67,7 +67,10 @@ func TestDemoInTmux(t *testing.T) {
 		t.Skip("tmux is not installed: the end-to-end console test needs it (.ci/run installs it)")
 	}
 	dir := t.TempDir()
-	bin := filepath.Join(dir, "writ")
+	bin := filepath.Join(dir, "bin", "writ")
+	if err := os.Mkdir(filepath.Dir(bin), 0o700); err != nil {
+		t.Fatal(err)
+	}
 	build := exec.Command("go", "build", "-o", bin, "..")
 	if out, err := build.CombinedOutput(); err != nil {
 		t.Fatalf("build writ: %v\n%s", err, out)

@@ -11,6 +11,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -129,7 +130,10 @@ func configPath() string {
 	if globals.configPath != "" {
 		return globals.configPath
 	}
-	if _, err := os.Stat(DefaultConfigPath()); errors.Is(err, fs.ErrNotExist) {
+	// A default that is not there (ENOTDIR: a file where a directory of the
+	// path should be) means no configuration; any other trouble reading it
+	// is reported when it is loaded.
+	if _, err := os.Stat(DefaultConfigPath()); errors.Is(err, fs.ErrNotExist) || errors.Is(err, syscall.ENOTDIR) {
 		return ""
 	}
 	return DefaultConfigPath()
