@@ -25,6 +25,9 @@ func mountSSF(srv *httpapi.Server, env *brokerEnv) error {
 	t, err := ssf.New(context.Background(), env.Service, ssf.Options{
 		Logger:       env.Log,
 		Authenticate: func(r *http.Request) (string, error) { return authenticateReceiver(srv, r) },
+		// Receivers are resource servers, each known by its resource URI:
+		// one learns only of the grants for its own resource.
+		Serves: func(receiver, resource string) bool { return broker.ResourceWithin(resource, receiver) },
 	})
 	if err != nil {
 		return errors.Join(errors.New("revocation feed"), err)

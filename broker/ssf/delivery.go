@@ -42,7 +42,7 @@ func (t *Transmitter) scan(ctx context.Context, s *stream, max int) (due []pendi
 			sig := &page[i]
 			after, upto = sig.Seq, sig.Seq
 			typ, sub, body, ok := signalEvent(sig, t.issuer)
-			if !ok || !s.delivers(typ) || s.ackedAbove[sig.Seq] {
+			if !ok || !s.delivers(typ) || s.ackedAbove[sig.Seq] || !t.forReceiver(sig, s.receiver) {
 				if !blocked {
 					skipTo = sig.Seq
 					delete(s.ackedAbove, sig.Seq)
@@ -95,4 +95,14 @@ func (t *Transmitter) sign(p pending, aud string) (string, error) {
 		return "", fmt.Errorf("sign SET: %w", err)
 	}
 	return set, nil
+}
+
+// forReceiver reports whether a signal is for a stream's receiver: a signal
+// about one grant or token goes to the receivers serving its resource,
+// when the transmitter knows who serves what.
+func (t *Transmitter) forReceiver(sig *broker.Signal, receiver string) bool {
+	if t.opts.Serves == nil || sig.Audience == "" || sig.AgentID != "" || sig.All {
+		return true
+	}
+	return t.opts.Serves(receiver, sig.Audience)
 }

@@ -90,6 +90,13 @@ type Options struct {
 	FlushInterval time.Duration
 	// Logger receives operational logs; slog.Default() when nil.
 	Logger *slog.Logger
+	// Serves, when set, says whether a receiver serves a resource (an
+	// audience). Signals about one grant or token then reach only the
+	// receivers serving its resource, so a resource server does not learn
+	// other resources' grants or the operator's reasons for them; agent-wide
+	// and global revocations reach everyone. Nil: every receiver gets every
+	// signal.
+	Serves func(receiverID, resource string) bool
 }
 
 // Transmitter is writ's SSF transmitter: an http.Handler for the

@@ -853,3 +853,31 @@ func TestNarrowGrant(t *testing.T) {
 		t.Errorf("narrowing a revoked grant: %v", err)
 	}
 }
+
+// TestSignalsReachOnlyTheirResource: with Serves set, a grant's revocation
+// reaches the receivers serving its resource only; revoke-all reaches all.
+func TestSignalsReachOnlyTheirResource(t *testing.T) {
+	ssftest.CheckLeaks(t)
+	serves := func(receiver, resource string) bool { return receiver == "rs-api" && resource == ssftest.Resource }
+	h := ssftest.New(t, ssftest.Options{Transmitter: ssf.Options{PollTimeout: 300 * time.Millisecond, Serves: serves}})
+	mine, other := newReceiver(t, h, "rs-api"), newReceiver(t, h, "rs-elsewhere")
+	cm, co := mine.create(nil), other.create(nil)
+	tok := h.Mint(ssftest.Agent, "", "contents:read")
+	h.Revoke(tok.Grant.ID, "done")
+	if _, err := h.Svc.RevokeAll(h.Ctx, ssftest.Operator, "incident", false); err != nil {
+		t.Fatal(err)
+	}
+	got, _ := mine.poll(cm, immediate())
+	if len(got) != 2 {
+		t.Errorf("the resource's own server got %d SETs, want the grant's and revoke-all", len(got))
+	}
+	got, _ = other.poll(co, immediate())
+	if len(got) != 1 {
+		t.Fatalf("another resource server got %d SETs, want only revoke-all", len(got))
+	}
+	for _, set := range got {
+		if set.Subject.Tenant == nil {
+			t.Errorf("another resource server learnt of a grant that is not its own: %+v", set.Subject)
+		}
+	}
+}
