@@ -17,6 +17,7 @@ const (
 	AuditRequestExpired   AuditKind = "request.expired"
 	AuditRequestCancelled AuditKind = "request.cancelled"
 	AuditRequestThrottled AuditKind = "request.throttled"
+	AuditRequestRefused   AuditKind = "request.refused" // by policy, at submission
 	AuditDecision         AuditKind = "request.decided"
 	AuditTokenIssued      AuditKind = "token.issued"
 	AuditGrantUsed        AuditKind = "grant.used"

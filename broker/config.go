@@ -18,6 +18,10 @@ type Config struct {
 	// Approvers are the login_hint values an agent may name: the people or
 	// queues that review requests. Empty means the single queue "oncall".
 	Approvers []string
+	// PolicyFile is the policy file the configuration names (broker/policy
+	// reads it; a relative path is resolved against the configuration
+	// file's directory); empty for none.
+	PolicyFile string
 }
 
 // Limits bound every request and grant.

@@ -3,19 +3,33 @@ package broker
 import (
 	"context"
 	"fmt"
+	"slices"
 	"strings"
 )
 
-// Approve grants a pending request exactly as asked.
+// Approve grants a pending request exactly as asked, or, once another
+// operator has approved it, exactly as that operator proposed.
+//
+// When policy requires several distinct operators to approve
+// (TaskRequest.RequiredApprovals) and this approval is not the last one
+// needed, Approve records it and returns a nil grant with a nil error: the
+// request stays pending, and an EventRequestUpdated carries it with the
+// approval added (TaskRequest.Approvals). Callers must check for a nil
+// grant. The same operator approving twice is refused with ECONFLICT.
 func (s *Service) Approve(ctx context.Context, op Operator, requestID string) (*Grant, error) {
-	return s.decide(ctx, op, requestID, DecisionApprove, nil, "")
+	_, g, err := s.decide(ctx, op, requestID, DecisionApprove, nil, "")
+	return g, err
 }
 
 // Narrow grants a pending request with narrower terms: a subset of its
 // scopes and authorization details, the same or a narrower resource, a
-// TTL no longer than asked. Anything wider is refused with EINVALID.
+// TTL no longer than asked (nor than the policy's max_ttl). Anything wider
+// is refused with EINVALID. Once another operator has approved, the terms
+// must be within what that operator proposed. Like Approve, it returns a
+// nil grant with a nil error when it recorded one approval of several.
 func (s *Service) Narrow(ctx context.Context, op Operator, requestID string, granted Terms, reason string) (*Grant, error) {
-	return s.decide(ctx, op, requestID, DecisionNarrow, &granted, reason)
+	_, g, err := s.decide(ctx, op, requestID, DecisionNarrow, &granted, reason)
+	return g, err
 }
 
 // Deny refuses a pending request; the agent is told the reason.
@@ -43,7 +57,12 @@ func (s *Service) Deny(ctx context.Context, op Operator, requestID, reason strin
 		}
 		e := s.audit(AuditDecision, operatorActor(op), &op, "denied: "+reason)
 		e.AgentID, e.RequestID = req.AgentID, req.ID
-		e.Data = auditData(map[string]any{"decision": dec.ID, "kind": dec.Kind, "requested": req.Terms})
+		data := map[string]any{"decision": dec.ID, "kind": dec.Kind, "requested": req.Terms}
+		if len(req.Approvals) > 0 {
+			// One operator's denial ends a request others had approved.
+			data["approvers"] = approverIDs(req.Approvals)
+		}
+		e.Data = auditData(data)
 		return tx.AppendAudit(e)
 	})
 	if err != nil {
@@ -94,10 +113,12 @@ func short(id string) string {
 	return id
 }
 
-// decide approves (granted nil: as asked) or narrows a request.
-func (s *Service) decide(ctx context.Context, op Operator, requestID string, kind DecisionKind, granted *Terms, reason string) (*Grant, error) {
+// decide approves (granted nil: as proposed) or narrows a request, and
+// returns the request as committed with the grant it made: nil when it
+// recorded one approval of several that policy requires.
+func (s *Service) decide(ctx context.Context, op Operator, requestID string, kind DecisionKind, granted *Terms, reason string) (*TaskRequest, *Grant, error) {
 	if op.Subject == "" || op.Issuer == "" {
-		return nil, Errorf(EUNAUTHORIZED, "approving needs a signed-in operator")
+		return nil, nil, Errorf(EUNAUTHORIZED, "approving needs a signed-in operator")
 	}
 	now := s.now().UTC()
 	var req *TaskRequest
@@ -106,6 +127,7 @@ func (s *Service) decide(ctx context.Context, op Operator, requestID string, kin
 	// Batch groups concurrent decisions into one fsync; fn re-reads all it
 	// needs, so running it again after a failed batch is safe.
 	err := s.store.Batch(ctx, func(tx Tx) error {
+		dec, grant = nil, nil
 		var err error
 		if req, err = s.pendingRequest(tx, requestID); err != nil {
 			return err
@@ -124,18 +146,26 @@ func (s *Service) decide(ctx context.Context, op Operator, requestID string, kin
 		if ast.Quarantined {
 			return Errorf(EFORBIDDEN, "agent %s is quarantined; release it before approving", req.AgentID)
 		}
-		terms := req.Terms.Clone()
-		if granted != nil {
-			terms = granted.Clone()
-			if why := terms.NarrowerThan(req.Terms); why != "" {
-				return Errorf(EINVALID, "a narrowing may not widen the request: %s", why)
-			}
-			if len(terms.ResourceScopes()) == 0 {
-				return Errorf(EINVALID, "a narrowed grant needs at least one scope; deny the request instead")
-			}
+		required := req.RequiredApprovals()
+		if req.ApprovedBy(op) {
+			return Errorf(ECONFLICT, "you already approved request %s (approval %d of %d): another operator must approve it",
+				short(req.ID), len(req.Approvals), required)
+		}
+		terms, err := s.decidedTerms(req, granted)
+		if err != nil {
+			return err
 		}
 		if err := s.withinCeiling(req.AgentID, terms); err != nil {
 			return err
+		}
+		if required > 1 {
+			req.Approvals = append(req.Approvals, Approval{Operator: op, At: now, Kind: kind, Terms: terms.Clone(), Reason: reason})
+			if len(req.Approvals) < required {
+				return s.recordApproval(tx, op, req, kind, reason)
+			}
+			if slices.ContainsFunc(req.Approvals, func(a Approval) bool { return a.Kind == DecisionNarrow }) {
+				kind = DecisionNarrow
+			}
 		}
 		dec = &Decision{ID: s.newID("dec-", 8), RequestID: req.ID, Kind: kind, Operator: op, Reason: reason,
 			At: now, Requested: req.Terms, Granted: &terms}
@@ -162,20 +192,98 @@ func (s *Service) decide(ctx context.Context, op Operator, requestID string, kin
 		msg := "approved as asked"
 		if kind == DecisionNarrow {
 			msg = "narrowed and approved"
-			if reason != "" {
-				msg += ": " + reason
-			}
+		}
+		if required > 1 {
+			msg += fmt.Sprintf(" (approval %d of %d)", required, required)
+		}
+		if reason != "" {
+			msg += ": " + reason
 		}
 		e := s.audit(AuditDecision, operatorActor(op), &op, msg)
 		e.AgentID, e.RequestID, e.GrantID = req.AgentID, req.ID, grant.ID
-		e.Data = auditData(map[string]any{"decision": dec.ID, "kind": kind, "requested": req.Terms, "granted": terms})
+		data := map[string]any{"decision": dec.ID, "kind": kind, "requested": req.Terms, "granted": terms}
+		if required > 1 {
+			data["approvers"] = approverIDs(req.Approvals)
+		}
+		e.Data = auditData(data)
 		return tx.AppendAudit(e)
 	})
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
-	s.publish(Event{Kind: EventRequestDecided, At: now, Request: req, Decision: dec, Grant: grant})
-	return grant, nil
+	c := *req
+	if grant == nil {
+		s.publish(Event{Kind: EventRequestUpdated, At: now, Request: &c})
+		return req, nil, nil
+	}
+	s.publish(Event{Kind: EventRequestDecided, At: now, Request: &c, Decision: dec, Grant: grant})
+	return req, grant, nil
+}
+
+// decidedTerms are the terms an approval grants: what the earlier
+// approvers proposed (the request as asked when there were none), or a
+// narrowing of them, never beyond the policy's max_ttl.
+func (s *Service) decidedTerms(req *TaskRequest, granted *Terms) (Terms, error) {
+	proposed := req.ProposedTerms()
+	terms := proposed.Clone()
+	if granted != nil {
+		terms = granted.Clone()
+		if why := terms.NarrowerThan(proposed); why != "" {
+			if len(req.Approvals) > 0 {
+				return Terms{}, Errorf(EINVALID, "a narrowing must stay within what %s approved: %s",
+					req.Approvals[len(req.Approvals)-1].Operator.Display(), why)
+			}
+			return Terms{}, Errorf(EINVALID, "a narrowing may not widen the request: %s", why)
+		}
+		if len(terms.ResourceScopes()) == 0 {
+			return Terms{}, Errorf(EINVALID, "a narrowed grant needs at least one scope; deny the request instead")
+		}
+	}
+	if req.Policy != nil && req.Policy.MaxTTL > 0 && terms.TTL > req.Policy.MaxTTL {
+		return Terms{}, Errorf(EINVALID, "TTL %s is beyond the policy maximum of %s for this request", terms.TTL, req.Policy.MaxTTL)
+	}
+	return terms, nil
+}
+
+// recordApproval commits one approval of several a request needs: the
+// request stays pending with the approval added, and the audit log says
+// how many more are needed.
+func (s *Service) recordApproval(tx Tx, op Operator, req *TaskRequest, kind DecisionKind, reason string) error {
+	if err := tx.PutRequest(req); err != nil {
+		return err
+	}
+	n, required := len(req.Approvals), req.RequiredApprovals()
+	msg := fmt.Sprintf("approval %d of %d recorded (as asked)", n, required)
+	if kind == DecisionNarrow {
+		msg = fmt.Sprintf("approval %d of %d recorded (narrowed)", n, required)
+	}
+	if n > 1 {
+		msg = strings.Replace(msg, "(as asked)", "(as proposed)", 1)
+	}
+	if reason != "" {
+		msg += ": " + reason
+	}
+	msg += fmt.Sprintf("; %s must approve", plural(required-n, "more operator"))
+	e := s.audit(AuditDecision, operatorActor(op), &op, msg)
+	e.AgentID, e.RequestID = req.AgentID, req.ID
+	e.Data = auditData(map[string]any{"kind": kind, "approval": n, "required": required,
+		"requested": req.Terms, "proposed": req.ProposedTerms(), "approvers": approverIDs(req.Approvals)})
+	return tx.AppendAudit(e)
+}
+
+func approverIDs(as []Approval) []string {
+	out := make([]string, len(as))
+	for i, a := range as {
+		out[i] = a.Operator.ID()
+	}
+	return out
+}
+
+func plural(n int, what string) string {
+	if n == 1 {
+		return "1 " + what
+	}
+	return fmt.Sprintf("%d %ss", n, what)
 }
 
 // withinCeiling re-checks terms against the agent's ceiling at decision

@@ -8,6 +8,13 @@ type EventKind string
 const (
 	EventRequestSubmitted EventKind = "request.submitted"
 	EventRequestDecided   EventKind = "request.decided"
+	// EventRequestUpdated is a pending request that changed without being
+	// decided: one approval recorded where policy requires several, or an
+	// auto-approval that did not take effect. The request is still pending.
+	EventRequestUpdated EventKind = "request.updated"
+	// EventRequestRefused is a submission policy refused; the request (in
+	// the event) was never stored.
+	EventRequestRefused   EventKind = "request.refused"
 	EventRequestExpired   EventKind = "request.expired"
 	EventRequestCancelled EventKind = "request.cancelled"
 	EventRequestThrottled EventKind = "request.throttled"

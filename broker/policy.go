@@ -16,16 +16,26 @@ type PolicyInput struct {
 }
 
 // Policy evaluates a request at submission. A "deny" verdict refuses the
-// request before it reaches an operator.
+// request before it reaches an operator; the other effects of the result
+// (auto-approval, a TTL cap, more approvers, a risk label) are applied by
+// the Service. Evaluate must not modify the input, and must fail toward
+// less access: when it cannot tell, it denies or asks a person.
 type Policy interface {
 	Evaluate(ctx context.Context, in PolicyInput) PolicyResult
 }
 
 // Policy verdicts.
 const (
-	VerdictReview = "review" // an operator decides
-	VerdictDeny   = "deny"   // refused at submission
+	VerdictReview      = "review"       // an operator decides
+	VerdictDeny        = "deny"         // refused at submission
+	VerdictAutoApprove = "auto-approve" // approved at submission by a policy rule
 )
+
+// PolicyOperator is the identity a policy rule approves under, so the
+// grant, the token's approver claim and the audit log name the rule.
+func PolicyOperator(rule string) Operator {
+	return Operator{Issuer: "writ", Subject: "policy:" + rule, Name: "policy rule " + rule}
+}
 
 // DefaultPolicy sends every request to review and labels it with the
 // highest risk among its scopes, noting follow-ons that go beyond their
@@ -34,18 +44,26 @@ type DefaultPolicy struct{}
 
 // Evaluate implements Policy.
 func (DefaultPolicy) Evaluate(_ context.Context, in PolicyInput) PolicyResult {
+	res := Baseline(in)
+	res.Trace = append(res.Trace, "verdict: review by an operator")
+	return res
+}
+
+// Baseline is where every policy starts: review, the highest risk among
+// the request's scopes in the catalogue, and how a follow-on compares
+// with its parent grant, without a verdict line.
+func Baseline(in PolicyInput) PolicyResult {
 	res := PolicyResult{Verdict: VerdictReview}
-	if in.Resource != nil {
+	if in.Resource != nil && in.Request != nil {
 		res.Risk = in.Resource.HighestRisk(in.Request.Terms.Scopes)
 		res.Trace = append(res.Trace, fmt.Sprintf("risk: highest scope risk is %s", res.Risk))
 	}
-	if in.Parent != nil {
+	if in.Parent != nil && in.Request != nil {
 		if why := in.Request.Terms.NarrowerThan(in.Parent.Terms); why != "" {
 			res.Trace = append(res.Trace, "follow-on goes beyond its parent grant: "+why)
 		} else {
 			res.Trace = append(res.Trace, "follow-on stays within its parent grant")
 		}
 	}
-	res.Trace = append(res.Trace, "verdict: review by an operator")
 	return res
 }

@@ -70,8 +70,11 @@ func (s *Service) Submit(ctx context.Context, agentID string, in SubmitInput) (*
 	}
 	var parent *Grant
 	var throttled bool
+	var refused *PolicyResult
 	err = s.store.Batch(ctx, func(tx Tx) error {
-		parent, throttled = nil, false
+		// Batch may run this more than once: start from what was asked.
+		parent, throttled, refused = nil, false, nil
+		req.Terms, req.Policy = terms.Clone(), nil
 		if in.ParentID != "" {
 			p, err := tx.Request(in.ParentID)
 			if err != nil || p.AgentID != agentID {
@@ -90,10 +93,12 @@ func (s *Service) Submit(ctx context.Context, agentID string, in SubmitInput) (*
 			return Errorf(ETHROTTLED, "agent %s already has %d requests waiting for review", agentID, pending).WithReason(ReasonSlowDown)
 		}
 		pr := s.policy.Evaluate(ctx, PolicyInput{Request: req, Agent: agent, Resource: res, Parent: parent, Now: now})
-		req.Policy = &pr
 		if pr.Verdict == VerdictDeny {
-			return Errorf(EFORBIDDEN, "refused by policy: %s", strings.Join(pr.Trace, "; ")).WithReason(ReasonAccessDenied)
+			refused = &pr
+			return policyRefusal(pr)
 		}
+		applyPolicy(req, &pr)
+		req.Policy = &pr
 		if err := tx.PutRequest(req); err != nil {
 			return err
 		}
@@ -105,6 +110,9 @@ func (s *Service) Submit(ctx context.Context, agentID string, in SubmitInput) (*
 	if throttled {
 		s.noteThrottled(ctx, agentID, "too many pending")
 	}
+	if refused != nil {
+		s.noteRefused(ctx, req, *refused, err)
+	}
 	if err != nil {
 		return nil, err
 	}
@@ -112,7 +120,92 @@ func (s *Service) Submit(ctx context.Context, agentID string, in SubmitInput) (*
 	c := *req
 	ast := s.agentState(agentID)
 	s.publish(Event{Kind: EventRequestSubmitted, At: now, Request: &c, Agent: &ast})
+	if req.Policy.AutoApprove {
+		return s.autoApprove(ctx, req), nil
+	}
 	return req, nil
+}
+
+// applyPolicy applies what the policy decided to a request being
+// submitted: its TTL is capped at the policy's maximum.
+func applyPolicy(req *TaskRequest, pr *PolicyResult) {
+	if pr.MaxTTL > 0 && req.Terms.TTL > pr.MaxTTL {
+		pr.Trace = append(pr.Trace, fmt.Sprintf("ttl: %s asked, capped to the policy maximum of %s", req.Terms.TTL, pr.MaxTTL))
+		req.Terms.TTL = pr.MaxTTL
+	}
+}
+
+// policyRefusal is the error an agent gets for a request policy denied:
+// the rule and its reason, or the trace when the policy gave neither.
+func policyRefusal(pr PolicyResult) error {
+	msg := "refused by policy"
+	if pr.Rule != "" {
+		msg += " rule " + pr.Rule
+	}
+	switch {
+	case pr.Reason != "":
+		msg += ": " + pr.Reason
+	case pr.Rule == "" && len(pr.Trace) > 0:
+		msg += ": " + strings.Join(pr.Trace, "; ")
+	}
+	return Errorf(EFORBIDDEN, "%s", msg).WithReason(ReasonAccessDenied)
+}
+
+// noteRefused records a submission policy refused: nothing was stored,
+// but the operator can see in the audit log what was asked and why it was
+// refused. The rate limit bounds how many an agent can cause.
+func (s *Service) noteRefused(ctx context.Context, req *TaskRequest, pr PolicyResult, refusal error) {
+	req.Policy = &pr
+	err := s.store.Batch(ctx, func(tx Tx) error {
+		e := s.audit(AuditRequestRefused, agentActor(req.AgentID), nil, ErrorMessage(refusal))
+		e.AgentID = req.AgentID
+		e.Data = auditData(map[string]any{"intent": req.Intent, "requested": req.Terms, "login_hint": req.LoginHint,
+			"parent": req.ParentID, "policy": pr})
+		return tx.AppendAudit(e)
+	})
+	if err != nil {
+		s.log.Error("record refused request", "agent", req.AgentID, "err", err)
+		return
+	}
+	c := *req
+	s.publish(Event{Kind: EventRequestRefused, At: s.now(), Request: &c})
+}
+
+// autoApprove approves a request policy approved at submission, under the
+// rule's policy operator, and returns the request as it now stands. If the
+// approval cannot take effect (issuance frozen or the agent quarantined
+// since the request was checked) the request stays pending for an
+// operator, and its trace says why.
+func (s *Service) autoApprove(ctx context.Context, req *TaskRequest) *TaskRequest {
+	rule := req.Policy.Rule
+	decided, _, err := s.decide(ctx, PolicyOperator(rule), req.ID, DecisionApprove, nil, "auto_approve by policy rule "+rule)
+	if err == nil {
+		return decided
+	}
+	s.log.Warn("auto-approval did not take effect", "request", short(req.ID), "rule", rule, "err", err)
+	why := ErrorMessage(err)
+	now := s.now().UTC()
+	var updated *TaskRequest
+	err = s.store.Update(ctx, func(tx Tx) error {
+		r, err := tx.Request(req.ID)
+		if err != nil || r.State != RequestPending || r.Policy == nil {
+			updated = nil
+			return err
+		}
+		r.Policy.AutoApprove, r.Policy.Verdict = false, VerdictReview
+		r.Policy.Trace = append(r.Policy.Trace, "auto_approve did not take effect ("+why+"): an operator decides")
+		updated = r
+		return tx.PutRequest(r)
+	})
+	if err != nil {
+		s.log.Error("note failed auto-approval", "request", short(req.ID), "err", err)
+	}
+	if updated == nil {
+		return req
+	}
+	c := *updated
+	s.publish(Event{Kind: EventRequestUpdated, At: now, Request: &c})
+	return updated
 }
 
 // checkRequest validates what an agent asks for against the catalogue and

@@ -104,13 +104,69 @@ type TaskRequest struct {
 	LastPoll time.Time     `json:"last_poll,omitzero"`
 	// Policy is the evaluation at submission, shown in the console.
 	Policy *PolicyResult `json:"policy,omitempty"`
+	// Approvals are the operators' approvals recorded so far, oldest
+	// first, when policy requires more than one (see RequiredApprovals).
+	Approvals []Approval `json:"approvals,omitempty"`
 }
 
-// PolicyResult is a policy evaluation and its trace.
+// Approval is one operator's approval of a request that needs several.
+// Terms are what that operator approved: the request as asked or
+// narrowed by the first approver, or narrowed further by a later one.
+type Approval struct {
+	Operator Operator     `json:"operator"`
+	At       time.Time    `json:"at"`
+	Kind     DecisionKind `json:"kind"` // approve or narrow
+	Terms    Terms        `json:"terms"`
+	Reason   string       `json:"reason,omitempty"`
+}
+
+// RequiredApprovals is how many distinct operators must approve the
+// request before a grant is made: 1 unless policy asked for more.
+func (r *TaskRequest) RequiredApprovals() int {
+	if r.Policy != nil && r.Policy.RequireApprovals > 1 {
+		return r.Policy.RequireApprovals
+	}
+	return 1
+}
+
+// ProposedTerms are what the next approver approves: the terms of the
+// latest recorded approval, or the request as asked when there is none.
+func (r *TaskRequest) ProposedTerms() Terms {
+	if n := len(r.Approvals); n > 0 {
+		return r.Approvals[n-1].Terms
+	}
+	return r.Terms
+}
+
+// ApprovedBy reports whether the operator has already approved the request.
+func (r *TaskRequest) ApprovedBy(op Operator) bool {
+	for _, a := range r.Approvals {
+		if a.Operator.ID() == op.ID() {
+			return true
+		}
+	}
+	return false
+}
+
+// PolicyResult is a policy evaluation and its trace. The effects are
+// applied by the Service: at submission (deny, max_ttl, auto-approve) and
+// at decision time (require_approvals, max_ttl).
 type PolicyResult struct {
-	Verdict string   `json:"verdict"` // e.g. "allow", "deny", "review", "auto-approve"
+	Verdict string   `json:"verdict"` // "review", "deny" or "auto-approve"
 	Risk    Risk     `json:"risk,omitempty"`
 	Trace   []string `json:"trace,omitempty"`
+	// Rule names the rule that decided a deny or auto-approve verdict.
+	Rule string `json:"rule,omitempty"`
+	// Reason is what the agent is told when the verdict is deny.
+	Reason string `json:"reason,omitempty"`
+	// AutoApprove approves the request without a person, under the
+	// policy operator of Rule (see PolicyOperator).
+	AutoApprove bool `json:"auto_approve,omitempty"`
+	// MaxTTL caps the request's TTL and any narrowing of it; zero: no cap.
+	MaxTTL time.Duration `json:"max_ttl,omitempty"`
+	// RequireApprovals is how many distinct operators must approve; 0 or
+	// 1 means one.
+	RequireApprovals int `json:"require_approvals,omitempty"`
 }
 
 // DecisionKind is how an operator decided.

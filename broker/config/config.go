@@ -10,6 +10,7 @@ import (
 	"io"
 	"net/url"
 	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 	"time"
@@ -204,6 +205,13 @@ func (f *file) build(name string) (*broker.Config, error) {
 		return &Error{File: name, Line: line, Field: field, Msg: fmt.Sprintf(format, args...)}
 	}
 	cfg := &broker.Config{RequireDPoP: f.RequireDPoP, Approvers: f.Approvers, Limits: broker.DefaultLimits}
+	if f.Policy != "" {
+		// A policy file named relative to the configuration lives beside it.
+		cfg.PolicyFile = f.Policy
+		if !filepath.IsAbs(f.Policy) {
+			cfg.PolicyFile = filepath.Join(filepath.Dir(name), f.Policy)
+		}
+	}
 	for _, l := range []struct {
 		d   duration
 		dst *time.Duration

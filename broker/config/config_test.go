@@ -78,3 +78,20 @@ func TestErrorsNameFileLineAndField(t *testing.T) {
 		})
 	}
 }
+
+func TestPolicyFileIsResolvedBesideTheConfiguration(t *testing.T) {
+	for _, tt := range []struct{ yaml, want string }{
+		{"", ""},
+		{"policy: policy.yaml\n", "/etc/writ/policy.yaml"},
+		{"policy: rules/prod.yaml\n", "/etc/writ/rules/prod.yaml"},
+		{"policy: /srv/policy.yaml\n", "/srv/policy.yaml"},
+	} {
+		cfg, err := Parse("/etc/writ/writ.yaml", []byte(tt.yaml))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if cfg.PolicyFile != tt.want {
+			t.Errorf("%q: policy file %q, want %q", tt.yaml, cfg.PolicyFile, tt.want)
+		}
+	}
+}
