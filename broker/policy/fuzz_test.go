@@ -1,0 +1,55 @@
+package policy_test
+
+import (
+	"context"
+	"os"
+	"testing"
+	"time"
+
+	"github.com/writhq/writ/broker"
+	"github.com/writhq/writ/broker/policy"
+)
+
+// FuzzParse: no policy file, however broken, panics the loader, and any
+// policy that loads evaluates without panicking, to a known verdict.
+func FuzzParse(f *testing.F) {
+	example, err := os.ReadFile("../../testdata/policy.yaml")
+	if err != nil {
+		f.Fatal(err)
+	}
+	f.Add(example)
+	for _, s := range []string{
+		"",
+		"rules:\n  - {name: r, when: 'true', effect: {deny: true, reason: no}}\n",
+		"rules:\n  - {name: r, when: 'request.scopes.all(s, s in parent.scopes)', effect: {label: high, max_ttl: 5m}}\n",
+		"rules:\n  - {name: r, when: 'now.getHours(\"UTC\") < 7', effect: {require_approvals: 2}}\n",
+		"rules:\n  - {name: r, when: 'request.details.exists(d, d.type == \"x\")', effect: {auto_approve: true}}\n",
+		"rules:\n  - name: r\n    when: |\n      request.agent == 'a' &&\n      request.ttl_seconds > 60\n    effect:\n      label: low\n",
+		"rules: &a [*a]\n",
+		"rules:\n  - {name: r, when: '[[[[[[[[[[1]]]]]]]]]] == []', effect: {label: low}}\n",
+	} {
+		f.Add([]byte(s))
+	}
+	in := input("docs-bot", time.Minute, "contents:read")
+	in.Request.Terms.Details = []broker.AuthorizationDetail{{Type: "x", Actions: []string{"contents:read"}}}
+	f.Fuzz(func(t *testing.T, data []byte) {
+		p, err := policy.Parse("fuzz.yaml", data)
+		if err != nil {
+			if p != nil {
+				t.Fatal("a policy and an error")
+			}
+			return
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+		defer cancel()
+		res := p.Evaluate(ctx, in)
+		switch res.Verdict {
+		case broker.VerdictReview, broker.VerdictDeny, broker.VerdictAutoApprove:
+		default:
+			t.Fatalf("verdict %q", res.Verdict)
+		}
+		if res.AutoApprove && (res.Risk > broker.RiskLow || res.RequireApprovals > 1) {
+			t.Fatalf("auto-approved a %s-risk request needing %d approvals", res.Risk, res.RequireApprovals)
+		}
+	})
+}

@@ -1,0 +1,200 @@
+// Package policy is writ's policy-as-code: a YAML file of rules, each a
+// CEL expression over the request, the agent, the parent grant and the
+// time, with an effect (deny, require_approvals, max_ttl, auto_approve,
+// label). Expressions are compiled and type-checked when the file is
+// loaded and evaluated, with a cost limit and a timeout, for each request
+// when it arrives. A *Policy implements broker.Policy; a Watcher reloads
+// the file when it changes and keeps the last good policy when it breaks.
+package policy
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"cel.dev/cel-go/cel"
+	"cel.dev/cel-go/common/types"
+
+	"github.com/writhq/writ/broker"
+)
+
+// Evaluation bounds. CostLimit is CEL's measure of work (roughly one unit
+// per operation and per list element visited); a rule that would exceed
+// it, or run longer than EvalTimeout, is cut off and fails toward less
+// access.
+const (
+	CostLimit   = 100_000
+	EvalTimeout = 100 * time.Millisecond
+)
+
+// Policy is a compiled policy file. It is immutable and safe for
+// concurrent use.
+type Policy struct {
+	name  string
+	rules []*rule
+}
+
+var _ broker.Policy = (*Policy)(nil)
+
+// rule is one compiled rule.
+type rule struct {
+	file     string
+	index    int
+	line     int
+	name     string
+	when     string
+	whenLine int
+	effect   effect
+	prg      cel.Program
+}
+
+// effect is what a matched rule does. A rule may combine the restricting
+// effects (require_approvals, max_ttl, label), and auto_approve with a
+// max_ttl or a low label; deny stands alone.
+type effect struct {
+	deny             bool
+	reason           string
+	requireApprovals int
+	maxTTL           time.Duration
+	autoApprove      bool
+	label            broker.Risk
+}
+
+// restricts reports whether the effect takes access away (everything but
+// auto_approve): such a rule counts as matched when it cannot be evaluated.
+func (e effect) restricts() bool {
+	return e.deny || e.requireApprovals > 0 || e.maxTTL > 0 || e.label > 0
+}
+
+// Name is the file the policy was read from.
+func (p *Policy) Name() string { return p.name }
+
+// Len is the number of rules.
+func (p *Policy) Len() int { return len(p.rules) }
+
+// Rules names the rules in file order.
+func (p *Policy) Rules() []string {
+	out := make([]string, len(p.rules))
+	for i, r := range p.rules {
+		out[i] = r.name
+	}
+	return out
+}
+
+// Evaluate implements broker.Policy. Every rule is evaluated, so the trace
+// names all that matched: one line per rule (name → effect), then the
+// verdict. Deny wins over everything; the strictest max_ttl and the
+// largest require_approvals win; labels raise the catalogue's risk; an
+// auto_approve applies only to a low-risk request that needs one
+// approval and, for a follow-on, stays within its parent grant. A rule
+// that cannot be evaluated counts as matched for its restricting effects
+// and never auto-approves.
+func (p *Policy) Evaluate(ctx context.Context, in broker.PolicyInput) broker.PolicyResult {
+	if in.Request == nil {
+		return broker.PolicyResult{Verdict: broker.VerdictDeny, Reason: "nothing to evaluate",
+			Trace: []string{"no request to evaluate", "verdict: deny"}}
+	}
+	res := broker.Baseline(in)
+	vars := activation(in)
+	var auto []string
+	for _, r := range p.rules {
+		matched, err := r.eval(ctx, vars)
+		switch {
+		case err != nil && r.effect.restricts():
+			res.Trace = append(res.Trace, fmt.Sprintf("rule %s could not be evaluated (%v): counted as matched → %s",
+				r.name, err, effect{deny: r.effect.deny, requireApprovals: r.effect.requireApprovals,
+					maxTTL: r.effect.maxTTL, label: r.effect.label}.describe()))
+		case err != nil:
+			res.Trace = append(res.Trace, fmt.Sprintf("rule %s could not be evaluated (%v): not applied", r.name, err))
+			continue
+		case !matched:
+			continue
+		default:
+			res.Trace = append(res.Trace, "rule "+r.name+" → "+r.effect.describe())
+		}
+		e := r.effect
+		if e.deny && res.Rule == "" {
+			res.Verdict, res.Rule, res.Reason = broker.VerdictDeny, r.name, e.reason
+		}
+		res.RequireApprovals = max(res.RequireApprovals, e.requireApprovals)
+		if e.maxTTL > 0 && (res.MaxTTL == 0 || e.maxTTL < res.MaxTTL) {
+			res.MaxTTL = e.maxTTL
+		}
+		res.Risk = max(res.Risk, e.label)
+		if e.autoApprove && err == nil {
+			auto = append(auto, r.name)
+		}
+	}
+	switch {
+	case res.Verdict == broker.VerdictDeny:
+		res.RequireApprovals, res.MaxTTL = 0, 0
+		res.Trace = append(res.Trace, "verdict: deny by rule "+res.Rule)
+		return res
+	case len(auto) > 0:
+		if why := autoApproveBlocked(in, res); why != "" {
+			res.Trace = append(res.Trace, fmt.Sprintf("auto_approve of rule %s ignored: %s", auto[0], why))
+			break
+		}
+		res.Verdict, res.Rule, res.AutoApprove = broker.VerdictAutoApprove, auto[0], true
+		res.Trace = append(res.Trace, "verdict: auto-approve by rule "+auto[0]+", no person needed")
+		return res
+	}
+	if res.RequireApprovals > 1 {
+		res.Trace = append(res.Trace, fmt.Sprintf("verdict: review by %d distinct operators", res.RequireApprovals))
+	} else {
+		res.Trace = append(res.Trace, "verdict: review by an operator")
+	}
+	return res
+}
+
+// autoApproveBlocked says why an auto_approve may not take effect, or "".
+func autoApproveBlocked(in broker.PolicyInput, res broker.PolicyResult) string {
+	switch {
+	case res.RequireApprovals > 1:
+		return fmt.Sprintf("policy requires %d approvals", res.RequireApprovals)
+	case res.Risk >= broker.RiskHigh:
+		return "the request is " + res.Risk.String() + " risk"
+	case res.Risk > broker.RiskLow:
+		return "the request is " + res.Risk.String() + " risk; only low-risk requests are approved without a person"
+	case in.Parent != nil && in.Request.Terms.NarrowerThan(in.Parent.Terms) != "":
+		return "a follow-on that goes beyond its parent grant needs a person"
+	case in.Request.ParentID != "" && in.Parent == nil:
+		return "a follow-on of a task that was never granted needs a person"
+	}
+	return ""
+}
+
+// eval runs the rule's expression within the cost limit and the timeout.
+func (r *rule) eval(ctx context.Context, vars map[string]any) (bool, error) {
+	ctx, cancel := context.WithTimeout(ctx, EvalTimeout)
+	defer cancel()
+	if ctx.Err() != nil {
+		// CEL looks at the context only every so many iterations.
+		return false, evalError(ctx, ctx.Err())
+	}
+	out, _, err := r.prg.ContextEval(ctx, vars)
+	if err != nil {
+		return false, evalError(ctx, err)
+	}
+	b, ok := out.(types.Bool)
+	if !ok {
+		return false, fmt.Errorf("result is %s, not a bool", out.Type())
+	}
+	return bool(b), nil
+}
+
+// evalError says in a trace line why an evaluation stopped.
+func evalError(ctx context.Context, err error) error {
+	msg := err.Error()
+	switch {
+	case errors.Is(ctx.Err(), context.DeadlineExceeded):
+		return fmt.Errorf("took longer than %s", EvalTimeout)
+	case ctx.Err() != nil:
+		return errors.New("evaluation cancelled")
+	case strings.Contains(msg, "cost limit"):
+		return fmt.Errorf("exceeded the cost limit of %d", CostLimit)
+	}
+	return errors.New(clip(msg))
+}
