@@ -25,6 +25,7 @@ type app struct {
 	session      *Session
 	sessionEnded string // why the last session ended; "" while live or never signed in
 	lastOp       *broker.Operator
+	policyErr    string // why the policy file did not reload, neutralised; "" when it is in force
 
 	dialogs []dialog
 	toasts  []toast

@@ -16,11 +16,11 @@ var auditKinds = []struct {
 	kinds []broker.AuditKind
 }{
 	{"all", nil},
-	{"decisions", []broker.AuditKind{broker.AuditDecision}},
+	{"decisions", []broker.AuditKind{broker.AuditDecision, broker.AuditRequestRefused}},
 	{"revocations", []broker.AuditKind{broker.AuditGrantRevoked, broker.AuditAgentRevoked, broker.AuditAllRevoked,
 		broker.AuditFrozen, broker.AuditUnfrozen, broker.AuditAgentReleased}},
 	{"requests", []broker.AuditKind{broker.AuditRequestSubmitted, broker.AuditRequestExpired,
-		broker.AuditRequestCancelled, broker.AuditRequestThrottled}},
+		broker.AuditRequestCancelled, broker.AuditRequestThrottled, broker.AuditRequestRefused}},
 	{"tokens", []broker.AuditKind{broker.AuditTokenIssued, broker.AuditGrantUsed, broker.AuditGrantExpired,
 		broker.AuditGrantCompleted, broker.AuditKeyRotated}},
 }

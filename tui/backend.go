@@ -59,6 +59,17 @@ type SessionMsg struct{ Session Session }
 // in again; revocation keeps working under the last operator.
 type SessionEndedMsg struct{ Reason string }
 
+// PolicyMsg tells a running console what became of the policy file after
+// it changed: reloaded (Err nil), or not (Err says where the file is
+// wrong; the last good policy stays in force). cmd sends it from the
+// policy watcher with Program.Send; the console shows the error in a
+// banner until a good file loads.
+type PolicyMsg struct {
+	File  string
+	Rules int
+	Err   error
+}
+
 // SignInScreen is the sign-in flow the console shows when there is no
 // session (tui/signin provides one; cmd adapts it). The console forwards
 // every message to it while it is shown, and takes the session from Done

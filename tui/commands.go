@@ -136,19 +136,23 @@ func loadParent(ctx context.Context, b Backend, req *broker.TaskRequest) tea.Cmd
 // decidedMsg is the outcome of approving, narrowing or denying requests.
 type decidedMsg struct {
 	kind       broker.DecisionKind
+	op         broker.Operator
 	requestIDs []string
 	agentID    string
 	grant      *broker.Grant // the last grant made, for approvals
-	failed     int
-	err        error // the first error
+	// request is the request as it stands after an approval that was
+	// recorded without a grant: policy requires more approvers.
+	request *broker.TaskRequest
+	failed  int
+	err     error // the first error
 }
 
-// approve approves a request as asked.
+// approve approves a request as asked (or as the earlier approvers proposed).
 func approve(ctx context.Context, b Backend, op broker.Operator, req *broker.TaskRequest) tea.Cmd {
 	id, agent := req.ID, req.AgentID
 	return func() tea.Msg {
 		g, err := b.Approve(ctx, op, id)
-		return decidedMsg{kind: broker.DecisionApprove, requestIDs: []string{id}, agentID: agent, grant: g, err: err, failed: count(err)}
+		return decided(ctx, b, broker.DecisionApprove, op, id, agent, g, err)
 	}
 }
 
@@ -157,8 +161,19 @@ func narrow(ctx context.Context, b Backend, op broker.Operator, req *broker.Task
 	id, agent := req.ID, req.AgentID
 	return func() tea.Msg {
 		g, err := b.Narrow(ctx, op, id, terms, reason)
-		return decidedMsg{kind: broker.DecisionNarrow, requestIDs: []string{id}, agentID: agent, grant: g, err: err, failed: count(err)}
+		return decided(ctx, b, broker.DecisionNarrow, op, id, agent, g, err)
 	}
+}
+
+// decided builds the outcome of an approval. No grant and no error means
+// the approval was recorded and the request waits for more approvers:
+// the request is loaded to say how many.
+func decided(ctx context.Context, b Backend, kind broker.DecisionKind, op broker.Operator, id, agent string, g *broker.Grant, err error) decidedMsg {
+	m := decidedMsg{kind: kind, op: op, requestIDs: []string{id}, agentID: agent, grant: g, err: err, failed: count(err)}
+	if err == nil && g == nil {
+		m.request, _ = b.Request(ctx, id) // nil on error: the message says less, nothing breaks
+	}
+	return m
 }
 
 // deny denies one request, or every request of a burst, with one reason.

@@ -130,6 +130,20 @@ func (d *data) addRequest(r *broker.TaskRequest, now time.Time) bool {
 	return true
 }
 
+// updateRequest replaces a pending request with a newer copy (an approval
+// recorded, a trace note), reporting whether it was in the queue.
+func (d *data) updateRequest(r *broker.TaskRequest) bool {
+	if r.State != broker.RequestPending {
+		return false
+	}
+	i := slices.IndexFunc(d.pending, func(p *broker.TaskRequest) bool { return p.ID == r.ID })
+	if i < 0 {
+		return false
+	}
+	d.pending[i] = r
+	return true
+}
+
 // closeRequest drops a request that is no longer pending.
 func (d *data) closeRequest(id string) bool {
 	i := slices.IndexFunc(d.pending, func(r *broker.TaskRequest) bool { return r.ID == id })

@@ -97,7 +97,21 @@ func (m *Model) onEvents(events []broker.Event) tea.Cmd {
 		case broker.EventResync:
 			return tea.Batch(loadSnapshot(a.ctx, a.b, a.opts.RecentGrants), loadAudit(a.ctx, a.b, 0))
 		case broker.EventRequestSubmitted:
-			if e.Request != nil && d.addRequest(e.Request, a.now) {
+			// A request policy approves as it arrives is decided a moment
+			// later: it never joins the queue, nor rings for anyone.
+			if e.Request != nil && (e.Request.Policy == nil || !e.Request.Policy.AutoApprove) && d.addRequest(e.Request, a.now) {
+				arrivals++
+				lastAgent = e.Request.AgentID
+				pendingChanged = true
+			}
+		case broker.EventRequestUpdated:
+			if e.Request == nil {
+				break
+			}
+			if d.updateRequest(e.Request) {
+				pendingChanged = true
+			} else if e.Request.State == broker.RequestPending && d.addRequest(e.Request, a.now) {
+				// An auto-approval that did not take effect: a person decides after all.
 				arrivals++
 				lastAgent = e.Request.AgentID
 				pendingChanged = true
@@ -167,8 +181,11 @@ func decidedVerb(k broker.DecisionKind) string {
 func (m *Model) onDecided(msg decidedMsg) {
 	a := m.a
 	if msg.err != nil {
-		switch broker.ErrorCode(msg.err) {
-		case broker.ECONFLICT, broker.EEXPIRED:
+		switch code := broker.ErrorCode(msg.err); {
+		case code == broker.ECONFLICT && m.approvedBy(msg.requestIDs[0], msg.op):
+			// Still pending: it needs another operator, not this one again.
+			a.fail(broker.ErrorMessage(msg.err))
+		case code == broker.ECONFLICT, code == broker.EEXPIRED:
 			a.fail("too late: " + broker.ErrorMessage(msg.err))
 			for _, id := range msg.requestIDs {
 				a.d.closeRequest(id)
@@ -180,6 +197,10 @@ func (m *Model) onDecided(msg decidedMsg) {
 		if msg.failed == len(msg.requestIDs) {
 			return
 		}
+	}
+	if msg.kind != broker.DecisionDeny && msg.grant == nil {
+		m.onApprovalRecorded(msg)
+		return
 	}
 	ok := len(msg.requestIDs) - msg.failed
 	for _, id := range msg.requestIDs {
@@ -202,6 +223,37 @@ func (m *Model) onDecided(msg decidedMsg) {
 	case broker.DecisionDeny:
 		a.say(fmt.Sprintf("denied %s from %s", plural(ok, "request"), agent))
 	}
+}
+
+// approvedBy reports whether the console's copy of a pending request has
+// an approval by op.
+func (m *Model) approvedBy(id string, op broker.Operator) bool {
+	r := m.a.d.pendingRequest(id)
+	return r != nil && r.ApprovedBy(op)
+}
+
+// onApprovalRecorded reports an approval that policy needs more of: the
+// request stays in the queue, showing how many approvals it has.
+func (m *Model) onApprovalRecorded(msg decidedMsg) {
+	a := m.a
+	r := msg.request
+	if r == nil {
+		a.say("approval recorded · another operator must approve")
+		return
+	}
+	if r.State != broker.RequestPending {
+		// Another operator's approval or denial landed meanwhile: the event says which.
+		a.say(fmt.Sprintf("approval recorded; the request is now %s", r.State))
+		return
+	}
+	a.d.updateRequest(r)
+	m.pending.refresh()
+	n, need := len(r.Approvals), r.RequiredApprovals()
+	more := "another operator must approve"
+	if need-n > 1 {
+		more = fmt.Sprintf("%d more operators must approve", need-n)
+	}
+	a.say(fmt.Sprintf("approval %d of %d recorded · %s", n, need, more))
 }
 
 // onRevoked reports a revocation's outcome.
@@ -233,6 +285,23 @@ func (m *Model) onRevoked(msg revokedMsg) {
 	a.d.recount(a.now)
 	m.grants.refresh()
 	m.agents.refresh()
+}
+
+// onPolicy shows a policy reload: a toast when the file loaded, a banner
+// while it does not.
+func (m *Model) onPolicy(msg PolicyMsg) {
+	a := m.a
+	if msg.Err != nil {
+		a.policyErr = Neutralise(msg.Err.Error())
+		m.resize(m.width, m.height)
+		return
+	}
+	wasBroken := a.policyErr != ""
+	a.policyErr = ""
+	if wasBroken {
+		m.resize(m.width, m.height)
+	}
+	a.say(fmt.Sprintf("policy reloaded from %s: %s; new requests are evaluated with it", Neutralise(msg.File), plural(msg.Rules, "rule")))
 }
 
 // refreshAll rebuilds every page after a snapshot.

@@ -128,6 +128,9 @@ func (m *Model) Update(msg tea.Msg) (tea.Model, tea.Cmd) {
 	case SessionMsg:
 		m.startSession(msg.Session)
 		return m, nil
+	case PolicyMsg:
+		m.onPolicy(msg)
+		return m, nil
 	case SessionEndedMsg:
 		a.sessionEnded = msg.Reason
 		if a.sessionEnded == "" {

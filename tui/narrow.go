@@ -44,10 +44,21 @@ type narrowDialog struct {
 	ttl       int // index into ttls
 	resources []string
 	resource  int
+	// proposedBy names the operator whose approved terms the editor starts
+	// from, when policy requires several approvers and one has approved.
+	proposedBy string
 }
 
 func newNarrowDialog(a *app, op broker.Operator, r *broker.TaskRequest) *narrowDialog {
 	n := &narrowDialog{op: op, req: r}
+	if k := len(r.Approvals); k > 0 {
+		// A later approver narrows what the earlier ones approved, not the
+		// request as asked: the editor starts from the proposed terms.
+		c := *r
+		c.Terms = r.ProposedTerms()
+		n.req, n.proposedBy = &c, r.Approvals[k-1].Operator.Display()
+		r = n.req
+	}
 	for _, s := range r.Terms.ResourceScopes() {
 		n.items = append(n.items, narrowItem{kind: itemScope, scope: s, on: true})
 	}
@@ -170,6 +181,9 @@ func (n *narrowDialog) view(a *app, w int) string {
 	inner := min(w-6, 76)
 	var b strings.Builder
 	fmt.Fprintf(&b, "%s · %s\n", th.Strong.Render(Neutralise(r.AgentID)), trunc(Neutralise(r.Intent), inner-len(r.AgentID)-3))
+	if n.proposedBy != "" {
+		b.WriteString(th.Muted.Render(trunc("narrowing what "+Neutralise(n.proposedBy)+" approved: nothing wider can be granted", inner)) + "\n")
+	}
 	lastDetail := -1
 	for i, it := range n.items {
 		var line string
@@ -189,7 +203,11 @@ func (n *narrowDialog) view(a *app, w int) string {
 			}
 			line = fmt.Sprintf("%s action %s", box, Neutralise(it.action))
 		case itemTTL:
-			line = fmt.Sprintf("    TTL    ◂ %s ▸  (asked %s)", ttl(n.ttls[n.ttl]), ttl(r.Terms.TTL))
+			asked := "asked"
+			if n.proposedBy != "" {
+				asked = "approved"
+			}
+			line = fmt.Sprintf("    TTL    ◂ %s ▸  (%s %s)", ttl(n.ttls[n.ttl]), asked, ttl(r.Terms.TTL))
 		case itemResource:
 			line = "    resource ◂ " + trunc(Neutralise(n.resources[n.resource]), inner-20) + " ▸"
 			if len(n.resources) == 1 {
@@ -256,6 +274,8 @@ func (n *narrowDialog) diff(a *app, w int) []string {
 	out = append(out, rl)
 	if len(got.ResourceScopes()) == 0 {
 		out = append(out, th.Error.Render("no scope left: enter refuses; deny instead"))
+	} else if n.unchanged() && n.proposedBy != "" {
+		out = append(out, th.Muted.Render("unchanged: enter approves as "+Neutralise(n.proposedBy)+" approved"))
 	} else if n.unchanged() {
 		out = append(out, th.Muted.Render("unchanged: enter approves as asked"))
 	}

@@ -174,6 +174,9 @@ func (p *pendingPage) refresh() {
 func (p *pendingPage) row(r *broker.TaskRequest) pendingRow {
 	d := p.a.d
 	row := pendingRow{key: burstKey(r), agent: Neutralise(r.AgentID), intent: Neutralise(r.Intent), risk: d.requestRisk(r)}
+	if need := r.RequiredApprovals(); need > 1 {
+		row.intent = fmt.Sprintf("approvals %d/%d · %s", len(r.Approvals), need, row.intent)
+	}
 	sc := r.Terms.ResourceScopes()
 	switch len(sc) {
 	case 0:
@@ -322,6 +325,11 @@ func (p *pendingPage) canApprove(row *pendingRow, what string) (broker.Operator,
 		a.fail(why)
 		return broker.Operator{}, false
 	}
+	if r := row.reqs[0]; r.ApprovedBy(op) {
+		a.fail(fmt.Sprintf("you already approved this request (approval %d of %d): another operator must approve it",
+			len(r.Approvals), r.RequiredApprovals()))
+		return broker.Operator{}, false
+	}
 	return op, true
 }
 
@@ -336,18 +344,28 @@ func (p *pendingPage) approve(row *pendingRow) tea.Cmd {
 	if risk < broker.RiskHigh && risk != 0 {
 		return approve(a.ctx, a.b, op, r)
 	}
+	// After a first approval, what is approved is what that approver proposed.
+	terms, who, as := r.ProposedTerms(), row.agent+" asks for", "as asked"
+	if n := len(r.Approvals); n > 0 {
+		who = Neutralise(r.Approvals[n-1].Operator.Display()) + " approved for " + row.agent
+		as = "as proposed"
+	}
 	var sc []string
-	for _, s := range r.Terms.ResourceScopes() {
-		info := a.d.scopeInfo(r.Terms.Resource, s)
+	for _, s := range terms.ResourceScopes() {
+		info := a.d.scopeInfo(terms.Resource, s)
 		sc = append(sc, fmt.Sprintf("  %s %s", riskTag(info.Risk), Neutralise(s)))
 	}
+	body := fmt.Sprintf("%s %s at %s for %s:\n%s\n\nIntent: %s",
+		who, plural(len(sc), "scope"), Neutralise(terms.Resource), ttl(terms.TTL),
+		strings.Join(sc, "\n"), trunc(Neutralise(r.Intent), 200))
+	if need := r.RequiredApprovals(); need > 1 {
+		body += fmt.Sprintf("\n\nPolicy requires %d distinct operators: this is approval %d of %d.", need, len(r.Approvals)+1, need)
+	}
 	a.push(&confirmDialog{
-		title:     fmt.Sprintf("Approve %s risk as asked?", strings.ToUpper(risk.String())),
+		title:     fmt.Sprintf("Approve %s risk %s?", strings.ToUpper(risk.String()), as),
 		requestID: r.ID,
-		body: fmt.Sprintf("%s asks for %s at %s for %s:\n%s\n\nIntent: %s",
-			row.agent, plural(len(sc), "scope"), Neutralise(r.Terms.Resource), ttl(r.Terms.TTL),
-			strings.Join(sc, "\n"), trunc(row.intent, 200)),
-		yes: "approve as asked",
+		body:      body,
+		yes:       "approve " + as,
 		onYes: func(a *app) tea.Cmd {
 			return approve(a.ctx, a.b, op, r)
 		},
@@ -376,11 +394,12 @@ func (p *pendingPage) deny(row *pendingRow) {
 	a := p.a
 	reqs := row.reqs
 	op := a.revoker() // a denial only ever removes access: it never waits for a sign-in
-	body := fmt.Sprintf("Deny %s's request: %s", row.agent, trunc(row.intent, 120))
+	intent := Neutralise(reqs[0].Intent)
+	body := fmt.Sprintf("Deny %s's request: %s", row.agent, trunc(intent, 120))
 	title := "Deny request"
 	if row.burst {
 		title = fmt.Sprintf("Deny all %d requests of this burst", len(reqs))
-		body = fmt.Sprintf("%s sent %d near-identical requests: %s", row.agent, len(reqs), trunc(row.intent, 100))
+		body = fmt.Sprintf("%s sent %d near-identical requests: %s", row.agent, len(reqs), trunc(intent, 100))
 	}
 	dlg := newReasonDialog(title, body+"\nThe agent is told the reason.", "deny", denyPresets, func(a *app, reason string) tea.Cmd {
 		return deny(a.ctx, a.b, op, reqs, reason)

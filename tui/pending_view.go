@@ -204,6 +204,10 @@ func (p *pendingPage) detail(w int) []string {
 			add("  · " + Neutralise(t))
 		}
 	}
+	if need := r.RequiredApprovals(); need > 1 {
+		add("")
+		add(p.approvals(r, need)...)
+	}
 	add("", th.Title.Render("History"), "  "+p.history(r.AgentID))
 	return out
 }
@@ -345,4 +349,36 @@ func pastTense(k broker.DecisionKind) string {
 		return "narrowed"
 	}
 	return "denied"
+}
+
+// approvals lists who has approved a request that needs several
+// operators, and what the next approver approves.
+func (p *pendingPage) approvals(r *broker.TaskRequest, need int) []string {
+	th := p.a.th
+	n := len(r.Approvals)
+	more := "another operator must approve"
+	switch {
+	case n == 0:
+		more = fmt.Sprintf("needs %d distinct operators", need)
+	case need-n > 1:
+		more = fmt.Sprintf("%d more operators must approve", need-n)
+	}
+	out := []string{th.Title.Render(fmt.Sprintf("Approvals %d/%d", n, need)) + th.Muted.Render(" · "+more)}
+	for _, ap := range r.Approvals {
+		verb := "approved as asked"
+		if ap.Kind == broker.DecisionNarrow {
+			verb = "narrowed to " + neutraliseList(ap.Terms.ResourceScopes()) + " for " + ttl(ap.Terms.TTL)
+		}
+		line := "  ✓ " + th.Strong.Render(Neutralise(ap.Operator.Display())) + " " + verb +
+			th.Muted.Render(" at "+ap.At.Local().Format("15:04:05"))
+		if ap.Reason != "" {
+			line += th.Muted.Render(" (" + Neutralise(ap.Reason) + ")")
+		}
+		out = append(out, line)
+	}
+	if n > 0 {
+		out = append(out, th.Muted.Render("  a approves what "+Neutralise(r.Approvals[n-1].Operator.Display())+
+			" approved; n narrows within it; d denies it for everyone"))
+	}
+	return out
 }

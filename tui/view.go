@@ -59,20 +59,25 @@ func (m *Model) tooSmall() string {
 }
 
 // bodyTop is the screen row where the page body starts.
-func (m *Model) bodyTop() int {
-	if m.banner() != "" {
-		return 3
-	}
-	return 2
-}
+func (m *Model) bodyTop() int { return 2 + m.bannerLines() }
 
 // bodyHeight is how many rows the page gets.
 func (m *Model) bodyHeight() int {
-	h := m.height - 2 - 1 - m.helpHeight() // header, tabs, toast, help
-	if m.bannerShown() {
-		h--
-	}
+	h := m.height - 2 - 1 - m.helpHeight() - m.bannerLines() // header, tabs, toast, help, banners
 	return max(h, 1)
+}
+
+// bannerLines is how many banner lines show: FROZEN or no session, and a
+// policy file that did not reload.
+func (m *Model) bannerLines() int {
+	n := 0
+	if m.bannerShown() {
+		n++
+	}
+	if m.a.policyErr != "" {
+		n++
+	}
+	return n
 }
 
 func (m *Model) helpHeight() int {
@@ -138,12 +143,23 @@ func (m *Model) tabs() string {
 	return fit(b.String(), m.width)
 }
 
-// banner says FROZEN, or that approvals are paused without a session.
+// banner says FROZEN, or that approvals are paused without a session,
+// and that the policy file did not reload.
 func (m *Model) banner() string {
 	a, th := m.a, m.a.th
-	if !m.bannerShown() {
-		return ""
+	var lines []string
+	if m.bannerShown() {
+		lines = append(lines, m.stateBanner())
 	}
+	if a.policyErr != "" {
+		lines = append(lines, th.Banner.Render(fit(" POLICY NOT RELOADED (the last good policy stays in force): "+a.policyErr, m.width)))
+	}
+	return strings.Join(lines, "\n")
+}
+
+// stateBanner says FROZEN, or that approvals are paused without a session.
+func (m *Model) stateBanner() string {
+	a, th := m.a, m.a.th
 	var s string
 	if a.d.issuer.Frozen {
 		s = " FROZEN: no approvals take effect and no tokens are minted"
