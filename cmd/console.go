@@ -22,6 +22,7 @@ import (
 	"github.com/writhq/writ/broker"
 	"github.com/writhq/writ/broker/config"
 	"github.com/writhq/writ/broker/operator"
+	"github.com/writhq/writ/broker/policy"
 	"github.com/writhq/writ/themes"
 	"github.com/writhq/writ/tui"
 	"github.com/writhq/writ/tui/signin"
@@ -94,7 +95,7 @@ as 'writ serve' serves it.
 				return err
 			}
 			defer ln.Close()
-			env, err := openBroker(ctx, broker.Options{Issuer: issuer, Logger: log})
+			env, err := openServingBroker(ctx, broker.Options{Issuer: issuer, Logger: log}, f.serve.policy)
 			if err != nil {
 				return err
 			}
@@ -108,6 +109,7 @@ as 'writ serve' serves it.
 	fl.StringVar(&f.serve.tlsCert, "tls-cert", "", "TLS certificate file (PEM) for the agent API")
 	fl.StringVar(&f.serve.tlsKey, "tls-key", "", "TLS private key file (PEM)")
 	fl.BoolVar(&f.serve.requireDPoP, "require-dpop", false, "mint only DPoP-bound tokens, whatever the configuration says")
+	addPolicyFlag(fl, &f.serve.policy)
 	f.addOIDC(fl)
 	f.addDisplay(fl)
 	rootCmd.AddCommand(console)
@@ -221,6 +223,9 @@ func runConsole(ctx context.Context, r consoleRun) error {
 		}
 	}
 	program = tea.NewProgram(tui.New(r.env.Service, opts), tea.WithContext(ctx))
+	r.env.policyEvents.set(func(p *policy.Policy, err error) {
+		program.Send(tui.PolicyMsg{File: p.Name(), Rules: p.Len(), Err: err})
+	})
 	if resumed != nil {
 		signedIn(resumed)
 	}

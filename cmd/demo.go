@@ -43,7 +43,10 @@ func init() {
     agent that asks for more than its intent needs;
   - a resource server protected by the guard, which the agents call with
     their tokens, so uses, refusals after revocation and task completion
-    show up live.
+    show up live;
+  - a policy (broker/demo/policy.yaml, or --policy FILE) that refuses the
+    triage bot's secrets, caps refunds at 10 minutes, approves the docs
+    bot's read-only tasks by itself and flags follow-ons that widen.
 
 Approve with a, narrow with n, deny with d, revoke with r, or press ! twice.`,
 		Args: cobra.NoArgs,
@@ -61,6 +64,7 @@ Approve with a, narrow with n, deny with d, revoke with r, or press ! twice.`,
 	fl.DurationVar(&f.pace, "pace", 20*time.Second, "mean pause between one agent's tasks")
 	fl.DurationVar(&f.step, "step", 4*time.Second, "mean pause between an agent's calls within a task")
 	fl.BoolVar(&f.instant, "instant-sign-in", false, "sign the demo operator in at once instead of after a moment on the device-code screen")
+	addPolicyFlag(fl, &f.console.serve.policy)
 	f.console.addDisplay(fl)
 	rootCmd.AddCommand(cmd)
 }
@@ -95,7 +99,14 @@ func runDemo(ctx context.Context, f demoFlags) error {
 		return err
 	}
 	defer ln.Close()
-	env, err := openBrokerWith(ctx, setup.Config, "", broker.Options{Issuer: issuer, Logger: log})
+	opts := broker.Options{Issuer: issuer, Logger: log}
+	if f.console.serve.policy == "" {
+		// The demo's own policy; --policy runs another (and reloads it).
+		if opts.Policy, err = demo.Policy(); err != nil {
+			return err
+		}
+	}
+	env, err := openBrokerWith(ctx, setup.Config, "", opts, f.console.serve.policy)
 	if err != nil {
 		return err
 	}

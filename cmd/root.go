@@ -19,6 +19,7 @@ import (
 
 	"github.com/writhq/writ/broker"
 	"github.com/writhq/writ/broker/config"
+	"github.com/writhq/writ/broker/policy"
 	"github.com/writhq/writ/store"
 )
 
@@ -158,8 +159,14 @@ type brokerEnv struct {
 	Store      *store.Store
 	Service    *broker.Service
 	Log        *slog.Logger
+	// Policy is the policy file in force and its reloads; nil when no
+	// policy file is named (every request goes to an operator).
+	Policy *policy.Watcher
+	// policyEvents tells the console about reloads of the policy file.
+	policyEvents *policyListener
 	// runners are background loops the mounted parts need (the revocation
-	// feed's push delivery); serveAPI runs them while it serves.
+	// feed's push delivery, the policy file's reloads); serveAPI runs them
+	// while it serves.
 	runners []func(context.Context) error
 }
 
@@ -167,28 +174,52 @@ type brokerEnv struct {
 func (e *brokerEnv) Close() error { return e.Store.Close() }
 
 // openBroker loads the configuration, opens the store and builds the
-// service with the given options (Issuer must be set by the caller).
+// service with the given options, for the commands that take no requests
+// (the policy file is not read).
 func openBroker(ctx context.Context, opts broker.Options) (*brokerEnv, error) {
 	cfg, path, err := loadConfig()
 	if err != nil {
 		return nil, err
 	}
-	return openBrokerWith(ctx, cfg, path, opts)
+	return openBrokerWith(ctx, cfg, path, opts, "")
 }
 
-// openBrokerWith opens the store and builds the service over cfg.
-func openBrokerWith(ctx context.Context, cfg *broker.Config, path string, opts broker.Options) (*brokerEnv, error) {
-	st, err := openStore()
+// openServingBroker is openBroker for the commands that take requests
+// (serve, console): the policy file named by --policy or by the
+// configuration evaluates each request and is reloaded when it changes.
+// Issuer must be set by the caller.
+func openServingBroker(ctx context.Context, opts broker.Options, policyFlag string) (*brokerEnv, error) {
+	cfg, path, err := loadConfig()
 	if err != nil {
 		return nil, err
 	}
+	return openBrokerWith(ctx, cfg, path, opts, policyFile(policyFlag, cfg))
+}
+
+// openBrokerWith opens the store and builds the service over cfg, with the
+// policy file at policyPath when it is not "" (else opts.Policy).
+func openBrokerWith(ctx context.Context, cfg *broker.Config, path string, opts broker.Options, policyPath string) (*brokerEnv, error) {
 	if opts.Logger == nil {
 		opts.Logger = slog.Default()
+	}
+	events := &policyListener{}
+	watcher, reload, err := watchPolicy(policyPath, &opts, events, opts.Logger)
+	if err != nil {
+		return nil, err
+	}
+	st, err := openStore()
+	if err != nil {
+		return nil, err
 	}
 	svc, err := broker.New(ctx, cfg, st, opts)
 	if err != nil {
 		st.Close()
 		return nil, err
 	}
-	return &brokerEnv{Config: cfg, ConfigPath: path, Store: st, Service: svc, Log: opts.Logger}, nil
+	env := &brokerEnv{Config: cfg, ConfigPath: path, Store: st, Service: svc, Log: opts.Logger,
+		Policy: watcher, policyEvents: events}
+	if reload != nil {
+		env.runners = append(env.runners, reload)
+	}
+	return env, nil
 }

@@ -29,6 +29,7 @@ type serveFlags struct {
 	tlsCert     string
 	tlsKey      string
 	requireDPoP bool
+	policy      string // --policy: the policy file, over the configuration's
 }
 
 // DefaultListen is where writ serves the agent API unless told otherwise.
@@ -70,6 +71,7 @@ TLS (--tls-cert/--tls-key, or a TLS-terminating proxy).`,
 	fl.StringVar(&f.tlsCert, "tls-cert", "", "TLS certificate file (PEM); with --tls-key, serve HTTPS")
 	fl.StringVar(&f.tlsKey, "tls-key", "", "TLS private key file (PEM)")
 	fl.BoolVar(&f.requireDPoP, "require-dpop", false, "mint only DPoP-bound tokens, whatever the configuration says")
+	addPolicyFlag(fl, &f.policy)
 	rootCmd.AddCommand(serve)
 }
 
@@ -111,7 +113,7 @@ func runServe(ctx context.Context, f serveFlags, log *slog.Logger) error {
 	if err != nil {
 		return err
 	}
-	env, err := openBroker(ctx, broker.Options{Issuer: issuer, Logger: log})
+	env, err := openServingBroker(ctx, broker.Options{Issuer: issuer, Logger: log}, f.policy)
 	if err != nil {
 		return err
 	}
@@ -130,9 +132,13 @@ func runServe(ctx context.Context, f serveFlags, log *slog.Logger) error {
 	if env.ConfigPath != "" {
 		configured = env.ConfigPath
 	}
+	policyDesc := "none (every request goes to an operator)"
+	if env.Policy != nil {
+		policyDesc = fmt.Sprintf("%s (%d rules)", env.Policy.Path(), env.Policy.Policy().Len())
+	}
 	log.Info("writ is serving the agent API", "issuer", issuer, "listen", ln.Addr().String(),
 		"config", configured, "store", env.Store.Path(), "agents", len(env.Config.Agents),
-		"resources", len(env.Config.Resources), "require_dpop", env.Config.RequireDPoP)
+		"resources", len(env.Config.Resources), "require_dpop", env.Config.RequireDPoP, "policy", policyDesc)
 	return serveAPI(ctx, env, api, ln, f.tlsCert, f.tlsKey, log)
 }
 

@@ -33,6 +33,9 @@ func TestLoadExample(t *testing.T) {
 	if a, _ := cfg.Agent("release-bot"); len(a.Keys) != 1 || !a.Keys[0].IsPublic() {
 		t.Errorf("release-bot keys = %+v", a.Keys)
 	}
+	if cfg.PolicyFile != "../../testdata/policy.yaml" {
+		t.Errorf("policy file %q", cfg.PolicyFile)
+	}
 }
 
 func TestEmptyFileIsEmptyConfig(t *testing.T) {

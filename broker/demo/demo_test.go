@@ -8,6 +8,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"os"
 	"slices"
 	"strings"
 	"testing"
@@ -15,15 +16,20 @@ import (
 
 	"github.com/writhq/writ/broker"
 	"github.com/writhq/writ/broker/httpapi"
+	"github.com/writhq/writ/broker/policy"
 	"github.com/writhq/writ/broker/ssf"
 	"github.com/writhq/writ/store"
 )
 
 // TestScriptsFitTheConfiguration keeps the simulated agents' tasks within
 // their ceilings and the catalogue, so none is refused before an operator
-// sees it.
+// sees it, except those the demo policy is meant to refuse.
 func TestScriptsFitTheConfiguration(t *testing.T) {
 	setup, err := NewSetup("http://127.0.0.1:1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	pol, err := Policy()
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -33,8 +39,21 @@ func TestScriptsFitTheConfiguration(t *testing.T) {
 			t.Fatalf("scripts name unknown agent %s", id)
 		}
 		for _, s := range list {
+			var parent *broker.Grant
 			for cur := &s; cur != nil; cur = cur.followOn {
 				uri := setup.Resources[cur.res]
+				res, _ := setup.Config.Resource(uri)
+				req := &broker.TaskRequest{AgentID: id, Intent: cur.intent,
+					Terms: broker.Terms{Scopes: cur.scopes, Details: cur.details(uri), Resource: uri, TTL: cur.ttl}}
+				if parent != nil {
+					req.ParentID = parent.RequestID
+				}
+				verdict := pol.Evaluate(context.Background(), broker.PolicyInput{Request: req, Agent: a, Resource: res, Parent: parent, Now: time.Now()})
+				if denied := verdict.Verdict == broker.VerdictDeny; denied != cur.policyDenied {
+					t.Errorf("%s %q: policy verdict %s, want denied=%v\n  %s", id, cur.intent, verdict.Verdict, cur.policyDenied,
+						strings.Join(verdict.Trace, "\n  "))
+				}
+				parent = &broker.Grant{RequestID: "parent", Terms: req.Terms}
 				ceiling, ok := a.CeilingFor(uri)
 				if !ok {
 					t.Fatalf("%s may not ask for %s (%q)", id, cur.res, cur.intent)
@@ -55,6 +74,40 @@ func TestScriptsFitTheConfiguration(t *testing.T) {
 // TestFleetAgainstTheRealAPI runs the simulated agents against a real
 // agent API and the guarded resource server, approves what they ask, and
 // sees grants used and completed.
+// TestDemoPolicyIsTheExampleWithoutTheTwoPersonRule keeps the embedded
+// copy and testdata/policy.yaml (the README's example) from drifting.
+func TestDemoPolicyIsTheExampleWithoutTheTwoPersonRule(t *testing.T) {
+	demo, err := Policy()
+	if err != nil {
+		t.Fatal(err)
+	}
+	example, err := policy.Load("../../testdata/policy.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := slices.DeleteFunc(example.Rules(), func(r string) bool { return r == "two-person-secret-rotation" })
+	if !slices.Equal(demo.Rules(), want) {
+		t.Errorf("demo rules %v, want %v", demo.Rules(), want)
+	}
+	strip := func(b []byte) string {
+		var out []string
+		for _, l := range strings.Split(string(b), "\n") {
+			if l = strings.TrimSpace(l); l != "" && !strings.HasPrefix(l, "#") {
+				out = append(out, l)
+			}
+		}
+		return strings.Join(out, "\n")
+	}
+	raw, err := os.ReadFile("../../testdata/policy.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	two := "- name: two-person-secret-rotation\nwhen: '\"secrets:rotate\" in request.scopes'\neffect:\nrequire_approvals: 2\n"
+	if got, want := strip(policyYAML), strings.Replace(strip(raw), two, "", 1); got != want {
+		t.Errorf("broker/demo/policy.yaml is not testdata/policy.yaml without the two-person rule:\n%s\n---\n%s", got, want)
+	}
+}
+
 func TestFleetAgainstTheRealAPI(t *testing.T) {
 	if testing.Short() {
 		t.Skip("runs the demo's agents for a few seconds")
@@ -75,7 +128,11 @@ func TestFleetAgainstTheRealAPI(t *testing.T) {
 	}
 	issuer := "http://" + apiLn.Addr().String()
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
-	svc, err := broker.New(ctx, setup.Config, store.OpenTemp(t), broker.Options{Issuer: issuer, Logger: log})
+	pol, err := Policy()
+	if err != nil {
+		t.Fatal(err)
+	}
+	svc, err := broker.New(ctx, setup.Config, store.OpenTemp(t), broker.Options{Issuer: issuer, Logger: log, Policy: pol})
 	if err != nil {
 		t.Fatal(err)
 	}

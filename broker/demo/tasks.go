@@ -27,6 +27,8 @@ type script struct {
 	followOn *script
 	// burst submits this many near-identical requests at once (push-bombing).
 	burst int
+	// policyDenied says the demo policy refuses this request at submission.
+	policyDenied bool
 }
 
 func (s *script) details(resURI string) []broker.AuthorizationDetail {
@@ -65,8 +67,9 @@ var scripts = map[string][]script{
 			calls: []call{{get, "/repos/acme/docs/contents"}, {post, "/repos/acme/docs/pulls"}}},
 	},
 	"support-agent": {
+		// It asks for 15 minutes; the demo policy caps refunds at 10.
 		{intent: "Refund order #8812 ($42.00) for customer C-1932: parcel lost in transit", res: ResBilling,
-			scopes: []string{"customers:read", "refunds:create"}, ttl: 10 * time.Minute,
+			scopes: []string{"customers:read", "refunds:create"}, ttl: 15 * time.Minute,
 			calls: []call{{get, "/customers/C-1932"}, {post, "/refunds"}}},
 		{intent: "Look up customer C-2211's last three invoices for a billing question", res: ResBilling,
 			scopes: []string{"customers:read"}, ttl: 5 * time.Minute,
@@ -85,12 +88,15 @@ var scripts = map[string][]script{
 			calls: []call{{post, "/secrets/payments-db/rotate"}}},
 	},
 	"triage-bot": {
-		// Its intent needs read access; it asks for write and secrets too.
+		// Its intent needs read access; it asks for write and secrets too,
+		// which the demo policy refuses before anyone is asked.
 		{intent: "Label new issues in acme/web", res: ResGit, repo: "acme/web",
 			scopes: []string{"contents:read", "contents:write", "secrets:read"}, ttl: 15 * time.Minute,
-			calls: []call{{get, "/repos/acme/web/contents"}, {get, "/repos/acme/web/secrets"}}},
+			calls:        []call{{get, "/repos/acme/web/contents"}, {get, "/repos/acme/web/secrets"}},
+			policyDenied: true},
+		// Then it floods the queue asking for write access.
 		{intent: "Label new issues in acme/web", res: ResGit, repo: "acme/web",
-			scopes: []string{"contents:read", "secrets:read"}, ttl: 15 * time.Minute, burst: 6,
-			calls: []call{{get, "/repos/acme/web/secrets"}}},
+			scopes: []string{"contents:read", "contents:write"}, ttl: 15 * time.Minute, burst: 6,
+			calls: []call{{get, "/repos/acme/web/contents"}}},
 	},
 }
