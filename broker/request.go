@@ -130,9 +130,27 @@ func (s *Service) Submit(ctx context.Context, agentID string, in SubmitInput) (*
 // submitted: its TTL is capped at the policy's maximum.
 func applyPolicy(req *TaskRequest, pr *PolicyResult) {
 	if pr.MaxTTL > 0 && req.Terms.TTL > pr.MaxTTL {
-		pr.Trace = append(pr.Trace, fmt.Sprintf("ttl: %s asked, capped to the policy maximum of %s", req.Terms.TTL, pr.MaxTTL))
+		line := fmt.Sprintf("ttl: %s asked, capped to the policy maximum of %s", shortDuration(req.Terms.TTL), shortDuration(pr.MaxTTL))
+		// The verdict stays the trace's last line.
+		if n := len(pr.Trace); n > 0 && strings.HasPrefix(pr.Trace[n-1], "verdict:") {
+			pr.Trace = append(pr.Trace[:n-1:n-1], line, pr.Trace[n-1])
+		} else {
+			pr.Trace = append(pr.Trace, line)
+		}
 		req.Terms.TTL = pr.MaxTTL
 	}
+}
+
+// shortDuration writes 10m rather than 10m0s.
+func shortDuration(d time.Duration) string {
+	s := d.String()
+	if strings.HasSuffix(s, "m0s") {
+		s = strings.TrimSuffix(s, "0s")
+	}
+	if strings.HasSuffix(s, "h0m") {
+		s = strings.TrimSuffix(s, "0m")
+	}
+	return s
 }
 
 // policyRefusal is the error an agent gets for a request policy denied:

@@ -201,7 +201,8 @@ func TestMaxTTLCapsTheRequestAndItsNarrowing(t *testing.T) {
 	if r.Terms.TTL != 10*time.Minute || r.Policy.MaxTTL != 10*time.Minute {
 		t.Fatalf("TTL %s, policy max %s: want both 10m", r.Terms.TTL, r.Policy.MaxTTL)
 	}
-	if !containsLine(r.Policy.Trace, "ttl: 30m0s asked, capped to the policy maximum of 10m0s") {
+	if !containsLine(r.Policy.Trace, "ttl: 30m asked, capped to the policy maximum of 10m") ||
+		!strings.HasPrefix(r.Policy.Trace[len(r.Policy.Trace)-1], "verdict: ") {
 		t.Errorf("trace: %v", r.Policy.Trace)
 	}
 	if stored := e.request(r.ID); stored.Terms.TTL != 10*time.Minute {
