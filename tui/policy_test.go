@@ -131,3 +131,32 @@ func TestFlowPolicyBanner(t *testing.T) {
 	f.waitGone("POLICY NOT RELOADED")
 	f.waitShow("policy reloaded from policy.yaml: 5 rules")
 }
+
+// Events for requests policy auto-approves: the submission joins no
+// queue; an auto-approval that did not take effect (EventRequestUpdated)
+// brings the request to a person after all; a refusal changes no queue.
+func TestAutoApprovalEvents(t *testing.T) {
+	fx := newFixture()
+	s := newSync(t, fx.backend(), Options{}, 160, 40)
+	before := len(s.m.a.d.pending)
+	r := req("auto-1", "reader-bot", "read the runbook", "https://api.github.com", 0, 5*time.Minute, "contents:read")
+	r.Policy = &broker.PolicyResult{Verdict: broker.VerdictAutoApprove, AutoApprove: true, Rule: "reads", Risk: broker.RiskLow,
+		Trace: []string{"verdict: auto-approve by rule reads, no person needed"}}
+	s.send(eventsMsg{events: []broker.Event{{Kind: broker.EventRequestSubmitted, Request: r}}})
+	if len(s.m.a.d.pending) != before || strings.Contains(s.screen(), "read the runbook") {
+		t.Fatalf("an auto-approved submission joined the queue:\n%s", s.screen())
+	}
+	failed := *r
+	failed.Policy = &broker.PolicyResult{Verdict: broker.VerdictReview, Risk: broker.RiskLow,
+		Trace: []string{"verdict: auto-approve by rule reads, no person needed", "auto_approve did not take effect (issuance is frozen): an operator decides"}}
+	s.send(eventsMsg{events: []broker.Event{{Kind: broker.EventRequestUpdated, Request: &failed}}})
+	if len(s.m.a.d.pending) != before+1 {
+		t.Fatalf("the request an auto-approval failed for is not in the queue (%d pending)", len(s.m.a.d.pending))
+	}
+	s.mustShow("NEW read the runbook")
+	refused := req("refused-1", "release-bot", "read the secrets", "https://api.github.com", 0, 5*time.Minute, "secrets:read")
+	s.send(eventsMsg{events: []broker.Event{{Kind: broker.EventRequestRefused, Request: refused}}})
+	if len(s.m.a.d.pending) != before+1 || strings.Contains(s.screen(), "read the secrets") {
+		t.Fatal("a refused request joined the queue")
+	}
+}
