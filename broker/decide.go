@@ -158,11 +158,13 @@ func (s *Service) decide(ctx context.Context, op Operator, requestID string, kin
 		if err := s.withinCeiling(req.AgentID, terms); err != nil {
 			return err
 		}
+		kind := kind // this run's; Batch may run fn again
 		if required > 1 {
 			req.Approvals = append(req.Approvals, Approval{Operator: op, At: now, Kind: kind, Terms: terms.Clone(), Reason: reason})
 			if len(req.Approvals) < required {
 				return s.recordApproval(tx, op, req, kind, reason)
 			}
+			// What is granted is narrowed if any approver narrowed it.
 			if slices.ContainsFunc(req.Approvals, func(a Approval) bool { return a.Kind == DecisionNarrow }) {
 				kind = DecisionNarrow
 			}
