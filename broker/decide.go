@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+	"time"
 )
 
 // Approve grants a pending request exactly as asked, or, once another
@@ -146,6 +147,9 @@ func (s *Service) decide(ctx context.Context, op Operator, requestID string, kin
 		if ast.Quarantined {
 			return Errorf(EFORBIDDEN, "agent %s is quarantined; release it before approving", req.AgentID)
 		}
+		if err := s.notOwner(op, req.AgentID); err != nil {
+			return err
+		}
 		required := req.RequiredApprovals()
 		if req.ApprovedBy(op) {
 			return Errorf(ECONFLICT, "you already approved request %s (approval %d of %d): another operator must approve it",
@@ -177,7 +181,7 @@ func (s *Service) decide(ctx context.Context, op Operator, requestID string, kin
 			CreatedAt: now, ExpiresAt: now.Add(terms.TTL), Epoch: issuer.Epoch, AgentEpoch: ast.Epoch,
 		}
 		if req.ParentID != "" {
-			if err := linkParent(tx, req.ParentID, grant); err != nil {
+			if err := s.linkParent(tx, req.ParentID, grant, now); err != nil {
 				return err
 			}
 		}
@@ -329,16 +333,28 @@ func contains(list []string, v string) bool {
 
 // linkParent records a follow-on grant under its parent's grant, so that
 // revoking the parent finds its children without a scan.
-func linkParent(tx Tx, parentRequestID string, g *Grant) error {
+func (s *Service) linkParent(tx Tx, parentRequestID string, g *Grant, now time.Time) error {
 	p, err := tx.Request(parentRequestID)
-	if err != nil || p.GrantID == "" {
-		return nil // the parent task was never granted: nothing to link
-	}
-	pg, err := tx.Grant(p.GrantID)
 	if err != nil {
-		return fmt.Errorf("parent grant of %s: %w", g.ID, err)
+		return err
+	}
+	// The parent may have ended since the follow-on was asked for.
+	pg, err := s.liveParent(tx, p, now)
+	if err != nil {
+		return Errorf(ECONFLICT, "%s", ErrorMessage(err))
 	}
 	g.ParentID = pg.ID
 	pg.Children = append(pg.Children, g.ID)
 	return tx.PutGrant(pg)
+}
+
+// notOwner refuses an operator approving a request of an agent they own:
+// consent must come from someone other than the agent's owner. The owner
+// is matched by the email the identity provider vouches for.
+func (s *Service) notOwner(op Operator, agentID string) error {
+	a, ok := s.cfg.Agent(agentID)
+	if ok && op.Email != "" && strings.EqualFold(strings.TrimSpace(a.Owner), op.Email) {
+		return Errorf(EFORBIDDEN, "%s owns agent %s: another operator must approve its requests", op.Email, agentID)
+	}
+	return nil
 }

@@ -417,3 +417,48 @@ func TestAgentLastSeen(t *testing.T) {
 		}
 	}
 }
+
+// TestFollowOnNeedsALiveParent: a follow-on of a task that was never
+// granted, or whose grant has ended, is refused, at submission and at
+// decision, so it cannot outlive the revocation of its parent.
+func TestFollowOnNeedsALiveParent(t *testing.T) {
+	h := newHarness(t)
+	followOn := func(parent string) (*broker.TaskRequest, error) {
+		return h.svc.Submit(h.ctx, "release-bot", broker.SubmitInput{LoginHint: "oncall", Intent: "and then",
+			Scopes: []string{"contents:read"}, Resource: gitURI, ParentID: parent})
+	}
+	_, err := followOn(pending(h))
+	wantReason(t, err, broker.ReasonInvalidRequest)
+	_, err = followOn(denied(h))
+	wantReason(t, err, broker.ReasonInvalidRequest)
+
+	parent := approved(h)
+	tok := h.redeem("release-bot", parent)
+	child, err := followOn(parent)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := h.svc.Complete(h.ctx, "release-bot", tok.JTI); err != nil {
+		t.Fatal(err)
+	}
+	// Completing the parent cancelled the pending follow-on.
+	if r, _ := h.svc.Request(h.ctx, child.ID); r.State != broker.RequestCancelled {
+		t.Errorf("follow-on of a completed task is %s", r.State)
+	}
+	_, err = followOn(parent)
+	wantReason(t, err, broker.ReasonInvalidRequest)
+}
+
+// TestOwnerCannotApproveOwnAgent: the agent's owner may not be the one
+// who consents to its requests.
+func TestOwnerCannotApproveOwnAgent(t *testing.T) {
+	h := newHarness(t)
+	owner := broker.Operator{Issuer: "https://idp.example", Subject: "plat", Email: "Platform-Team@example.com"}
+	cfg := h.svc.Config()
+	a, _ := cfg.Agent("release-bot")
+	a.Owner = "platform-team@example.com"
+	id := pending(h)
+	_, err := h.svc.Approve(h.ctx, owner, id)
+	wantCode(t, err, broker.EFORBIDDEN)
+	h.approve(id) // another operator may
+}

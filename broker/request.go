@@ -80,10 +80,8 @@ func (s *Service) Submit(ctx context.Context, agentID string, in SubmitInput) (*
 			if err != nil || p.AgentID != agentID {
 				return Errorf(EINVALID, "parent_auth_req_id names no task of this agent").WithReason(ReasonInvalidRequest)
 			}
-			if p.GrantID != "" {
-				if parent, err = tx.Grant(p.GrantID); err != nil {
-					return err
-				}
+			if parent, err = s.liveParent(tx, p, now); err != nil {
+				return err
 			}
 		}
 		// The count comes from memory, so the cap may be overshot by the
@@ -363,4 +361,29 @@ func (s *Service) touchAgent(id string, now time.Time) {
 	a.LastSeen = now
 	s.agents[id] = a
 	s.mu.Unlock()
+}
+
+// liveParent returns the grant of a follow-on's parent task, which must be
+// granted and still live: a follow-on of a denied, expired or revoked task
+// would be a way around the revocation, so it is refused.
+func (s *Service) liveParent(tx Tx, p *TaskRequest, now time.Time) (*Grant, error) {
+	if p.GrantID == "" {
+		return nil, Errorf(EINVALID, "the parent task is %s, not granted: a follow-on needs a granted parent", p.State).WithReason(ReasonInvalidRequest)
+	}
+	g, err := tx.Grant(p.GrantID)
+	if err != nil {
+		return nil, err
+	}
+	issuer, err := tx.Issuer()
+	if err != nil {
+		return nil, err
+	}
+	ast, err := tx.AgentState(g.AgentID)
+	if err != nil {
+		return nil, err
+	}
+	if why := s.grantDead(g, issuer, ast, now); why != "" {
+		return nil, Errorf(EINVALID, "the parent task's grant %s: ask for a new task instead", why).WithReason(ReasonInvalidRequest)
+	}
+	return g, nil
 }
