@@ -324,29 +324,36 @@ func uniq(in []string) []string {
 }
 
 // noteThrottled records a throttled submission for the operator to see.
+// A flooding agent must not turn every refusal into an fsync: the count is
+// kept in memory and written, with an audit entry, on the first refusal
+// and every tenth after it.
 func (s *Service) noteThrottled(ctx context.Context, agentID, why string) {
-	var st AgentState
-	err := s.store.Batch(ctx, func(tx Tx) error {
-		var err error
-		if st, err = tx.AgentState(agentID); err != nil {
-			return err
-		}
+	s.mu.Lock()
+	st, ok := s.agents[agentID]
+	if !ok {
 		st.ID = agentID
-		st.Throttled++
-		if err := tx.PutAgentState(st); err != nil {
-			return err
+	}
+	st.Throttled++
+	s.agents[agentID] = st
+	s.mu.Unlock()
+	if st.Throttled%10 == 1 {
+		err := s.store.Batch(ctx, func(tx Tx) error {
+			stored, err := tx.AgentState(agentID)
+			if err != nil {
+				return err
+			}
+			stored.ID = agentID
+			stored.Throttled = max(stored.Throttled, st.Throttled)
+			if err := tx.PutAgentState(stored); err != nil {
+				return err
+			}
+			e := s.audit(AuditRequestThrottled, agentActor(agentID), nil, fmt.Sprintf("submission refused (%s); %d refused so far", why, st.Throttled))
+			e.AgentID = agentID
+			return tx.AppendAudit(e)
+		})
+		if err != nil {
+			s.log.Error("record throttled request", "agent", agentID, "err", err)
 		}
-		// One audit entry per ten refusals keeps a flood from flooding the log too.
-		if st.Throttled%10 != 1 {
-			return nil
-		}
-		e := s.audit(AuditRequestThrottled, agentActor(agentID), nil, fmt.Sprintf("submission refused (%s); %d refused so far", why, st.Throttled))
-		e.AgentID = agentID
-		return tx.AppendAudit(e)
-	})
-	if err != nil {
-		s.log.Error("record throttled request", "agent", agentID, "err", err)
-		return
 	}
 	s.publish(Event{Kind: EventRequestThrottled, At: s.now(), Agent: &st})
 }
