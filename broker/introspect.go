@@ -78,7 +78,7 @@ func (s *Service) VerifyAccessToken(raw string) (*AccessClaims, error) {
 			return c, nil
 		}
 	}
-	jws, err := jose.ParseSigned(raw, accessAlgs)
+	jws, err := jose.ParseSignedCompact(raw, accessAlgs)
 	if err != nil || len(jws.Signatures) != 1 {
 		return nil, Errorf(EINVALID, "not a signed JWT")
 	}

@@ -5,7 +5,6 @@ import (
 
 	"charm.land/bubbles/v2/key"
 	tea "charm.land/bubbletea/v2"
-	"charm.land/lipgloss/v2"
 )
 
 // dialog is a modal on top of the page. Dialogs get keys first; a
@@ -34,11 +33,6 @@ func frame(a *app, title, body string, w int) string {
 	b.WriteString("\n")
 	b.WriteString(body)
 	return a.th.Dialog.Width(inner + 2).Render(b.String())
-}
-
-// place centres a dialog in the body area.
-func place(w, h int, s string) string {
-	return lipgloss.Place(w, h, lipgloss.Center, lipgloss.Center, s)
 }
 
 // confirmDialog asks yes or no; no is the default and any other key is no.

@@ -97,13 +97,6 @@ func (s *driver) keys(ks ...string) {
 	}
 }
 
-// typeText types text into whatever has the keyboard.
-func (s *driver) typeText(text string) {
-	for _, r := range text {
-		s.send(tea.KeyPressMsg{Code: r, Text: string(r)})
-	}
-}
-
 // screen is the rendered view without styling.
 func (s *driver) screen() string { return ansi.Strip(s.m.render()) }
 

@@ -45,7 +45,7 @@ func TestClientCredentials(t *testing.T) {
 			t.Errorf("Cache-Control %q", r.Header.Get("Cache-Control"))
 		}
 		raw := r.str("access_token")
-		jws, err := jose.ParseSigned(raw, []jose.SignatureAlgorithm{jose.EdDSA, jose.ES256, jose.RS256})
+		jws, err := jose.ParseSignedCompact(raw, []jose.SignatureAlgorithm{jose.EdDSA, jose.ES256, jose.RS256})
 		if err != nil || jws.Signatures[0].Protected.ExtraHeaders[jose.HeaderType] != "at+jwt" {
 			t.Fatalf("token header: %v %v", err, jws)
 		}
