@@ -2,8 +2,8 @@ package broker_test
 
 import (
 	"context"
-	"sync"
 	"path/filepath"
+	"sync"
 	"testing"
 	"time"
 
