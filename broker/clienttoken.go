@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"slices"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/go-jose/go-jose/v4"
@@ -20,6 +21,10 @@ import (
 const (
 	ScopeSSFManage = "ssf.manage"
 	ScopeSSFRead   = "ssf.read"
+	// ScopeIntrospect lets a resource server call the introspection
+	// endpoint with this token as a Bearer credential (RFC 7662 §2.1)
+	// instead of a fresh client assertion on every call.
+	ScopeIntrospect = "introspect"
 )
 
 // Protocol reasons of a refused client token (RFC 6750 §3.1).
@@ -61,17 +66,18 @@ func (s *Service) ClientTokenAudience() string {
 }
 
 // ClientScopes checks the scopes a client asks for and returns them
-// deduplicated, in the order asked; none asked means both feed scopes.
+// deduplicated, in the order asked; none asked means both feed scopes
+// (introspect must be asked for).
 // Any other scope is an EINVALID error with reason invalid_scope.
 func ClientScopes(asked []string) ([]string, error) {
 	if len(asked) == 0 {
 		return []string{ScopeSSFRead, ScopeSSFManage}, nil
 	}
-	out := make([]string, 0, 2)
+	out := make([]string, 0, 3)
 	for _, sc := range asked {
-		if sc != ScopeSSFRead && sc != ScopeSSFManage {
-			return nil, Errorf(EINVALID, "scope %q is not offered to resource servers; ask for %s and/or %s",
-				clipQuoted(sc), ScopeSSFRead, ScopeSSFManage).WithReason(ReasonInvalidScope)
+		if sc != ScopeSSFRead && sc != ScopeSSFManage && sc != ScopeIntrospect {
+			return nil, Errorf(EINVALID, "scope %q is not offered to resource servers; ask for %s, %s and/or %s",
+				clipQuoted(sc), ScopeSSFRead, ScopeSSFManage, ScopeIntrospect).WithReason(ReasonInvalidScope)
 		}
 		if !slices.Contains(out, sc) {
 			out = append(out, sc)
@@ -126,6 +132,14 @@ func (s *Service) VerifyClientToken(raw string) (*ClientClaims, error) {
 	if len(raw) > 16<<10 || strings.Count(raw, ".") != 2 {
 		return bad("the access token is not a compact JWT")
 	}
+	// A resource server presents the same token on every call for minutes:
+	// its signature is checked once, its expiry every time.
+	if c, ok := s.clientTokens.get(raw); ok {
+		if s.now().Unix() >= c.Expiry {
+			return bad("the access token expired at %s", time.Unix(c.Expiry, 0).UTC().Format(time.RFC3339))
+		}
+		return c, nil
+	}
 	jws, err := jose.ParseSignedCompact(raw, accessAlgs)
 	if err != nil || len(jws.Signatures) != 1 {
 		return bad("the access token is not a signed JWT")
@@ -159,7 +173,41 @@ func (s *Service) VerifyClientToken(raw string) (*ClientClaims, error) {
 	case s.now().Unix() >= c.Expiry:
 		return bad("the access token expired at %s", time.Unix(c.Expiry, 0).UTC().Format(time.RFC3339))
 	}
+	s.clientTokens.put(raw, &c, s.now())
 	return &c, nil
+}
+
+// clientTokenCache remembers verified client tokens by their text, so a
+// token is verified once and then only its expiry is checked. Bounded: when
+// full, expired entries go first, then arbitrary ones (they are verified
+// again on their next use).
+type clientTokenCache struct {
+	mu  sync.RWMutex
+	max int
+	m   map[string]*ClientClaims
+}
+
+func (c *clientTokenCache) get(raw string) (*ClientClaims, bool) {
+	c.mu.RLock()
+	defer c.mu.RUnlock()
+	cl, ok := c.m[raw]
+	return cl, ok
+}
+
+func (c *clientTokenCache) put(raw string, cl *ClientClaims, now time.Time) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.m == nil {
+		c.m = make(map[string]*ClientClaims)
+	}
+	if len(c.m) >= c.max {
+		for k, v := range c.m {
+			if v.Expiry <= now.Unix() || len(c.m) >= c.max {
+				delete(c.m, k)
+			}
+		}
+	}
+	c.m[raw] = cl
 }
 
 // clipQuoted shortens caller-supplied text quoted back in an error.

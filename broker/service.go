@@ -59,6 +59,8 @@ type Service struct {
 	polls   *pollTracker
 	usage   *usageRecorder
 	tokens  *tokenCache
+	// clientTokens caches verified client-credentials tokens.
+	clientTokens clientTokenCache
 
 	mu     sync.Mutex
 	subs   map[chan Event]struct{}
@@ -122,6 +124,7 @@ func New(ctx context.Context, cfg *Config, st Store, opts Options) (*Service, er
 	s.polls = newPollTracker()
 	s.usage = newUsageRecorder()
 	s.tokens = newTokenCache(100_000)
+	s.clientTokens.max = 10_000
 	keys, err := s.loadKeys(ctx)
 	if err != nil {
 		return nil, err

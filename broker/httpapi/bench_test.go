@@ -234,3 +234,34 @@ func BenchmarkIntrospect(b *testing.B) {
 }
 
 func runtimeProcs() int { return runtime.GOMAXPROCS(0) }
+
+// BenchmarkIntrospectBearer: as BenchmarkIntrospect, with the resource
+// servers authenticating by a client-credentials token (verified once,
+// then cached) rather than a fresh client assertion per call.
+func BenchmarkIntrospectBearer(b *testing.B) {
+	e := benchEnv(b)
+	tokens := make([]string, 16)
+	for i := range tokens {
+		tokens[i] = e.token("contents:read")
+	}
+	bearer := e.clientToken(e.rs, "introspect").str("access_token")
+	var next atomic.Int64
+	var lat latencies
+	b.SetParallelism(max(1, 64/runtimeProcs()))
+	b.ResetTimer()
+	b.RunParallel(func(pb *testing.PB) {
+		var mine []time.Duration
+		for pb.Next() {
+			tok := tokens[next.Add(1)%int64(len(tokens))]
+			code, d := send(b, e.url+"/introspect", url.Values{"token": {tok}}, "Authorization", "Bearer "+bearer)
+			if code != http.StatusOK {
+				b.Errorf("introspect: %d", code)
+				return
+			}
+			mine = append(mine, d)
+		}
+		lat.add(mine)
+	})
+	b.StopTimer()
+	lat.report(b)
+}

@@ -195,3 +195,29 @@ func FuzzClientToken(f *testing.F) {
 		}
 	})
 }
+
+// TestIntrospectWithBearerClientToken: a resource server may introspect
+// with a client-credentials token carrying the introspect scope (RFC 7662
+// §2.1), verified once and cached, instead of a client assertion per call.
+func TestIntrospectWithBearerClientToken(t *testing.T) {
+	e := newEnv(t, envOptions{})
+	task := e.token("contents:read")
+	tok := e.clientToken(e.rs, "introspect")
+	if tok.Status != 200 || tok.str("scope") != "introspect" {
+		t.Fatalf("%d %s", tok.Status, tok.Raw)
+	}
+	bearer := tok.str("access_token")
+	ask := func(cred string, form url.Values) *response {
+		return e.post("/introspect", form, "Authorization", "Bearer "+cred)
+	}
+	for range 3 { // the same token, again and again
+		if r := ask(bearer, url.Values{"token": {task}}); r.Status != 200 || r.Body["active"] != true {
+			t.Fatalf("introspection with a bearer client token: %d %s", r.Status, r.Raw)
+		}
+	}
+	feedOnly := e.clientToken(e.rs, "ssf.read").str("access_token")
+	wantError(t, ask(feedOnly, url.Values{"token": {task}}), http.StatusForbidden, "insufficient_scope")
+	wantError(t, ask(task, url.Values{"token": {task}}), http.StatusUnauthorized, "invalid_token")
+	both := e.authForm(e.rs, url.Values{"token": {task}})
+	wantError(t, ask(bearer, both), http.StatusBadRequest, "invalid_request")
+}

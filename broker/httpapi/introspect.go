@@ -2,6 +2,7 @@ package httpapi
 
 import (
 	"net/http"
+	"strings"
 
 	"github.com/writhq/writ/broker"
 )
@@ -42,7 +43,7 @@ func (s *Server) serveIntrospect(w http.ResponseWriter, r *http.Request) {
 		writeOAuthError(w, ferr)
 		return
 	}
-	client, aerr := s.authenticate(r.Context(), r, f, s.url(pathIntrospect))
+	client, aerr := s.authenticateIntrospector(r, f)
 	if aerr != nil {
 		writeOAuthError(w, aerr)
 		return
@@ -93,4 +94,33 @@ func (s *Server) serveIntrospect(w http.ResponseWriter, r *http.Request) {
 		resp.TokenType = "DPoP"
 	}
 	writeJSON(w, http.StatusOK, resp)
+}
+
+// authenticateIntrospector authenticates the caller of the introspection
+// endpoint: a client assertion in the form, as everywhere, or (RFC 7662
+// §2.1) a client-credentials access token with the introspect scope as a
+// Bearer credential. The token is verified once and cached, so a busy
+// resource server does not pay a signature check per call.
+func (s *Server) authenticateIntrospector(r *http.Request, f form) (*Client, *oauthError) {
+	raw, bearer := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
+	if !bearer || !IsAccessToken(raw) {
+		return s.authenticate(r.Context(), r, f, s.url(pathIntrospect))
+	}
+	if f.has("client_assertion") || f.has("client_assertion_type") || f.has("client_secret") {
+		return nil, badRequest("use one way to authenticate: a Bearer access token or a client assertion, not both")
+	}
+	c, err := s.AuthenticateClientToken(raw, []string{broker.ScopeIntrospect})
+	if err != nil {
+		s.metrics.clientAuthFailures.WithLabelValues(errInvalidClient).Inc()
+		status := http.StatusUnauthorized
+		if broker.ErrorCode(err) == broker.EFORBIDDEN {
+			status = http.StatusForbidden
+		}
+		code := broker.ErrorReason(err) // invalid_token or insufficient_scope (RFC 6750 §3.1)
+		if code == "" {
+			code = broker.ReasonInvalidToken
+		}
+		return nil, &oauthError{Status: status, Code: code, Description: broker.ErrorMessage(err)}
+	}
+	return c, nil
 }
