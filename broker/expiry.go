@@ -33,6 +33,8 @@ func (s *Service) Run(ctx context.Context) error {
 			if err := s.pruneKeys(ctx); err != nil {
 				s.log.Error("prune keys", "err", err)
 			}
+			// No request waits for review longer than the review deadline.
+			s.polls.prune(s.now().Add(-s.cfg.Limits.ReviewDeadline - time.Minute))
 		}
 	}
 }

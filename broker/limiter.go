@@ -84,3 +84,15 @@ func (p *pollTracker) forget(id string) {
 	delete(p.last, id)
 	p.mu.Unlock()
 }
+
+// prune forgets requests last polled before cutoff: they were decided,
+// expired or abandoned, and a long shift must not accumulate them.
+func (p *pollTracker) prune(cutoff time.Time) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	for id, st := range p.last {
+		if st.at.Before(cutoff) {
+			delete(p.last, id)
+		}
+	}
+}
