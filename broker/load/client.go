@@ -1,0 +1,142 @@
+package load
+
+import (
+	"context"
+	"crypto/ed25519"
+	"crypto/rand"
+	"encoding/base64"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"strings"
+	"time"
+
+	"github.com/go-jose/go-jose/v4"
+	"github.com/go-jose/go-jose/v4/jwt"
+
+	"github.com/writhq/writ/broker/agent"
+	"github.com/writhq/writ/broker/dpop"
+)
+
+// Grant and assertion types, as the wire spells them.
+const (
+	assertionTypeJWTBearer = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"
+	grantTypeCIBA          = "urn:openid:params:grant-type:ciba"
+	grantTypeClient        = "client_credentials"
+	// assertionLifetime covers presigning, a scenario of up to
+	// MaxDuration and the run before it, within the server's 5 minutes.
+	assertionLifetime = 4 * time.Minute
+)
+
+// MaxDuration bounds a scenario: presigned DPoP proofs must still be
+// inside the server's 60 s acceptance window when the last is used.
+const MaxDuration = 30 * time.Second
+
+// client is one caller's signing material: an agent's or the resource
+// server's key, and (for an agent) the key its tokens are bound to.
+type client struct {
+	id     string
+	signer jose.Signer
+	dpop   *dpop.Signer
+}
+
+func newClient(k *agent.Key) (*client, error) {
+	signer, err := jose.NewSigner(jose.SigningKey{Algorithm: jose.EdDSA, Key: k.JWK.Key},
+		(&jose.SignerOptions{}).WithType("client-authentication+jwt").WithHeader(jose.HeaderKey("kid"), k.JWK.KeyID))
+	if err != nil {
+		return nil, fmt.Errorf("load: assertion signer for %s: %w", k.AgentID, err)
+	}
+	_, priv, err := ed25519.GenerateKey(rand.Reader)
+	if err != nil {
+		return nil, fmt.Errorf("load: DPoP key for %s: %w", k.AgentID, err)
+	}
+	ds, err := dpop.NewSigner(priv, jose.EdDSA)
+	if err != nil {
+		return nil, fmt.Errorf("load: DPoP signer for %s: %w", k.AgentID, err)
+	}
+	return &client{id: k.AgentID, signer: signer, dpop: ds}, nil
+}
+
+// assertion makes a client assertion (RFC 7523) for the issuer, used once.
+func (c *client) assertion(issuer string) (string, error) {
+	now := time.Now()
+	var id [16]byte
+	_, _ = rand.Read(id[:])
+	raw, err := jwt.Signed(c.signer).Claims(jwt.Claims{
+		Issuer: c.id, Subject: c.id, Audience: jwt.Audience{issuer},
+		IssuedAt: jwt.NewNumericDate(now), Expiry: jwt.NewNumericDate(now.Add(assertionLifetime)),
+		ID: base64.RawURLEncoding.EncodeToString(id[:]),
+	}).Serialize()
+	if err != nil {
+		return "", fmt.Errorf("load: sign assertion for %s: %w", c.id, err)
+	}
+	return raw, nil
+}
+
+// endpoints are the parts of writ's metadata the scenarios call.
+type endpoints struct {
+	issuer, backchannel, token, introspect string
+}
+
+func discover(ctx context.Context, hc *http.Client, issuer string) (endpoints, error) {
+	m, err := agent.Discover(ctx, hc, issuer)
+	if err != nil {
+		return endpoints{}, fmt.Errorf("load: discover %s: %w", issuer, err)
+	}
+	if m.IntrospectionEndpoint == "" || m.BackchannelAuthenticationEndpoint == "" {
+		return endpoints{}, fmt.Errorf("load: %s advertises no introspection or backchannel endpoint", issuer)
+	}
+	return endpoints{issuer: m.Issuer, backchannel: m.BackchannelAuthenticationEndpoint,
+		token: m.TokenEndpoint, introspect: m.IntrospectionEndpoint}, nil
+}
+
+// oauthAnswer is the union of the JSON answers the scenarios read.
+type oauthAnswer struct {
+	AuthReqID   string `json:"auth_req_id"`
+	AccessToken string `json:"access_token"`
+	TokenType   string `json:"token_type"`
+	Active      *bool  `json:"active"`
+	Error       string `json:"error"`
+	Description string `json:"error_description"`
+}
+
+// post sends a form with extra headers (name, value, ...) and decodes the
+// JSON answer. A non-200 answer is an error naming the OAuth error; one
+// of slow_down is errThrottled.
+func post(ctx context.Context, hc *http.Client, endpoint string, form url.Values, header ...string) (*oauthAnswer, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, endpoint, strings.NewReader(form.Encode()))
+	if err != nil {
+		return nil, err
+	}
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	for i := 0; i+1 < len(header); i += 2 {
+		req.Header.Set(header[i], header[i+1])
+	}
+	resp, err := hc.Do(req)
+	if err != nil {
+		return nil, err
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
+	if err != nil {
+		return nil, fmt.Errorf("read answer of %s: %w", endpoint, err)
+	}
+	var a oauthAnswer
+	_ = json.Unmarshal(body, &a)
+	if resp.StatusCode != http.StatusOK {
+		if a.Error == "slow_down" {
+			return nil, errThrottled
+		}
+		return nil, fmt.Errorf("%s: %d %s: %s", endpoint, resp.StatusCode, a.Error, a.Description)
+	}
+	return &a, nil
+}
+
+// authed adds client authentication by assertion to form.
+func authed(assertion string, form url.Values) url.Values {
+	form.Set("client_assertion_type", assertionTypeJWTBearer)
+	form.Set("client_assertion", assertion)
+	return form
+}
