@@ -192,6 +192,7 @@ func startLoadServer(ctx context.Context, dir string, setup *load.Setup) (*loadS
 	c := exec.Command(exe, "serve", "--config", cfgPath, "--policy", policyPath,
 		"--db", filepath.Join(dir, "writ.db"), "--listen", addr)
 	c.Env = childEnv()
+	stopWithParent(c)
 	c.Stdout, c.Stderr = logFile, logFile
 	if err := c.Start(); err != nil {
 		return nil, fmt.Errorf("start %s serve: %w", exe, err)

@@ -1,0 +1,12 @@
+package cmd
+
+import (
+	"os/exec"
+	"syscall"
+)
+
+// stopWithParent has the kernel stop the child if writ load dies without
+// stopping it (SIGKILL), so no server is left running.
+func stopWithParent(c *exec.Cmd) {
+	c.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGTERM}
+}
