@@ -2,6 +2,7 @@ package tui
 
 import (
 	"fmt"
+	"time"
 
 	tea "charm.land/bubbletea/v2"
 
@@ -15,17 +16,30 @@ func (m *Model) onData(msg tea.Msg) (tea.Cmd, bool) {
 	switch msg := msg.(type) {
 	case snapshotMsg:
 		if msg.err != nil {
-			a.fail("load: " + broker.ErrorMessage(msg.err))
-			return nil, true
+			a.fail("load: " + broker.ErrorMessage(msg.err) + "; trying again")
+			// Events wait in early until a snapshot loads: try again soon.
+			return tea.Tick(2*time.Second, func(time.Time) tea.Msg {
+				return loadSnapshot(a.ctx, a.b, a.opts.RecentGrants)()
+			}), true
 		}
 		a.d.setSnapshot(msg, a.now)
 		m.refreshAll()
-		return m.pending.wantParent(), true
+		cmd := m.pending.wantParent()
+		if early := m.early; len(early) > 0 {
+			m.early = nil
+			cmd = tea.Batch(cmd, m.onEvents(early))
+		}
+		return cmd, true
 	case subscribedMsg:
 		m.events = msg.ch
-		return waitEvents(msg.ch), true
+		return tea.Batch(waitEvents(msg.ch), loadSnapshot(a.ctx, a.b, a.opts.RecentGrants)), true
 	case eventsMsg:
-		cmd := m.onEvents(msg.events)
+		var cmd tea.Cmd
+		if a.d.loaded {
+			cmd = m.onEvents(msg.events)
+		} else {
+			m.early = append(m.early, msg.events...)
+		}
 		if m.events != nil {
 			cmd = tea.Batch(cmd, waitEvents(m.events))
 		}
@@ -95,6 +109,8 @@ func (m *Model) onEvents(events []broker.Event) tea.Cmd {
 		}
 		switch e.Kind {
 		case broker.EventResync:
+			// Events from here on wait for the new snapshot and go on top of it.
+			d.loaded = false
 			return tea.Batch(loadSnapshot(a.ctx, a.b, a.opts.RecentGrants), loadAudit(a.ctx, a.b, 0))
 		case broker.EventRequestSubmitted:
 			// A request policy approves as it arrives is decided a moment

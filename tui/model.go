@@ -46,6 +46,9 @@ type Model struct {
 	focused  bool
 	armed    bool // `!` pressed once: the emergency panel is up
 	events   <-chan broker.Event
+	// early holds events that arrive before the snapshot they follow: they
+	// are applied on top of it, never overwritten by it.
+	early []broker.Event
 
 	signIn    SignInScreen
 	signingIn bool
@@ -78,12 +81,13 @@ func New(b Backend, opts Options) *Model {
 	return m
 }
 
-// Init loads the picture, opens the event stream, starts the clock and asks
-// the terminal for its background colour.
+// Init opens the event stream (then loads the picture), starts the clock
+// and asks the terminal for its background colour.
 func (m *Model) Init() tea.Cmd {
 	a := m.a
+	// The snapshot is loaded once the event stream is open (see
+	// subscribedMsg), so no change can fall between the two.
 	cmds := []tea.Cmd{
-		loadSnapshot(a.ctx, a.b, a.opts.RecentGrants),
 		subscribe(a.ctx, a.b),
 		loadAudit(a.ctx, a.b, 0),
 		verifyAudit(a.ctx, a.b, a.opts.Now),
