@@ -174,22 +174,3 @@ func withGrantTerms(c *AccessClaims, g *Grant) *AccessClaims {
 	out.Expiry = min(c.Expiry, g.ExpiresAt.Unix())
 	return &out
 }
-
-// ReportUse records a use of grant sid that a resource server's guard
-// checked itself: accepted or refused. It feeds the console's per-grant
-// use counts and the "refused since revocation" report.
-func (s *Service) ReportUse(ctx context.Context, sid string, accepted bool) error {
-	now := s.now()
-	var g *Grant
-	err := s.store.View(ctx, func(tx Tx) error {
-		var err error
-		g, err = tx.Grant(sid)
-		return err
-	})
-	if err != nil {
-		return err
-	}
-	dead := s.grantDead(g, s.IssuerState(), s.agentState(g.AgentID), now) != ""
-	s.usage.record(g.ID, now, accepted, dead)
-	return nil
-}

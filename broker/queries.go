@@ -73,18 +73,6 @@ func (s *Service) Grants(ctx context.Context, recent time.Duration) ([]*Grant, e
 	return out, err
 }
 
-// AgentGrants returns the active grants of one agent.
-func (s *Service) AgentGrants(ctx context.Context, agentID string) ([]*Grant, error) {
-	var out []*Grant
-	err := s.store.View(ctx, func(tx Tx) error {
-		return tx.ForEachAgentGrant(agentID, func(g *Grant) error {
-			out = append(out, g)
-			return nil
-		})
-	})
-	return out, err
-}
-
 // EffectiveState is a grant's state with the revocation epochs applied: an
 // active grant whose agent or the whole issuer was revoked since is revoked.
 func (s *Service) EffectiveState(g *Grant) GrantState {
