@@ -55,6 +55,7 @@ type browserFlow struct {
 	verifier string
 
 	srv      *http.Server
+	ln       net.Listener
 	stop     func() bool
 	done     atomic.Bool // a callback with the right state has been taken
 	result   chan browserResult
@@ -87,6 +88,7 @@ func (c *Client) StartBrowser(ctx context.Context) (*BrowserAuth, error) {
 		nonce:    randomToken(),
 		verifier: oauth2.GenerateVerifier(),
 		result:   make(chan browserResult, 1),
+		ln:       ln,
 	}
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /callback", f.callback)
@@ -147,6 +149,10 @@ func (f *browserFlow) shutdown() {
 		if err := f.srv.Shutdown(ctx); err != nil {
 			_ = f.srv.Close()
 		}
+		// Serve may not have started yet, and then Shutdown has no
+		// listener to close: close it here, so the port is shut when
+		// the sign-in ends.
+		_ = f.ln.Close()
 	})
 }
 
