@@ -48,8 +48,8 @@ type UseReport struct {
 	LastAccepted, LastRefused time.Time
 }
 
-// ReportUses records uses that a guard checked itself. Like ReportUse it
-// is evidence for the console ("revoked 3s ago, 2 refused uses since, 0
+// ReportUses records uses that a guard checked itself. Like introspection
+// uses it is evidence for the console ("revoked 3s ago, 2 refused uses since, 0
 // accepted"), never authority; it is counted in memory and flushed with
 // FlushUsage.
 func (s *Service) ReportUses(ctx context.Context, r UseReport) error {
