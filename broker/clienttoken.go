@@ -4,7 +4,6 @@ import (
 	"encoding/json"
 	"slices"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/go-jose/go-jose/v4"
@@ -175,39 +174,6 @@ func (s *Service) VerifyClientToken(raw string) (*ClientClaims, error) {
 	}
 	s.clientTokens.put(raw, &c, s.now())
 	return &c, nil
-}
-
-// clientTokenCache remembers verified client tokens by their text, so a
-// token is verified once and then only its expiry is checked. Bounded: when
-// full, expired entries go first, then arbitrary ones (they are verified
-// again on their next use).
-type clientTokenCache struct {
-	mu  sync.RWMutex
-	max int
-	m   map[string]*ClientClaims
-}
-
-func (c *clientTokenCache) get(raw string) (*ClientClaims, bool) {
-	c.mu.RLock()
-	defer c.mu.RUnlock()
-	cl, ok := c.m[raw]
-	return cl, ok
-}
-
-func (c *clientTokenCache) put(raw string, cl *ClientClaims, now time.Time) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if c.m == nil {
-		c.m = make(map[string]*ClientClaims)
-	}
-	if len(c.m) >= c.max {
-		for k, v := range c.m {
-			if v.Expiry <= now.Unix() || len(c.m) >= c.max {
-				delete(c.m, k)
-			}
-		}
-	}
-	c.m[raw] = cl
 }
 
 // clipQuoted shortens caller-supplied text quoted back in an error.

@@ -4,8 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"strings"
-	"sync"
-	"time"
 
 	"github.com/go-jose/go-jose/v4"
 )
@@ -22,49 +20,6 @@ type Introspection struct {
 	Why string
 }
 
-// tokenCache remembers verified tokens by jti, so a token is verified once
-// and not on every introspection (signature checks cost ~60 µs each).
-type tokenCache struct {
-	mu  sync.RWMutex
-	max int
-	m   map[string]cachedToken
-}
-
-type cachedToken struct {
-	raw    string
-	claims *AccessClaims
-}
-
-func newTokenCache(max int) *tokenCache {
-	return &tokenCache{max: max, m: make(map[string]cachedToken)}
-}
-
-func (c *tokenCache) get(jti, raw string) (*AccessClaims, bool) {
-	c.mu.RLock()
-	defer c.mu.RUnlock()
-	t, ok := c.m[jti]
-	if !ok || t.raw != raw {
-		return nil, false
-	}
-	return t.claims, true
-}
-
-func (c *tokenCache) put(claims *AccessClaims, raw string, now time.Time) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if len(c.m) >= c.max {
-		for k, v := range c.m {
-			if v.claims.Expiry < now.Unix() || len(c.m) >= c.max {
-				delete(c.m, k)
-			}
-			if len(c.m) < c.max*3/4 {
-				break
-			}
-		}
-	}
-	c.m[claims.JTI] = cachedToken{raw: raw, claims: claims}
-}
-
 var accessAlgs = []jose.SignatureAlgorithm{jose.EdDSA, jose.ES256, jose.RS256}
 
 // VerifyAccessToken checks a token's signature, type and issuer and returns
@@ -73,10 +28,8 @@ func (s *Service) VerifyAccessToken(raw string) (*AccessClaims, error) {
 	if len(raw) > 16<<10 || strings.Count(raw, ".") != 2 {
 		return nil, Errorf(EINVALID, "not a compact JWT")
 	}
-	if jti := peekJTI(raw); jti != "" {
-		if c, ok := s.tokens.get(jti, raw); ok {
-			return c, nil
-		}
+	if c, ok := s.tokens.get(raw); ok {
+		return c, nil
 	}
 	jws, err := jose.ParseSignedCompact(raw, accessAlgs)
 	if err != nil || len(jws.Signatures) != 1 {
@@ -104,28 +57,8 @@ func (s *Service) VerifyAccessToken(raw string) (*AccessClaims, error) {
 	if c.Issuer != s.opts.Issuer {
 		return nil, Errorf(EINVALID, "token issued by %q", c.Issuer)
 	}
-	s.tokens.put(&c, raw, s.now())
+	s.tokens.put(raw, &c, s.now())
 	return &c, nil
-}
-
-// peekJTI reads the jti from an unverified token for the cache lookup; the
-// cache compares the whole token, so a forged jti gains nothing.
-func peekJTI(raw string) string {
-	parts := strings.SplitN(raw, ".", 3)
-	if len(parts) != 3 {
-		return ""
-	}
-	b, err := base64RawURL(parts[1])
-	if err != nil {
-		return ""
-	}
-	var p struct {
-		JTI string `json:"jti"`
-	}
-	if json.Unmarshal(b, &p) != nil {
-		return ""
-	}
-	return p.JTI
 }
 
 // Introspect answers whether raw is an active writ token (RFC 7662) and

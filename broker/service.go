@@ -58,9 +58,9 @@ type Service struct {
 	limiter *limiter
 	polls   *pollTracker
 	usage   *usageRecorder
-	tokens  *tokenCache
-	// clientTokens caches verified client-credentials tokens.
-	clientTokens clientTokenCache
+	// tokens and clientTokens cache verified task and client tokens.
+	tokens       *verifiedCache[AccessClaims]
+	clientTokens *verifiedCache[ClientClaims]
 
 	mu     sync.Mutex
 	subs   map[chan Event]struct{}
@@ -123,8 +123,8 @@ func New(ctx context.Context, cfg *Config, st Store, opts Options) (*Service, er
 	s.limiter = newLimiter(opts.SubmitRate, opts.SubmitBurst)
 	s.polls = newPollTracker()
 	s.usage = newUsageRecorder()
-	s.tokens = newTokenCache(100_000)
-	s.clientTokens.max = 10_000
+	s.tokens = newVerifiedCache(100_000, func(c *AccessClaims) int64 { return c.Expiry })
+	s.clientTokens = newVerifiedCache(10_000, func(c *ClientClaims) int64 { return c.Expiry })
 	keys, err := s.loadKeys(ctx)
 	if err != nil {
 		return nil, err
