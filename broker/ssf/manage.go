@@ -212,15 +212,8 @@ func checkTransmitterFields(c *StreamConfig, req *streamRequest) error {
 }
 
 func (t *Transmitter) handleCreate(w http.ResponseWriter, r *http.Request, receiver string) {
-	body, problem := readBody(w, r, maxManageBody)
-	var req streamRequest
-	if problem == "" {
-		if err := decodeStrict(body, &req); err != nil {
-			problem = "the body is not a stream configuration: " + err.Error()
-		}
-	}
-	if problem != "" {
-		writeError(w, http.StatusBadRequest, "invalid_request", problem)
+	req, ok := readStreamRequest(w, r)
+	if !ok {
 		return
 	}
 	id, err := newStreamID()
@@ -344,15 +337,8 @@ func (t *Transmitter) handleReplace(w http.ResponseWriter, r *http.Request, rece
 
 // changeStream updates (PATCH) or replaces (PUT) a stream's configuration.
 func (t *Transmitter) changeStream(w http.ResponseWriter, r *http.Request, receiver string, mode requestMode) {
-	body, problem := readBody(w, r, maxManageBody)
-	var req streamRequest
-	if problem == "" {
-		if err := decodeStrict(body, &req); err != nil {
-			problem = "the body is not a stream configuration: " + err.Error()
-		}
-	}
-	if problem != "" {
-		writeError(w, http.StatusBadRequest, "invalid_request", problem)
+	req, ok := readStreamRequest(w, r)
+	if !ok {
 		return
 	}
 	if req.StreamID == nil {
@@ -501,4 +487,21 @@ func (t *Transmitter) internal(w http.ResponseWriter, what string, err error) {
 		code = http.StatusNotFound
 	}
 	writeError(w, code, "server_error", "internal error")
+}
+
+// readStreamRequest reads a stream configuration from the body, answering
+// 400 itself when it is not one.
+func readStreamRequest(w http.ResponseWriter, r *http.Request) (streamRequest, bool) {
+	body, problem := readBody(w, r, maxManageBody)
+	var req streamRequest
+	if problem == "" {
+		if err := decodeStrict(body, &req); err != nil {
+			problem = "the body is not a stream configuration: " + err.Error()
+		}
+	}
+	if problem != "" {
+		writeError(w, http.StatusBadRequest, "invalid_request", problem)
+		return streamRequest{}, false
+	}
+	return req, true
 }
