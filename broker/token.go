@@ -156,6 +156,10 @@ func (s *Service) Redeem(ctx context.Context, agentID, requestID, jkt string) (*
 			return nil, err
 		}
 	}
+	if errors.Is(err, errGrantChanged) {
+		// An operator is still narrowing the grant: the agent polls again.
+		return nil, Errorf(ETHROTTLED, "the grant changed while its token was minted; poll again").WithReason(ReasonSlowDown)
+	}
 	if err != nil {
 		return nil, err
 	}
