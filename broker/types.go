@@ -253,7 +253,7 @@ type Revocation struct {
 	At       time.Time       `json:"at"`
 	Epoch    uint64          `json:"epoch,omitempty"` // the new epoch, for agent and all
 	Freeze   bool            `json:"freeze,omitempty"`
-	Grants   int             `json:"grants"` // how many active grants it ended
+	Grants   int             `json:"grants"` // grants it ended, for a grant revocation (0 for an epoch: not counted, to stay O(1))
 }
 
 // IssuerState is the global state of the issuer.
