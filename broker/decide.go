@@ -173,6 +173,15 @@ func (s *Service) decide(ctx context.Context, op Operator, requestID string, kin
 				kind = DecisionNarrow
 			}
 		}
+		// A follow-on lives inside its parent: it ends no later.
+		var parent *Grant
+		capped := false
+		if req.ParentID != "" {
+			if parent, err = s.decidedParent(tx, req.ParentID, now); err != nil {
+				return err
+			}
+			terms, capped = capToParent(terms, parent, now)
+		}
 		dec = &Decision{ID: s.newID("dec-", 8), RequestID: req.ID, Kind: kind, Operator: op, Reason: reason,
 			At: now, Requested: req.Terms, Granted: &terms}
 		grant = &Grant{
@@ -180,8 +189,10 @@ func (s *Service) decide(ctx context.Context, op Operator, requestID string, kin
 			Intent: req.Intent, Terms: terms, Approver: op, State: GrantActive,
 			CreatedAt: now, ExpiresAt: now.Add(terms.TTL), Epoch: issuer.Epoch, AgentEpoch: ast.Epoch,
 		}
-		if req.ParentID != "" {
-			if err := s.linkParent(tx, req.ParentID, grant, now); err != nil {
+		if parent != nil {
+			grant.ParentID = parent.ID
+			parent.Children = append(parent.Children, grant.ID)
+			if err := tx.PutGrant(parent); err != nil {
 				return err
 			}
 		}
@@ -201,6 +212,9 @@ func (s *Service) decide(ctx context.Context, op Operator, requestID string, kin
 		}
 		if required > 1 {
 			msg += fmt.Sprintf(" (approval %d of %d)", required, required)
+		}
+		if capped {
+			msg += fmt.Sprintf("; TTL cut to %s so it ends with its parent grant %s", shortDuration(terms.TTL), parent.ID)
 		}
 		if reason != "" {
 			msg += ": " + reason
@@ -231,9 +245,11 @@ func (s *Service) decide(ctx context.Context, op Operator, requestID string, kin
 // narrowing of them, never beyond the policy's max_ttl.
 func (s *Service) decidedTerms(req *TaskRequest, granted *Terms) (Terms, error) {
 	proposed := req.ProposedTerms()
-	terms := proposed.Clone()
+	terms := proposed.Clone().Normalized()
 	if granted != nil {
-		terms = granted.Clone()
+		// Dropping a scope drops it from every detail; a detail left with
+		// no action is dropped.
+		terms = granted.Clone().Normalized()
 		if why := terms.NarrowerThan(proposed); why != "" {
 			if len(req.Approvals) > 0 {
 				return Terms{}, Errorf(EINVALID, "a narrowing must stay within what %s approved: %s",
@@ -299,21 +315,14 @@ func (s *Service) withinCeiling(agentID string, t Terms) error {
 	if !ok {
 		return Errorf(EFORBIDDEN, "agent %s is no longer configured", agentID)
 	}
+	// Resources are exact: the ceiling is the one of this very resource.
 	ceiling, ok := agent.CeilingFor(t.Resource)
-	if !ok {
-		// A narrower resource falls under the ceiling of the resource it is within.
-		for _, c := range agent.Ceiling {
-			if ResourceWithin(t.Resource, c.Resource) {
-				ceiling, ok = c.Scopes, true
-			}
-		}
-	}
 	if !ok {
 		return Errorf(EFORBIDDEN, "agent %s may not hold tokens for %s", agentID, t.Resource)
 	}
-	for _, sc := range t.ResourceScopes() {
-		if !contains(ceiling, sc) {
-			return Errorf(EFORBIDDEN, "scope %s is beyond agent %s's ceiling", sc, agentID)
+	for _, a := range t.Actions() {
+		if !contains(ceiling, a) {
+			return Errorf(EFORBIDDEN, "action %s is beyond agent %s's ceiling", a, agentID)
 		}
 	}
 	if maxTTL := durationMin(s.cfg.Limits.MaxTTL, agent.MaxTTL); t.TTL > maxTTL {
@@ -331,30 +340,27 @@ func contains(list []string, v string) bool {
 	return false
 }
 
-// linkParent records a follow-on grant under its parent's grant, so that
-// revoking the parent finds its children without a scan.
-func (s *Service) linkParent(tx Tx, parentRequestID string, g *Grant, now time.Time) error {
+// decidedParent returns the live parent grant of a follow-on being
+// decided; the parent may have ended since the follow-on was asked for.
+func (s *Service) decidedParent(tx Tx, parentRequestID string, now time.Time) (*Grant, error) {
 	p, err := tx.Request(parentRequestID)
 	if err != nil {
-		return err
+		return nil, err
 	}
-	// The parent may have ended since the follow-on was asked for.
 	pg, err := s.liveParent(tx, p, now)
 	if err != nil {
-		return Errorf(ECONFLICT, "%s", ErrorMessage(err))
+		return nil, Errorf(ECONFLICT, "%s", ErrorMessage(err))
 	}
-	g.ParentID = pg.ID
-	pg.Children = append(pg.Children, g.ID)
-	return tx.PutGrant(pg)
+	return pg, nil
 }
 
-// notOwner refuses an operator approving a request of an agent they own:
-// consent must come from someone other than the agent's owner. The owner
-// is matched by the email the identity provider vouches for.
-func (s *Service) notOwner(op Operator, agentID string) error {
-	a, ok := s.cfg.Agent(agentID)
-	if ok && op.Email != "" && strings.EqualFold(strings.TrimSpace(a.Owner), op.Email) {
-		return Errorf(EFORBIDDEN, "%s owns agent %s: another operator must approve its requests", op.Email, agentID)
+// capToParent cuts the TTL of a follow-on's terms so that, starting now, it
+// ends no later than its parent grant, and says whether it had to.
+func capToParent(t Terms, parent *Grant, now time.Time) (Terms, bool) {
+	left := parent.ExpiresAt.Sub(now).Truncate(time.Second)
+	if t.TTL <= left {
+		return t, false
 	}
-	return nil
+	t.TTL = left
+	return t, true
 }

@@ -99,10 +99,34 @@ func (s *Service) expireBatch(ctx context.Context) (int, error) {
 				if err != nil || g.State != GrantActive {
 					continue
 				}
-				if err := s.endGrant(tx, g, GrantExpired, System, "reached its TTL", now); err != nil {
+				issuer, err := tx.Issuer()
+				if err != nil {
 					return err
 				}
-				events = append(events, Event{Kind: EventGrantEnded, At: now, Grant: g})
+				ast, err := tx.AgentState(g.AgentID)
+				if err != nil {
+					return err
+				}
+				// The record now says how the grant ended: expired, or, if
+				// an epoch ended it first, revoked, for good.
+				st := StatusOf(g, issuer, ast, now)
+				if st.Live() {
+					continue // its expiry moved since the scan
+				}
+				ended, err := s.endGrantTree(tx, g, *st.Cause)
+				if err != nil {
+					return err
+				}
+				cancelled, err := s.cancelFollowOns(tx, ended, now)
+				if err != nil {
+					return err
+				}
+				for _, e := range ended {
+					events = append(events, Event{Kind: EventGrantEnded, At: now, Grant: e})
+				}
+				for _, r := range cancelled {
+					events = append(events, Event{Kind: EventRequestCancelled, At: now, Request: r})
+				}
 			}
 		}
 		return nil
@@ -111,6 +135,8 @@ func (s *Service) expireBatch(ctx context.Context) (int, error) {
 		return 0, err
 	}
 	s.publish(events...)
+	// Follow-ons ended with their parent were signalled on the feed.
+	s.refreshSignalSeq()
 	return len(due), nil
 }
 

@@ -89,9 +89,9 @@ func (s *Service) Introspect(ctx context.Context, raw string) (*Introspection, e
 		s.usage.record(g.ID, now, false, true)
 		return &Introspection{Why: "expired", Grant: g}, nil
 	}
-	if why := s.grantDead(g, s.IssuerState(), s.agentState(g.AgentID), now); why != "" {
+	if st := StatusOf(g, s.IssuerState(), s.agentState(g.AgentID), now); !st.Live() {
 		s.usage.record(g.ID, now, false, true)
-		return &Introspection{Why: "grant " + why, Grant: g}, nil
+		return &Introspection{Why: "grant " + st.Why(), Grant: g}, nil
 	}
 	s.usage.record(g.ID, now, true, false)
 	return &Introspection{Active: true, Claims: withGrantTerms(c, g), Grant: g}, nil

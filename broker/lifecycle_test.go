@@ -453,7 +453,7 @@ func TestFollowOnNeedsALiveParent(t *testing.T) {
 // who consents to its requests.
 func TestOwnerCannotApproveOwnAgent(t *testing.T) {
 	h := newHarness(t)
-	owner := broker.Operator{Issuer: "https://idp.example", Subject: "plat", Email: "Platform-Team@example.com"}
+	owner := broker.Operator{Issuer: "https://idp.example", Subject: "plat", Email: "Platform-Team@example.com", EmailVerified: true}
 	cfg := h.svc.Config()
 	a, _ := cfg.Agent("release-bot")
 	a.Owner = "platform-team@example.com"

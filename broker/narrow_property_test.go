@@ -11,9 +11,8 @@ import (
 )
 
 var (
-	allScopes  = []string{"contents:read", "contents:write", "pulls:write"}
-	allActions = []string{"contents:read", "contents:write", "pulls:write"}
-	allLocs    = []string{gitURI + "/acme/web", gitURI + "/acme/api", gitURI + "/acme/docs"}
+	allScopes = []string{"contents:read", "contents:write", "pulls:write"}
+	allLocs   = []string{gitURI + "/acme/web", gitURI + "/acme/api", gitURI + "/acme/docs"}
 )
 
 func subsetOf(t *rapid.T, label string, from []string, min int) []string {
@@ -32,7 +31,7 @@ func TestNarrowingNeverWidens(t *testing.T) {
 		var details []broker.AuthorizationDetail
 		for i := range rapid.IntRange(0, 2).Draw(rt, "details") {
 			details = append(details, broker.AuthorizationDetail{
-				Type: broker.TaskDetailType, Actions: subsetOf(rt, "actions", allActions, 1),
+				Type: broker.TaskDetailType, Actions: subsetOf(rt, "actions", scopes, 1),
 				Locations: subsetOf(rt, "locations", allLocs, 0), Identifier: []string{"task-a", "task-b"}[i%2],
 			})
 		}

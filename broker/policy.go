@@ -55,15 +55,27 @@ func (DefaultPolicy) Evaluate(_ context.Context, in PolicyInput) PolicyResult {
 func Baseline(in PolicyInput) PolicyResult {
 	res := PolicyResult{Verdict: VerdictReview}
 	if in.Resource != nil && in.Request != nil {
-		res.Risk = in.Resource.HighestRisk(in.Request.Terms.Scopes)
-		res.Trace = append(res.Trace, fmt.Sprintf("risk: highest scope risk is %s", res.Risk))
+		res.Risk = in.Resource.RiskOf(in.Request.Terms)
+		res.Trace = append(res.Trace, fmt.Sprintf("risk: highest action risk is %s", res.Risk))
 	}
 	if in.Parent != nil && in.Request != nil {
-		if why := in.Request.Terms.NarrowerThan(in.Parent.Terms); why != "" {
+		if why := FollowOnBeyondParent(in); why != "" {
 			res.Trace = append(res.Trace, "follow-on goes beyond its parent grant: "+why)
 		} else {
 			res.Trace = append(res.Trace, "follow-on stays within its parent grant")
 		}
 	}
 	return res
+}
+
+// FollowOnBeyondParent says how a follow-on request would reach beyond its
+// parent grant (an action, a location, or an end later than the
+// parent's), or "" when it stays within it. It compares authorities: the
+// request as if granted now, and the parent as granted.
+func FollowOnBeyondParent(in PolicyInput) string {
+	if in.Parent == nil || in.Request == nil {
+		return ""
+	}
+	t := in.Request.Terms
+	return t.Authority(in.Now.Add(t.TTL)).Within(in.Parent.Authority())
 }

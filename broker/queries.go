@@ -73,21 +73,9 @@ func (s *Service) Grants(ctx context.Context, recent time.Duration) ([]*Grant, e
 	return out, err
 }
 
-// EffectiveState is a grant's state with the revocation epochs applied: an
-// active grant whose agent or the whole issuer was revoked since is revoked.
-func (s *Service) EffectiveState(g *Grant) GrantState {
-	if g.State != GrantActive {
-		return g.State
-	}
-	is, as := s.IssuerState(), s.agentState(g.AgentID)
-	switch {
-	case g.Epoch < is.Epoch || g.AgentEpoch < as.Epoch:
-		return GrantRevoked
-	case !s.now().Before(g.ExpiresAt):
-		return GrantExpired
-	}
-	return GrantActive
-}
+// EffectiveState is a grant's state as of now, with the revocation
+// epochs applied (StatusOf).
+func (s *Service) EffectiveState(g *Grant) GrantState { return s.StatusOf(g).State }
 
 // AgentView is an agent's configuration with its live state.
 type AgentView struct {

@@ -68,35 +68,52 @@ func (s *Service) Submit(ctx context.Context, agentID string, in SubmitInput) (*
 		Deadline:  now.Add(deadline),
 		Interval:  s.opts.PollInterval,
 	}
+	// The count comes from memory, so the cap may be overshot by the
+	// few submissions in flight at once; it is a brake, not a lock.
+	if pending := s.pendingCount(agentID); pending >= s.opts.MaxPendingPerAgent {
+		s.noteThrottled(ctx, agentID, "too many pending")
+		return nil, Errorf(ETHROTTLED, "agent %s already has %d requests waiting for review", agentID, pending).WithReason(ReasonSlowDown)
+	}
 	var parent *Grant
-	var throttled bool
-	var refused *PolicyResult
+	if in.ParentID != "" {
+		err := s.store.View(ctx, func(tx Tx) error {
+			var err error
+			parent, err = s.submittedParent(tx, agentID, in.ParentID, now)
+			return err
+		})
+		if err != nil {
+			return nil, err
+		}
+		// A follow-on lives inside its parent: it asks for no more time
+		// than the parent has left.
+		if capped, did := capToParent(req.Terms, parent, now); did {
+			req.Terms = capped
+		}
+	}
+	// Policy is evaluated before the write transaction opens, so a slow
+	// rule never holds the store's write lock (a revocation never waits
+	// for another request's policy); inside it only the parent's liveness
+	// is checked again.
+	pr := s.policy.Evaluate(ctx, PolicyInput{Request: req, Agent: agent, Resource: res, Parent: parent, Now: now})
+	if pr.Verdict == VerdictDeny {
+		s.noteRefused(ctx, req, pr, policyRefusal(pr))
+		return nil, policyRefusal(pr)
+	}
+	if parent != nil && req.Terms.TTL < terms.TTL {
+		pr.Trace = withTraceLine(pr.Trace, fmt.Sprintf("ttl: %s asked, cut to the %s its parent grant has left",
+			shortDuration(terms.TTL), shortDuration(req.Terms.TTL)))
+	}
+	applyPolicy(req, &pr)
+	req.Policy = &pr
+	asked := req.Terms
 	err = s.store.Batch(ctx, func(tx Tx) error {
-		// Batch may run this more than once: start from what was asked.
-		parent, throttled, refused = nil, false, nil
-		req.Terms, req.Policy = terms.Clone(), nil
+		// Batch may run this more than once: start from what was decided above.
+		req.Terms = asked.Clone()
 		if in.ParentID != "" {
-			p, err := tx.Request(in.ParentID)
-			if err != nil || p.AgentID != agentID {
-				return Errorf(EINVALID, "parent_auth_req_id names no task of this agent").WithReason(ReasonInvalidRequest)
-			}
-			if parent, err = s.liveParent(tx, p, now); err != nil {
+			if _, err := s.submittedParent(tx, agentID, in.ParentID, now); err != nil {
 				return err
 			}
 		}
-		// The count comes from memory, so the cap may be overshot by the
-		// few submissions in flight at once; it is a brake, not a lock.
-		if pending := s.pendingCount(agentID); pending >= s.opts.MaxPendingPerAgent {
-			throttled = true
-			return Errorf(ETHROTTLED, "agent %s already has %d requests waiting for review", agentID, pending).WithReason(ReasonSlowDown)
-		}
-		pr := s.policy.Evaluate(ctx, PolicyInput{Request: req, Agent: agent, Resource: res, Parent: parent, Now: now})
-		if pr.Verdict == VerdictDeny {
-			refused = &pr
-			return policyRefusal(pr)
-		}
-		applyPolicy(req, &pr)
-		req.Policy = &pr
 		if err := tx.PutRequest(req); err != nil {
 			return err
 		}
@@ -105,12 +122,6 @@ func (s *Service) Submit(ctx context.Context, agentID string, in SubmitInput) (*
 		e.Data = auditData(map[string]any{"requested": req.Terms, "login_hint": req.LoginHint, "parent": req.ParentID, "policy": pr})
 		return tx.AppendAudit(e)
 	})
-	if throttled {
-		s.noteThrottled(ctx, agentID, "too many pending")
-	}
-	if refused != nil {
-		s.noteRefused(ctx, req, *refused, err)
-	}
 	if err != nil {
 		return nil, err
 	}
@@ -128,15 +139,18 @@ func (s *Service) Submit(ctx context.Context, agentID string, in SubmitInput) (*
 // submitted: its TTL is capped at the policy's maximum.
 func applyPolicy(req *TaskRequest, pr *PolicyResult) {
 	if pr.MaxTTL > 0 && req.Terms.TTL > pr.MaxTTL {
-		line := fmt.Sprintf("ttl: %s asked, capped to the policy maximum of %s", shortDuration(req.Terms.TTL), shortDuration(pr.MaxTTL))
-		// The verdict stays the trace's last line.
-		if n := len(pr.Trace); n > 0 && strings.HasPrefix(pr.Trace[n-1], "verdict:") {
-			pr.Trace = append(pr.Trace[:n-1:n-1], line, pr.Trace[n-1])
-		} else {
-			pr.Trace = append(pr.Trace, line)
-		}
+		pr.Trace = withTraceLine(pr.Trace, fmt.Sprintf("ttl: %s asked, capped to the policy maximum of %s",
+			shortDuration(req.Terms.TTL), shortDuration(pr.MaxTTL)))
 		req.Terms.TTL = pr.MaxTTL
 	}
+}
+
+// withTraceLine adds a line to a policy trace, keeping the verdict last.
+func withTraceLine(trace []string, line string) []string {
+	if n := len(trace); n > 0 && strings.HasPrefix(trace[n-1], "verdict:") {
+		return append(trace[:n-1:n-1], line, trace[n-1])
+	}
+	return append(trace, line)
 }
 
 // shortDuration writes 10m rather than 10m0s.
@@ -270,6 +284,10 @@ func (s *Service) checkRequest(agent *Agent, in SubmitInput) (Terms, *Resource, 
 			return Terms{}, nil, invalid(ReasonInvalidDetails, "authorization_details[%d]: %s", i, err)
 		}
 	}
+	// A detail may only qualify what the scopes name, never add to it.
+	if why := (Terms{Scopes: scopes, Details: in.Details}).DetailActionsOutsideScopes(); why != "" {
+		return Terms{}, nil, invalid(ReasonInvalidDetails, "%s", why)
+	}
 	maxTTL := durationMin(s.cfg.Limits.MaxTTL, agent.MaxTTL)
 	ttl := in.TTL
 	if ttl == 0 {
@@ -370,6 +388,16 @@ func (s *Service) touchAgent(id string, now time.Time) {
 	s.mu.Unlock()
 }
 
+// submittedParent returns the live parent grant a follow-on names, which
+// must be a task of the same agent.
+func (s *Service) submittedParent(tx Tx, agentID, parentID string, now time.Time) (*Grant, error) {
+	p, err := tx.Request(parentID)
+	if err != nil || p.AgentID != agentID {
+		return nil, Errorf(EINVALID, "parent_auth_req_id names no task of this agent").WithReason(ReasonInvalidRequest)
+	}
+	return s.liveParent(tx, p, now)
+}
+
 // liveParent returns the grant of a follow-on's parent task, which must be
 // granted and still live: a follow-on of a denied, expired or revoked task
 // would be a way around the revocation, so it is refused.
@@ -389,8 +417,8 @@ func (s *Service) liveParent(tx Tx, p *TaskRequest, now time.Time) (*Grant, erro
 	if err != nil {
 		return nil, err
 	}
-	if why := s.grantDead(g, issuer, ast, now); why != "" {
-		return nil, Errorf(EINVALID, "the parent task's grant %s: ask for a new task instead", why).WithReason(ReasonInvalidRequest)
+	if st := StatusOf(g, issuer, ast, now); !st.Live() {
+		return nil, Errorf(EINVALID, "the parent task's grant %s: ask for a new task instead", st.Why()).WithReason(ReasonInvalidRequest)
 	}
 	return g, nil
 }

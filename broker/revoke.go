@@ -30,13 +30,11 @@ func (s *Service) Revoke(ctx context.Context, op Operator, grantID, reason strin
 		if err != nil {
 			return err
 		}
-		if why := s.grantDead(g, issuer, ast, now); why != "" && !strings.Contains(why, "expired") {
-			return Errorf(ECONFLICT, "grant %s %s already", grantID, why)
+		if st := StatusOf(g, issuer, ast, now); !st.Live() {
+			return Errorf(ECONFLICT, "grant %s %s already", grantID, st.Why())
 		}
-		if g.State != GrantActive {
-			return Errorf(ECONFLICT, "grant %s was %s already", grantID, g.State)
-		}
-		if ended, err = s.endGrantTree(tx, g, GrantRevoked, op, reason, now); err != nil {
+		cause := EndCause{Kind: EndRevokedGrant, Actor: op, At: now, Reason: reason}
+		if ended, err = s.endGrantTree(tx, g, cause); err != nil {
 			return err
 		}
 		if cancelled, err = s.cancelFollowOns(tx, ended, now); err != nil {
@@ -99,15 +97,22 @@ func (s *Service) publishCancelled(rs []*TaskRequest, now time.Time) {
 	s.publish(events...)
 }
 
-// endGrantTree ends g and its active follow-ons (and theirs), with a feed
-// signal and an audit entry each.
-func (s *Service) endGrantTree(tx Tx, g *Grant, state GrantState, op Operator, reason string, now time.Time) ([]*Grant, error) {
+// endGrantTree ends g with cause, and every follow-on beneath it that is
+// still active with "its parent ended": a follow-on lives inside its
+// parent, whether the parent expires, completes or is revoked. Each end has
+// its own feed signal and audit entry.
+func (s *Service) endGrantTree(tx Tx, g *Grant, cause EndCause) ([]*Grant, error) {
 	var ended []*Grant
 	queue := []*Grant{g}
 	for len(queue) > 0 {
 		cur := queue[0]
 		queue = queue[1:]
-		if err := s.endGrant(tx, cur, state, op, reason, now); err != nil {
+		c := cause
+		if cur != g {
+			c = EndCause{Kind: EndRevokedParent, Actor: System, At: cause.At, Parent: g.ID,
+				Reason: "its parent grant " + g.ID + " " + (&GrantStatus{State: cause.State(), Cause: &cause}).Why()}
+		}
+		if err := s.endGrant(tx, cur, c); err != nil {
 			return nil, err
 		}
 		ended = append(ended, cur)
@@ -120,45 +125,46 @@ func (s *Service) endGrantTree(tx Tx, g *Grant, state GrantState, op Operator, r
 				queue = append(queue, child)
 			}
 		}
-		if cur != g {
-			reason = "its parent grant " + g.ID + " ended"
-		}
 	}
 	return ended, nil
 }
 
-// endGrant moves an active grant to its end state with its signal and audit entry.
-func (s *Service) endGrant(tx Tx, g *Grant, state GrantState, op Operator, reason string, now time.Time) error {
-	g.State, g.EndedAt, g.EndReason = state, now, reason
-	by := op
+// endGrant records an active grant's end with its typed cause, its feed
+// signal and its audit entry.
+func (s *Service) endGrant(tx Tx, g *Grant, cause EndCause) error {
+	g.State, g.EndedAt, g.EndReason, g.EndKind, g.EndParent = cause.State(), cause.At, cause.Reason, cause.Kind, cause.Parent
+	by := cause.Actor
 	g.EndedBy = &by
 	if err := tx.PutGrant(g); err != nil {
 		return err
 	}
-	kind, entity, actor := AuditGrantRevoked, "admin", operatorActor(op)
+	kind, entity, actor := AuditGrantRevoked, "admin", operatorActor(cause.Actor)
 	switch {
-	case state == GrantCompleted:
+	case cause.Kind == EndCompleted:
 		kind, entity, actor = AuditGrantCompleted, "user", agentActor(g.AgentID)
-	case state == GrantExpired:
+	case cause.Kind == EndExpired:
 		kind, entity, actor = AuditGrantExpired, "system", systemActor
-	case op == System:
+	case cause.Actor == System || cause.Actor.Subject == "":
 		entity, actor = "system", systemActor
 	}
-	if state != GrantExpired {
-		// An expired token is dead by its exp; only revocations and
-		// completions need to reach resource servers.
-		sig := &Signal{Kind: SignalSessionRevoked, At: now, GrantID: g.ID, JTI: g.TokenJTI,
-			Audience: g.Terms.Resource, InitiatingEntity: entity, Reason: reason}
+	// An expired token is dead by its own exp, and one ended by an epoch
+	// was already signalled with the epoch; everything else must reach
+	// resource servers.
+	if cause.Kind != EndExpired && cause.Kind != EndRevokedAgent && cause.Kind != EndRevokedAll {
+		sig := &Signal{Kind: SignalSessionRevoked, At: cause.At, GrantID: g.ID, JTI: g.TokenJTI,
+			Audience: g.Terms.Resource, InitiatingEntity: entity, Reason: cause.Reason}
 		if err := tx.AppendSignal(sig); err != nil {
 			return err
 		}
 	}
 	var opp *Operator
 	if actor != agentActor(g.AgentID) && actor != systemActor {
+		op := cause.Actor
 		opp = &op
 	}
-	e := s.audit(kind, actor, opp, strings.TrimSpace(string(state)+": "+reason))
+	e := s.audit(kind, actor, opp, strings.TrimSpace(string(g.State)+": "+cause.Describe()))
 	e.AgentID, e.RequestID, e.GrantID, e.JTI = g.AgentID, g.RequestID, g.ID, g.TokenJTI
+	e.Data = auditData(map[string]any{"cause": cause})
 	return tx.AppendAudit(e)
 }
 
@@ -207,10 +213,21 @@ func (s *Service) Complete(ctx context.Context, agentID, jti string) error {
 		if err != nil {
 			return err
 		}
-		if g.State != GrantActive {
-			return nil // already ended: revoking twice is not an error (RFC 7009)
+		issuer, err := tx.Issuer()
+		if err != nil {
+			return err
 		}
-		ended, err = s.endGrantTree(tx, g, GrantCompleted, Operator{Issuer: "agent", Subject: agentID}, "task completed by the agent", now)
+		ast, err := tx.AgentState(g.AgentID)
+		if err != nil {
+			return err
+		}
+		if !StatusOf(g, issuer, ast, now).Live() {
+			// Already ended (revoked, by an epoch too, or expired): it
+			// stays as it ended, and revoking twice is not an error (RFC 7009).
+			return nil
+		}
+		ended, err = s.endGrantTree(tx, g, EndCause{Kind: EndCompleted, Actor: Operator{Issuer: "agent", Subject: agentID},
+			At: now, Reason: "task completed by the agent"})
 		if err != nil {
 			return err
 		}
@@ -246,6 +263,7 @@ func (s *Service) RevokeAgent(ctx context.Context, op Operator, agentID, reason 
 		st.ID = agentID
 		st.Epoch++
 		st.EpochAt = now
+		st.Epochs = markEpoch(st.Epochs, EpochMark{Epoch: st.Epoch, At: now, By: op, Reason: reason})
 		st.Quarantined = st.Quarantined || quarantine
 		rev.Epoch = st.Epoch
 		if err := tx.PutAgentState(st); err != nil {
@@ -322,6 +340,7 @@ func (s *Service) RevokeAll(ctx context.Context, op Operator, reason string, fre
 		}
 		st.Epoch++
 		st.EpochAt = now
+		st.Epochs = markEpoch(st.Epochs, EpochMark{Epoch: st.Epoch, At: now, By: op, Reason: reason})
 		if freeze && !st.Frozen {
 			by := op
 			st.Frozen, st.FrozenAt, st.FrozenBy, st.FrozenWhy = true, now, &by, reason

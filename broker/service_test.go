@@ -56,7 +56,7 @@ func testConfig() *broker.Config {
 	}
 }
 
-var op = broker.Operator{Issuer: "https://idp.example", Subject: "priya", Email: "priya@example.com"}
+var op = broker.Operator{Issuer: "https://idp.example", Subject: "priya", Email: "priya@example.com", EmailVerified: true}
 
 type harness struct {
 	t     testing.TB

@@ -38,6 +38,10 @@ func (s *Service) MaxTokenLifetime() time.Duration { return s.cfg.Limits.MaxTTL 
 // UseReport counts the uses of one grant's tokens that a resource server's
 // guard checked itself since its last report.
 type UseReport struct {
+	// Resource is the resource server that reports: it may report uses of
+	// its own grants only. Every network caller sets it; "" is for writ's
+	// own callers.
+	Resource string
 	GrantID  string
 	Accepted int64
 	Refused  int64
@@ -69,7 +73,13 @@ func (s *Service) ReportUses(ctx context.Context, r UseReport) error {
 	if err != nil {
 		return err
 	}
-	ended := s.endedAt(g, s.IssuerState(), s.agentState(g.AgentID))
+	if r.Resource != "" && g.Terms.Resource != r.Resource {
+		return Errorf(EFORBIDDEN, "grant %s is not a grant for %s; a resource server reports uses of its own grants only", r.GrantID, r.Resource)
+	}
+	var ended time.Time
+	if st := StatusOf(g, s.IssuerState(), s.agentState(g.AgentID), now); !st.Live() {
+		ended = st.Cause.At
+	}
 	after := func(t time.Time) bool {
 		if t.IsZero() || t.After(now) {
 			t = now
@@ -89,22 +99,6 @@ func (s *Service) ReportUses(ctx context.Context, r UseReport) error {
 	}
 	s.usage.merge(g.ID, &d)
 	return nil
-}
-
-// endedAt returns when a grant stopped being usable: its end, the epoch
-// revocation that killed it, or its expiry; zero while it is live.
-func (s *Service) endedAt(g *Grant, issuer IssuerState, agent AgentState) time.Time {
-	switch {
-	case g.State != GrantActive && !g.EndedAt.IsZero():
-		return g.EndedAt
-	case g.Epoch < issuer.Epoch:
-		return issuer.EpochAt
-	case g.AgentEpoch < agent.Epoch:
-		return agent.EpochAt
-	case !s.now().Before(g.ExpiresAt):
-		return g.ExpiresAt
-	}
-	return time.Time{}
 }
 
 // AuditGrantNarrowed records an operator narrowing a live grant.
@@ -140,10 +134,11 @@ func (s *Service) NarrowGrant(ctx context.Context, op Operator, grantID string, 
 		if err != nil {
 			return err
 		}
-		if why := s.grantDead(g, issuer, ast, now); why != "" {
-			return Errorf(ECONFLICT, "grant %s %s", grantID, why)
+		if st := StatusOf(g, issuer, ast, now); !st.Live() {
+			return Errorf(ECONFLICT, "grant %s %s", grantID, st.Why())
 		}
-		next := terms.Clone()
+		// Dropping a scope drops it from every detail.
+		next := terms.Clone().Normalized()
 		if next.Resource == "" {
 			next.Resource = g.Terms.Resource
 		}

@@ -3,7 +3,6 @@ package broker
 import (
 	"net/url"
 	"slices"
-	"strconv"
 	"strings"
 	"time"
 )
@@ -45,33 +44,6 @@ func (d AuthorizationDetail) Clone() AuthorizationDetail {
 	c.Datatypes = slices.Clone(d.Datatypes)
 	c.Privileges = slices.Clone(d.Privileges)
 	return c
-}
-
-// NarrowerThan reports why t is not within wider, or "" if it is: every
-// scope asked for, each detail a subset of one detail asked for, the same
-// or a narrower resource, a TTL no longer. An empty result is what makes a
-// narrowing legal; anything else is a widening and is refused.
-func (t Terms) NarrowerThan(wider Terms) string {
-	for _, s := range t.Scopes {
-		if !slices.Contains(wider.Scopes, s) {
-			return "scope " + s + " was not requested"
-		}
-	}
-	if !ResourceWithin(t.Resource, wider.Resource) {
-		return "resource " + t.Resource + " is not within " + wider.Resource
-	}
-	if t.TTL <= 0 {
-		return "TTL must be positive"
-	}
-	if t.TTL > wider.TTL {
-		return "TTL " + t.TTL.String() + " is longer than the " + wider.TTL.String() + " requested"
-	}
-	for i, d := range t.Details {
-		if !slices.ContainsFunc(wider.Details, d.Within) {
-			return "authorization detail " + strconv.Itoa(i+1) + " is not a subset of any requested detail"
-		}
-	}
-	return ""
 }
 
 // Within reports whether d grants no more than w: same type, identifier and

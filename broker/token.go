@@ -131,11 +131,11 @@ func (s *Service) Redeem(ctx context.Context, agentID, requestID, jkt string) (*
 	if s.cfg.RequireDPoP && jkt == "" {
 		return nil, Errorf(EINVALID, "this issuer requires a DPoP proof at the token endpoint").WithReason(ReasonInvalidDPoPProof)
 	}
-	if why := s.grantDead(grant, s.IssuerState(), s.agentState(agentID), now); why != "" {
-		if strings.Contains(why, "expired") {
-			return nil, Errorf(EEXPIRED, "the grant %s", why).WithReason(ReasonExpiredToken)
+	if st := StatusOf(grant, s.IssuerState(), s.agentState(agentID), now); !st.Live() {
+		if st.Cause.Kind == EndExpired {
+			return nil, Errorf(EEXPIRED, "the grant %s", st.Why()).WithReason(ReasonExpiredToken)
 		}
-		return nil, Errorf(EFORBIDDEN, "the grant %s", why).WithReason(ReasonAccessDenied)
+		return nil, Errorf(EFORBIDDEN, "the grant %s", st.Why()).WithReason(ReasonAccessDenied)
 	}
 	if s.IssuerState().Frozen {
 		return nil, Errorf(EFROZEN, "issuance is frozen").WithReason(ReasonAccessDenied)
@@ -217,8 +217,8 @@ func (s *Service) mintFrom(ctx context.Context, req *TaskRequest, grant *Grant, 
 		if issuer.Frozen {
 			return Errorf(EFROZEN, "issuance is frozen").WithReason(ReasonAccessDenied)
 		}
-		if why := s.grantDead(g, issuer, ast, now); why != "" {
-			return Errorf(EFORBIDDEN, "the grant %s", why).WithReason(ReasonAccessDenied)
+		if st := StatusOf(g, issuer, ast, now); !st.Live() {
+			return Errorf(EFORBIDDEN, "the grant %s", st.Why()).WithReason(ReasonAccessDenied)
 		}
 		if !g.ExpiresAt.Equal(grant.ExpiresAt) || !reflect.DeepEqual(g.Terms, grant.Terms) {
 			return errGrantChanged
@@ -300,26 +300,4 @@ func (s *Service) atHash(token string) string {
 	h.Write([]byte(token))
 	sum := h.Sum(nil)
 	return base64.RawURLEncoding.EncodeToString(sum[:len(sum)/2])
-}
-
-// grantDead says why a grant can no longer be used, or "" if it is live.
-func (s *Service) grantDead(g *Grant, issuer IssuerState, agent AgentState, now time.Time) string {
-	switch {
-	case g.State != GrantActive:
-		return "was " + string(g.State)
-	case g.Epoch < issuer.Epoch:
-		return "was revoked with everything (revoke-all)"
-	case g.AgentEpoch < agent.Epoch:
-		return "was revoked with everything its agent held"
-	case !now.Before(g.ExpiresAt):
-		return "expired"
-	}
-	return ""
-}
-
-// GrantLive reports whether a grant is usable now, taking the revocation
-// epochs into account, and if not, why.
-func (s *Service) GrantLive(g *Grant) (bool, string) {
-	why := s.grantDead(g, s.IssuerState(), s.agentState(g.AgentID), s.now())
-	return why == "", why
 }

@@ -56,11 +56,14 @@ type Terms struct {
 // Operator is a person signed in with OIDC, identified by (Issuer, Subject).
 // Email and Name are for display only.
 type Operator struct {
-	Issuer   string    `json:"iss"`
-	Subject  string    `json:"sub"`
-	Email    string    `json:"email,omitempty"`
-	Name     string    `json:"name,omitempty"`
-	AuthTime time.Time `json:"auth_time,omitzero"`
+	Issuer  string `json:"iss"`
+	Subject string `json:"sub"`
+	Email   string `json:"email,omitempty"`
+	// EmailVerified says the identity provider vouched for Email
+	// (email_verified); only a verified email may identify an owner.
+	EmailVerified bool      `json:"email_verified,omitempty"`
+	Name          string    `json:"name,omitempty"`
+	AuthTime      time.Time `json:"auth_time,omitzero"`
 	// Dev marks an operator signed in at the development provider.
 	Dev bool `json:"dev,omitempty"`
 }
@@ -207,6 +210,10 @@ type Grant struct {
 	EndedAt    time.Time  `json:"ended_at,omitzero"`
 	EndReason  string     `json:"end_reason,omitempty"`
 	EndedBy    *Operator  `json:"ended_by,omitempty"`
+	// EndKind is the typed cause of the end (StatusOf reads it), and
+	// EndParent the parent grant whose end ended this one.
+	EndKind   EndKind `json:"end_kind,omitempty"`
+	EndParent string  `json:"end_parent,omitempty"`
 	// Epoch and AgentEpoch are the revocation epochs at approval: when the
 	// global or the agent's epoch moves past them the grant is revoked.
 	Epoch      uint64 `json:"epoch"`
@@ -264,16 +271,19 @@ type IssuerState struct {
 	FrozenWhy string    `json:"frozen_why,omitempty"`
 	Epoch     uint64    `json:"epoch"`
 	EpochAt   time.Time `json:"epoch_at,omitzero"`
+	// Epochs records the latest moves of Epoch: who, when, why.
+	Epochs []EpochMark `json:"epochs,omitempty"`
 }
 
 // AgentState is the mutable state of a registered agent.
 type AgentState struct {
-	ID          string    `json:"id"`
-	Epoch       uint64    `json:"epoch"`
-	EpochAt     time.Time `json:"epoch_at,omitzero"`
-	Quarantined bool      `json:"quarantined"`
-	LastSeen    time.Time `json:"last_seen,omitzero"`
-	Throttled   int64     `json:"throttled"` // requests refused by the rate limit
+	ID          string      `json:"id"`
+	Epoch       uint64      `json:"epoch"`
+	EpochAt     time.Time   `json:"epoch_at,omitzero"`
+	Epochs      []EpochMark `json:"epochs,omitempty"` // the latest moves of Epoch
+	Quarantined bool        `json:"quarantined"`
+	LastSeen    time.Time   `json:"last_seen,omitzero"`
+	Throttled   int64       `json:"throttled"` // requests refused by the rate limit
 }
 
 // SigningKey is one of the issuer's keys. Private is the JWK with private

@@ -27,7 +27,8 @@ func mountSSF(srv *httpapi.Server, env *brokerEnv) error {
 		Authenticate: func(r *http.Request) (string, error) { return authenticateReceiver(srv, r) },
 		// Receivers are resource servers, each known by its resource URI:
 		// one learns only of the grants for its own resource.
-		Serves: func(receiver, resource string) bool { return broker.ResourceWithin(resource, receiver) },
+		// Resources are exact: a grant's events go to its own resource's receivers only.
+		Serves: func(receiver, resource string) bool { return resource == receiver },
 	})
 	if err != nil {
 		return errors.Join(errors.New("revocation feed"), err)

@@ -128,10 +128,10 @@ func TestRevocationIsWritten(t *testing.T) {
 func TestZeroValues(t *testing.T) {
 	s := MustOpen(t)
 	view(t, s, func(tx broker.Tx) error {
-		if st, err := tx.Issuer(); err != nil || st != (broker.IssuerState{}) {
+		if st, err := tx.Issuer(); err != nil || !reflect.DeepEqual(st, broker.IssuerState{}) {
 			t.Errorf("Issuer on a new store: %+v, %v", st, err)
 		}
-		if st, err := tx.AgentState("never"); err != nil || st != (broker.AgentState{ID: "never"}) {
+		if st, err := tx.AgentState("never"); err != nil || !reflect.DeepEqual(st, broker.AgentState{ID: "never"}) {
 			t.Errorf("AgentState of an unseen agent: %+v, %v", st, err)
 		}
 		return nil

@@ -176,36 +176,19 @@ func (d *data) putGrant(g *broker.Grant) {
 	d.byReq[g.RequestID] = g
 }
 
-// grantState is the grant's state with the revocation epochs applied, the
-// way the broker's EffectiveState computes it, from the console's copy.
-func (d *data) grantState(g *broker.Grant, now time.Time) broker.GrantState {
-	if g.State != broker.GrantActive {
-		return g.State
+// status is the grant's status as the domain judges it (broker.StatusOf),
+// from the console's copies of the grant and the revocation epochs.
+func (d *data) status(g *broker.Grant, now time.Time) broker.GrantStatus {
+	var agent broker.AgentState
+	if a, ok := d.agentView(g.AgentID); ok {
+		agent = a.State
 	}
-	if g.Epoch < d.issuer.Epoch {
-		return broker.GrantRevoked
-	}
-	if a, ok := d.agentView(g.AgentID); ok && g.AgentEpoch < a.State.Epoch {
-		return broker.GrantRevoked
-	}
-	if !now.Before(g.ExpiresAt) {
-		return broker.GrantExpired
-	}
-	return broker.GrantActive
+	return broker.StatusOf(g, d.issuer, agent, now)
 }
 
-// endedAt is when a grant stopped being active, including by an epoch.
-func (d *data) endedAt(g *broker.Grant) time.Time {
-	if !g.EndedAt.IsZero() {
-		return g.EndedAt
-	}
-	if g.Epoch < d.issuer.Epoch {
-		return d.issuer.EpochAt
-	}
-	if a, ok := d.agentView(g.AgentID); ok && g.AgentEpoch < a.State.Epoch {
-		return a.State.EpochAt
-	}
-	return g.ExpiresAt
+// grantState is the grant's state as of now (see status).
+func (d *data) grantState(g *broker.Grant, now time.Time) broker.GrantState {
+	return d.status(g, now).State
 }
 
 // recount refreshes the active counts.
@@ -232,7 +215,7 @@ func (d *data) prune(now time.Time, keep time.Duration) bool {
 	cut := now.Add(-keep)
 	kept := d.grants[:0]
 	for _, g := range d.grants {
-		if d.grantState(g, now) != broker.GrantActive && d.endedAt(g).Before(cut) {
+		if st := d.status(g, now); !st.Live() && st.Cause.At.Before(cut) {
 			continue
 		}
 		kept = append(kept, g)
@@ -246,30 +229,22 @@ func (d *data) prune(now time.Time, keep time.Duration) bool {
 	return false
 }
 
-// resource returns the catalogue entry a resource falls under: the exact
-// resource or the one it is a path beneath.
+// resource returns the catalogue entry of a resource (resources are exact).
 func (d *data) resource(uri string) (*broker.Resource, bool) {
 	if d.cfg == nil {
 		return nil, false
 	}
-	if r, ok := d.cfg.Resource(uri); ok {
-		return r, true
-	}
-	for i := range d.cfg.Resources {
-		if broker.ResourceWithin(uri, d.cfg.Resources[i].URI) {
-			return &d.cfg.Resources[i], true
-		}
-	}
-	return nil, false
+	return d.cfg.Resource(uri)
 }
 
-// risk is the highest risk of the terms, unknown scopes counting as
-// critical, as the broker counts them.
+// risk is the domain's risk of the terms (broker.Resource.RiskOf): the
+// highest among every scope and detail action, unknown ones counting as
+// critical.
 func (d *data) risk(t broker.Terms) broker.Risk {
 	if res, ok := d.resource(t.Resource); ok {
-		return res.HighestRisk(t.Scopes)
+		return res.RiskOf(t)
 	}
-	if len(t.ResourceScopes()) == 0 {
+	if len(t.Actions()) == 0 {
 		return 0
 	}
 	return broker.RiskCritical

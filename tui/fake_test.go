@@ -107,7 +107,7 @@ func (f *fakeBackend) Subscribe(ctx context.Context) <-chan broker.Event { retur
 // fixedNow is the fixture clock: countdowns in golden files never move.
 var fixedNow = time.Date(2026, 3, 14, 9, 20, 0, 0, time.UTC)
 
-var priya = broker.Operator{Issuer: "https://idp.example.com", Subject: "priya", Name: "Priya Raman", Email: "priya@example.com"}
+var priya = broker.Operator{Issuer: "https://idp.example.com", Subject: "priya", Name: "Priya Raman", Email: "priya@example.com", EmailVerified: true}
 
 // fixtureConfig is a small, realistic configuration.
 func fixtureConfig() *broker.Config {
@@ -128,11 +128,11 @@ func fixtureConfig() *broker.Config {
 			}},
 		},
 		Agents: []broker.Agent{
-			{ID: "release-bot", Name: "Release agent", Owner: "platform", Keys: []jose.JSONWebKey{{KeyID: "3f9a1c2b7d4e5f60", Algorithm: "EdDSA"}},
+			{ID: "release-bot", Name: "Release agent", Owner: "https://idp.example.com|platform", Keys: []jose.JSONWebKey{{KeyID: "3f9a1c2b7d4e5f60", Algorithm: "EdDSA"}},
 				Ceiling: []broker.CeilingEntry{{Resource: "https://api.github.com", Scopes: []string{"contents:read", "contents:write", "pull_requests:write", "workflows:write", "secrets:read"}}}},
-			{ID: "support-bot", Name: "Support agent", Owner: "cx", Workload: &broker.WorkloadIdentity{Issuer: "https://spiffe.example.org", Subject: "spiffe://example.org/agent/support"},
+			{ID: "support-bot", Name: "Support agent", Owner: "https://idp.example.com|cx", Workload: &broker.WorkloadIdentity{Issuer: "https://spiffe.example.org", Subject: "spiffe://example.org/agent/support"},
 				Ceiling: []broker.CeilingEntry{{Resource: "https://db.internal/customers", Scopes: []string{"customers:read"}}, {Resource: "https://payments.internal", Scopes: []string{"refunds:create"}}}},
-			{ID: "reader-bot", Name: "Docs reader", Owner: "docs", Keys: []jose.JSONWebKey{{KeyID: "a1b2c3d4e5f60718", Algorithm: "ES256"}},
+			{ID: "reader-bot", Name: "Docs reader", Owner: "https://idp.example.com|docs", Keys: []jose.JSONWebKey{{KeyID: "a1b2c3d4e5f60718", Algorithm: "ES256"}},
 				Ceiling: []broker.CeilingEntry{{Resource: "https://api.github.com", Scopes: []string{"contents:read"}}}},
 		},
 		Limits: broker.DefaultLimits,
@@ -167,7 +167,7 @@ func newFixture() *fixture {
 	pr.Terms.Details = []broker.AuthorizationDetail{{Type: broker.TaskDetailType, Identifier: "acme/web",
 		Actions: []string{"push", "pull_request"}, Locations: []string{"https://api.github.com/repos/acme/web"}}}
 	pr.Policy.Risk = broker.RiskCritical
-	pr.Policy.Trace = []string{"risk: highest scope risk is critical", "verdict: review by an operator"}
+	pr.Policy.Trace = []string{"risk: highest action risk is critical", "verdict: review by an operator"}
 	follow := req("req-secrets-bbbbbbbb", "release-bot", "read secrets \x1b[31mto finish the PR\x1b[0m", "https://api.github.com", 20*time.Second, 15*time.Minute,
 		"contents:write", "secrets:read")
 	follow.ParentID = "req-parent-cccccccc"

@@ -23,16 +23,27 @@ func stateTag(s broker.GrantState) string {
 	return strings.ToUpper(string(s))
 }
 
-// endedSummary is what happened to a grant after it ended:
-// "revoked 12s ago · 3 refused · 0 accepted".
-func endedSummary(a *app, g *broker.Grant, st broker.GrantState) string {
-	verb := map[broker.GrantState]string{broker.GrantRevoked: "revoked", broker.GrantExpired: "expired",
-		broker.GrantCompleted: "completed"}[st]
-	if verb == "" {
-		verb = string(st)
+// endVerbs name each typed end cause in a row, shortest first.
+var endVerbs = map[broker.EndKind]string{
+	broker.EndCompleted:     "completed by agent",
+	broker.EndExpired:       "expired",
+	broker.EndRevokedGrant:  "revoked",
+	broker.EndRevokedAgent:  "revoked (agent)",
+	broker.EndRevokedAll:    "revoked (all)",
+	broker.EndRevokedParent: "ended with parent",
+}
+
+// endedSummary is how a grant ended, from its typed cause, and what
+// happened after: "revoked (agent) 12s ago · 3 refused · 0 accepted".
+func endedSummary(a *app, g *broker.Grant, st broker.GrantStatus) string {
+	if st.Cause == nil {
+		return ""
 	}
-	s := fmt.Sprintf("%s %s ago · %d refused · %d accepted", verb, short(a.now.Sub(a.d.endedAt(g))), g.RefusedAfterEnd, g.AcceptedAfterEnd)
-	return s
+	verb := endVerbs[st.Cause.Kind]
+	if verb == "" {
+		verb = string(st.State)
+	}
+	return fmt.Sprintf("%s %s ago · %d refused · %d accepted", verb, short(a.now.Sub(st.Cause.At)), g.RefusedAfterEnd, g.AcceptedAfterEnd)
 }
 
 // binding says whether the token is sender-constrained.
@@ -103,7 +114,8 @@ func (p *grantsPage) view() string {
 func (p *grantsPage) renderRow(g *broker.Grant, selected bool, c grantColumns) string {
 	a := p.a
 	th := a.th
-	st := a.d.grantState(g, a.now)
+	status := a.d.status(g, a.now)
+	st := status.State
 	mark := "  "
 	if selected {
 		mark = "▸ "
@@ -126,7 +138,7 @@ func (p *grantsPage) renderRow(g *broker.Grant, selected bool, c grantColumns) s
 		}
 		rest = fit(rest+intent, rw)
 	} else {
-		rest = fit(endedSummary(a, g, st)+" · "+intent, rw)
+		rest = fit(endedSummary(a, g, status)+" · "+intent, rw)
 	}
 	tag := col(stateTag(st), c.tag)
 	switch {
@@ -150,7 +162,8 @@ func (p *grantsPage) detail(w int) []string {
 	if g == nil {
 		return []string{th.Muted.Render("Select a grant to see its detail.")}
 	}
-	st := d.grantState(g, a.now)
+	status := d.status(g, a.now)
+	st := status.State
 	label := func(l string) string { return th.Muted.Render(fmt.Sprintf("%-9s", l)) }
 	out := []string{th.Title.Render("Task"), "  " + trunc(Neutralise(g.Intent), w-2)}
 	for _, l := range wrap(NeutraliseLines(g.Intent), w-2)[1:] {
@@ -165,10 +178,9 @@ func (p *grantsPage) detail(w int) []string {
 		out = append(out, label("Left")+countdown(g.ExpiresAt.Sub(a.now))+th.Muted.Render(" of "+ttl(g.Terms.TTL)+
 			" · until "+g.ExpiresAt.Local().Format("15:04:05")))
 	} else {
-		out = append(out, label("Ended")+endedSummary(a, g, st))
-		if g.EndReason != "" {
-			out = append(out, label("Why")+Neutralise(g.EndReason))
-		}
+		out = append(out, label("Ended")+endedSummary(a, g, status))
+		out = append(out, label("Why")+Neutralise(status.Cause.Describe())+
+			th.Muted.Render(" at "+status.Cause.At.Local().Format("15:04:05")))
 		if g.AcceptedAfterEnd > 0 {
 			out = append(out, th.Error.Render(fmt.Sprintf("  ⚠ %d calls were ACCEPTED after it ended: check the resource server's guard", g.AcceptedAfterEnd)))
 		}

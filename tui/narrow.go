@@ -74,10 +74,12 @@ func newNarrowDialog(a *app, op broker.Operator, r *broker.TaskRequest) *narrowD
 	}
 	n.ttls = append(n.ttls, r.Terms.TTL)
 	n.ttl = len(n.ttls) - 1
+	// The resource is exact (it is the token's audience); narrowing where
+	// means keeping one of the detail locations asked for.
 	n.resources = []string{r.Terms.Resource}
 	for _, d := range r.Terms.Details {
 		for _, loc := range d.Locations {
-			if loc != r.Terms.Resource && broker.ResourceWithin(loc, r.Terms.Resource) && !slices.Contains(n.resources, loc) {
+			if !slices.Contains(n.resources, loc) {
 				n.resources = append(n.resources, loc)
 			}
 		}
@@ -116,12 +118,25 @@ func (n *narrowDialog) terms() broker.Terms {
 			t.Details = append(t.Details, c)
 		}
 	}
+	if n.resource > 0 {
+		// Only the chosen location: details that name it keep just it.
+		loc := n.resources[n.resource]
+		kept := t.Details[:0]
+		for _, d := range t.Details {
+			if slices.Contains(d.Locations, loc) {
+				d.Locations = []string{loc}
+				kept = append(kept, d)
+			}
+		}
+		t.Details = kept
+	}
 	if len(t.Details) == 0 {
 		t.Details = nil
 	}
 	t.TTL = n.ttls[n.ttl]
-	t.Resource = n.resources[n.resource]
-	return t
+	// The domain's rule: a dropped scope leaves every detail, and a detail
+	// left with no action goes.
+	return t.Normalized()
 }
 
 // unchanged reports whether the editor grants exactly what was asked.
@@ -209,9 +224,13 @@ func (n *narrowDialog) view(a *app, w int) string {
 			}
 			line = fmt.Sprintf("    TTL    ◂ %s ▸  (%s %s)", ttl(n.ttls[n.ttl]), asked, ttl(r.Terms.TTL))
 		case itemResource:
-			line = "    resource ◂ " + trunc(Neutralise(n.resources[n.resource]), inner-20) + " ▸"
+			where := n.resources[n.resource]
+			if n.resource == 0 {
+				where += " (every location asked)"
+			}
+			line = "    location ◂ " + trunc(Neutralise(where), inner-20) + " ▸"
 			if len(n.resources) == 1 {
-				line = "    resource " + trunc(Neutralise(n.resources[0]), inner-20) + "  (no narrower location asked)"
+				line = "    resource " + trunc(Neutralise(n.resources[0]), inner-20) + "  (no detail locations asked)"
 			}
 		}
 		b.WriteString("\n")

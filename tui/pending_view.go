@@ -2,6 +2,7 @@ package tui
 
 import (
 	"fmt"
+	"slices"
 	"strings"
 
 	"github.com/writhq/writ/broker"
@@ -170,7 +171,7 @@ func (p *pendingPage) detail(w int) []string {
 		agentLine += " (" + Neutralise(av.Agent.Name) + ")"
 	}
 	if known && av.Agent.Owner != "" {
-		agentLine += " · owner " + Neutralise(av.Agent.Owner)
+		agentLine += " · owner " + Neutralise(ownerName(av.Agent.Owner))
 	}
 	if !known {
 		agentLine += th.Error.Render(" [NOT CONFIGURED]")
@@ -272,34 +273,33 @@ func (p *pendingPage) parentDiff(r *broker.TaskRequest) []string {
 		return []string{th.Title.Render("Follow-on") + th.Muted.Render(" of "+shortID(r.ParentID)+" · loading its grant…")}
 	}
 	out := []string{th.Title.Render("Follow-on") + " of " + Neutralise(trunc(parent.Intent, 60))}
-	state := string(parent.State)
+	state := string(a.d.grantState(parent, a.now))
 	if parent.State == "none" {
 		state = "never granted"
 	}
 	out = append(out, th.Muted.Render("  parent grant "+shortID(parent.ID)+" · "+state+" · diff against what it granted:"))
-	for _, s := range r.Terms.ResourceScopes() {
-		if containsString(parent.Terms.Scopes, s) {
-			out = append(out, "  = "+Neutralise(s))
+	// The domain compares authorities: every scope and detail action, the
+	// detail locations, the resource and the absolute end.
+	mine, theirs := r.Terms.Authority(a.now.Add(r.Terms.TTL)), parent.Authority()
+	diff := mine.DiffFrom(theirs)
+	for _, act := range mine.Actions {
+		if slices.Contains(diff.Added, act) {
+			out = append(out, th.Warn.Render("  + "+Neutralise(act)+"   NEW: beyond the parent grant"))
 		} else {
-			out = append(out, th.Warn.Render("  + "+Neutralise(s)+"   NEW: beyond the parent grant"))
+			out = append(out, "  = "+Neutralise(act))
 		}
 	}
-	if r.Terms.Resource != parent.Terms.Resource && !broker.ResourceWithin(r.Terms.Resource, parent.Terms.Resource) {
-		out = append(out, th.Warn.Render("  + resource "+Neutralise(r.Terms.Resource)+"   NEW: outside "+Neutralise(parent.Terms.Resource)))
+	if diff.Resource != "" {
+		out = append(out, th.Warn.Render("  + resource "+Neutralise(r.Terms.Resource)+"   NEW: not the parent's "+Neutralise(diff.Resource)))
 	}
-	if r.Terms.TTL > parent.Terms.TTL {
-		out = append(out, th.Warn.Render("  + TTL "+ttl(r.Terms.TTL)+"   longer than the parent's "+ttl(parent.Terms.TTL)))
+	if diff.Later {
+		out = append(out, th.Warn.Render("  + ends "+mine.NotAfter.Local().Format("15:04:05")+"   after the parent ("+
+			theirs.NotAfter.Local().Format("15:04:05")+"); a grant is cut to end with its parent"))
+	}
+	if why := mine.Within(theirs); why != "" && len(diff.Added) == 0 && diff.Resource == "" && !diff.Later {
+		out = append(out, th.Warn.Render("  ≠ "+Neutralise(why)))
 	}
 	return out
-}
-
-func containsString(l []string, s string) bool {
-	for _, x := range l {
-		if x == s {
-			return true
-		}
-	}
-	return false
 }
 
 // history summarises what the agent holds and how its recent grants went.
@@ -381,4 +381,13 @@ func (p *pendingPage) approvals(r *broker.TaskRequest, need int) []string {
 			" approved; n narrows within it; d denies it for everyone"))
 	}
 	return out
+}
+
+// ownerName shortens an issuer|subject owner to its subject for display;
+// an email stays as it is.
+func ownerName(owner string) string {
+	if _, sub, ok := strings.Cut(owner, "|"); ok {
+		return sub
+	}
+	return owner
 }

@@ -105,7 +105,7 @@ func TestAgentGetsTokenUsesItAndFinishes(t *testing.T) {
 			w.WriteHeader(http.StatusUnauthorized)
 			return
 		}
-		if ok, _ := svc.GrantLive(mustGrant(t, svc, claims.SID)); !ok {
+		if !svc.StatusOf(mustGrant(t, svc, claims.SID)).Live() {
 			w.WriteHeader(http.StatusUnauthorized)
 			return
 		}

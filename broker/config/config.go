@@ -232,6 +232,14 @@ func (f *file) build(name string) (*broker.Config, error) {
 		if _, dup := cfg.Resource(r.URI); dup {
 			return nil, fail(r.Line, field+".uri", "resource %s is declared twice", r.URI)
 		}
+		// Resources are exact audiences: one beneath another would let a
+		// token, a feed event or a use report for one pass for the other.
+		for j, other := range cfg.Resources {
+			if broker.ResourcesOverlap(r.URI, other.URI) {
+				return nil, fail(r.Line, field+".uri", "resource %s overlaps resources[%d] %s: resources may not be nested "+
+					"(narrow access beneath a resource with authorization detail locations instead)", r.URI, j, other.URI)
+			}
+		}
 		res := broker.Resource{URI: r.URI, Name: r.Name, Description: r.Description}
 		if len(r.Scopes) == 0 {
 			return nil, fail(r.Line, field+".scopes", "a resource needs at least one scope")
@@ -277,7 +285,10 @@ func (f *file) build(name string) (*broker.Config, error) {
 		if _, dup := cfg.Agent(a.ID); dup {
 			return nil, fail(a.Line, field+".id", "agent %s is declared twice", a.ID)
 		}
-		ag := broker.Agent{ID: a.ID, Name: a.Name, Owner: a.Owner, MaxTTL: a.MaxTTL.Duration}
+		ag := broker.Agent{ID: a.ID, Name: a.Name, Owner: strings.TrimSpace(a.Owner), MaxTTL: a.MaxTTL.Duration}
+		if why := broker.CheckOwner(ag.Owner); why != "" {
+			return nil, fail(a.Line, field+".owner", "%s", why)
+		}
 		if ag.Name == "" {
 			ag.Name = a.ID
 		}

@@ -179,7 +179,7 @@ func TestFleetAgainstTheRealAPI(t *testing.T) {
 	}()
 	t.Cleanup(func() { cancel(); <-done })
 
-	op := broker.Operator{Issuer: "https://idp.test", Subject: "tester"}
+	op := broker.Operator{Issuer: "https://idp.test", Subject: "tester", Email: "tester@idp.test", EmailVerified: true}
 	deadline := time.Now().Add(45 * time.Second)
 	for time.Now().Before(deadline) {
 		pending, err := svc.Pending(ctx)

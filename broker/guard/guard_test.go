@@ -668,7 +668,9 @@ func TestUnknownKidRefetchIsRateLimited(t *testing.T) {
 func TestUseReports(t *testing.T) {
 	ssftest.CheckLeaks(t)
 	h := ssftest.New(t, ssftest.Options{})
-	g := startGuard(t, h, "rs-report", nil)
+	// The receiver is the resource itself: a resource server reports uses
+	// of its own grants only.
+	g := startGuard(t, h, ssftest.Resource, nil)
 	tok := h.Mint(ssftest.Agent, "", "contents:read")
 	for range 3 {
 		if _, err := g.Check(context.Background(), request("GET", "/x", "Bearer", tok.AccessToken)); err != nil {

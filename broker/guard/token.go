@@ -50,20 +50,12 @@ type Principal struct {
 // HasScope reports whether the principal holds scope.
 func (p *Principal) HasScope(scope string) bool { return slices.Contains(p.Scopes, scope) }
 
-// Allows reports whether an authorization detail covers action at
-// location (RFC 9396 §2: an object grants the product of its lists; a list
-// it leaves out does not restrict). A location covers itself and the paths
-// beneath it.
+// Allows reports whether the token allows action at location, by writ's
+// one rule (broker.AllowsAt): its scope must name the action, and when an
+// authorization detail names the action, one such detail must cover the
+// location (a location covers itself and the paths beneath it).
 func (p *Principal) Allows(location, action string) bool {
-	for _, d := range p.Details {
-		if len(d.Actions) > 0 && !slices.Contains(d.Actions, action) {
-			continue
-		}
-		if len(d.Locations) == 0 || slices.ContainsFunc(d.Locations, func(l string) bool { return broker.ResourceWithin(location, l) }) {
-			return true
-		}
-	}
-	return false
+	return broker.AllowsAt(p.Scopes, p.Details, location, action)
 }
 
 // tokenClaims are the claims of a writ access token as the guard reads them.

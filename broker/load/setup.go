@@ -102,7 +102,7 @@ func NewSetup(n int) (*Setup, error) {
 			return nil, fmt.Errorf("load: key for %s: %w", id, err)
 		}
 		s.Agents = append(s.Agents, k)
-		s.Config.Agents = append(s.Config.Agents, broker.Agent{ID: id, Name: "Load agent", Owner: "writ load",
+		s.Config.Agents = append(s.Config.Agents, broker.Agent{ID: id, Name: "Load agent", Owner: "load@writ.test",
 			MaxTTL: time.Hour, Keys: []jose.JSONWebKey{k.PublicJWK()},
 			Ceiling: []broker.CeilingEntry{{Resource: ResourceURI, Scopes: []string{Scope}}}})
 	}

@@ -93,7 +93,7 @@ func TestDeviceFlowSignsInApprover(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := broker.Operator{Issuer: idp.Issuer(), Subject: "u-dana-0001", Email: "dana@demo.writ.test", Name: "Dana Demo", Dev: true}
+	want := broker.Operator{Issuer: idp.Issuer(), Subject: "u-dana-0001", Email: "dana@demo.writ.test", EmailVerified: true, Name: "Dana Demo", Dev: true}
 	got := s.Operator
 	got.AuthTime = time.Time{}
 	if got != want {

@@ -18,6 +18,7 @@ import (
 // idClaims are the claims writ reads beyond what go-oidc checks.
 type idClaims struct {
 	Email             string   `json:"email"`
+	EmailVerified     any      `json:"email_verified"` // a bool, or "true" from some providers
 	Name              string   `json:"name"`
 	PreferredUsername string   `json:"preferred_username"`
 	AuthTime          *float64 `json:"auth_time"`
@@ -90,6 +91,8 @@ func (c *Client) verifyIDToken(ctx context.Context, p *oidc.Provider, raw string
 		Email:   claims.Email,
 		Name:    claims.Name,
 		Dev:     c.cfg.Dev,
+		// Only an email the provider vouches for may identify an owner.
+		EmailVerified: claims.Email != "" && (claims.EmailVerified == true || claims.EmailVerified == "true"),
 	}
 	if op.Name == "" {
 		op.Name = claims.PreferredUsername

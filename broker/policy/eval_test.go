@@ -64,7 +64,7 @@ func TestEvaluate(t *testing.T) {
 		trace     []string // each must be in the trace
 	}{
 		{name: "nothing matches", policy: example, in: input("release-bot", time.Hour, "contents:write"),
-			verdict: broker.VerdictReview, risk: broker.RiskHigh, trace: []string{"risk: highest scope risk is high", "verdict: review by an operator"}},
+			verdict: broker.VerdictReview, risk: broker.RiskHigh, trace: []string{"risk: highest action risk is high", "verdict: review by an operator"}},
 		{name: "deny with reason", policy: example, in: input("triage-bot", time.Hour, "contents:read", "secrets:read"),
 			verdict: broker.VerdictDeny, risk: broker.RiskCritical, rule: "triage-never-reads-secrets",
 			trace: []string{"rule triage-never-reads-secrets → deny", "verdict: deny by rule triage-never-reads-secrets"}},

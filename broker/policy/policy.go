@@ -158,7 +158,7 @@ func autoApproveBlocked(in broker.PolicyInput, res broker.PolicyResult) string {
 		return "the request is " + res.Risk.String() + " risk"
 	case res.Risk > broker.RiskLow:
 		return "the request is " + res.Risk.String() + " risk; only low-risk requests are approved without a person"
-	case in.Parent != nil && in.Request.Terms.NarrowerThan(in.Parent.Terms) != "":
+	case broker.FollowOnBeyondParent(in) != "":
 		return "a follow-on that goes beyond its parent grant needs a person"
 	case in.Request.ParentID != "" && in.Parent == nil:
 		return "a follow-on of a task that was never granted needs a person"

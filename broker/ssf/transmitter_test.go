@@ -743,9 +743,14 @@ func TestBackfill(t *testing.T) {
 func TestUsageReport(t *testing.T) {
 	ssftest.CheckLeaks(t)
 	h := ssftest.New(t, ssftest.Options{})
-	r := newReceiver(t, h, "rs-1")
+	r := newReceiver(t, h, ssftest.Resource)
 	tok := h.Mint(ssftest.Agent, "", "contents:read")
 	h.Revoke(tok.Grant.ID, "x")
+	// Another resource server may not report uses of this resource's grants.
+	other := newReceiver(t, h, "https://other.example")
+	if code, b := other.do("POST", "/ssf/usage", ssf.UsageReport{Uses: []ssf.GrantUse{{SID: tok.Grant.ID, Accepted: 5}}}); code != http.StatusForbidden {
+		t.Fatalf("foreign usage report: %d %s, want 403", code, b)
+	}
 	rep := ssf.UsageReport{Uses: []ssf.GrantUse{{SID: tok.Grant.ID, Accepted: 0, Refused: 2}, {SID: "grant-unknown", Refused: 1}}}
 	if code, b := r.do("POST", "/ssf/usage", rep); code != http.StatusNoContent {
 		t.Fatalf("usage: %d %s", code, b)

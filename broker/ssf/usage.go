@@ -70,16 +70,24 @@ func (t *Transmitter) handleUsage(w http.ResponseWriter, r *http.Request, receiv
 		writeError(w, http.StatusBadRequest, "invalid_request", problem)
 		return
 	}
+	foreign := 0
 	for _, u := range rep.Uses {
-		err := t.b.ReportUses(r.Context(), broker.UseReport{GrantID: u.SID, Accepted: u.Accepted, Refused: u.Refused,
+		err := t.b.ReportUses(r.Context(), broker.UseReport{Resource: receiver, GrantID: u.SID, Accepted: u.Accepted, Refused: u.Refused,
 			LastAccepted: millis(u.LastAccepted), LastRefused: millis(u.LastRefused)})
 		switch broker.ErrorCode(err) {
 		case "", broker.ENOTFOUND:
 			// A sid writ never issued is a token it never minted: nothing to count.
+		case broker.EFORBIDDEN:
+			foreign++ // another resource's grant: not this server's to report
 		default:
 			t.internal(w, "record grant uses", err)
 			return
 		}
+	}
+	if foreign > 0 {
+		writeError(w, http.StatusForbidden, "access_denied",
+			fmt.Sprintf("%d of the reported grants are not grants for %s and were not counted; the others were", foreign, receiver))
+		return
 	}
 	t.stats.usageReports.Add(1)
 	w.Header().Set("Cache-Control", "no-store")
