@@ -124,3 +124,17 @@ func wantReason(t *testing.T, err error, reason string) {
 		t.Fatalf("error %v: reason %q, want %q", err, broker.ErrorReason(err), reason)
 	}
 }
+
+// newHarnessWith is newHarness with another configuration.
+func newHarnessWith(t testing.TB, cfg *broker.Config) *harness {
+	t.Helper()
+	st := store.OpenTemp(t)
+	c := newClock()
+	svc, err := broker.New(context.Background(), cfg, st, broker.Options{
+		Issuer: "https://writ.example", Now: c.Now, SubmitRate: 1000, SubmitBurst: 1000, MaxPendingPerAgent: 1000,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return &harness{t: t, svc: svc, st: st, clock: c, ctx: context.Background()}
+}
