@@ -2,6 +2,8 @@ package broker
 
 import (
 	"bytes"
+	"context"
+	"errors"
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
@@ -112,6 +114,38 @@ func (v *ChainVerifier) Check(e *AuditEntry) error {
 	v.Count++
 	return nil
 }
+
+// VerifyAuditLog is writ's one audit verifier: it walks the whole chain in
+// one read transaction and returns how many entries verify. A broken chain
+// (an entry altered, moved, removed or unreadable as an entry: tampering)
+// is a *ChainError naming the first bad entry; any other error means the
+// log could not be read at all, which says nothing about tampering.
+func VerifyAuditLog(ctx context.Context, st Store) (uint64, error) {
+	var v ChainVerifier
+	err := st.View(ctx, func(tx Tx) error {
+		return tx.ForEachAudit(1, func(e *AuditEntry) error {
+			if v.Count%4096 == 0 {
+				if err := ctx.Err(); err != nil {
+					return err
+				}
+			}
+			return v.Check(e)
+		})
+	})
+	if err != nil {
+		if _, broken := errors.AsType[*ChainError](err); !broken {
+			err = &AuditReadError{Err: err}
+		}
+	}
+	return v.Count, err
+}
+
+// AuditReadError says the audit log could not be read (I/O, a closed
+// store, cancellation): not evidence of tampering.
+type AuditReadError struct{ Err error }
+
+func (e *AuditReadError) Error() string { return "could not read the audit log: " + e.Err.Error() }
+func (e *AuditReadError) Unwrap() error { return e.Err }
 
 func auditData(v any) json.RawMessage {
 	if v == nil {

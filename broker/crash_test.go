@@ -165,7 +165,7 @@ func checkAfterCrash(t *testing.T, round int, path string, minted map[string]str
 	if err != nil {
 		t.Fatalf("round %d: %v", round, err)
 	}
-	if _, err := st.VerifyAudit(ctx); err != nil {
+	if _, err := broker.VerifyAuditLog(ctx, st); err != nil {
 		t.Fatalf("round %d: audit chain: %v", round, err)
 	}
 	issued := map[string]bool{}

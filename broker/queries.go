@@ -144,12 +144,7 @@ func containsKind(ks []AuditKind, k AuditKind) bool {
 	return false
 }
 
-// VerifyAudit checks the whole audit chain and returns how many entries it
-// checked; a broken chain is a *ChainError naming the first bad entry.
+// VerifyAudit checks the whole audit chain (VerifyAuditLog).
 func (s *Service) VerifyAudit(ctx context.Context) (uint64, error) {
-	var v ChainVerifier
-	err := s.store.View(ctx, func(tx Tx) error {
-		return tx.ForEachAudit(1, v.Check)
-	})
-	return v.Count, err
+	return VerifyAuditLog(ctx, s.store)
 }

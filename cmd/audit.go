@@ -25,7 +25,7 @@ func init() {
 				return err
 			}
 			defer st.Close()
-			n, err := st.VerifyAudit(cmd.Context())
+			n, err := broker.VerifyAuditLog(cmd.Context(), st)
 			if err != nil {
 				return fmt.Errorf("%s: %w (%d entries before it verify)", st.Path(), err, n)
 			}

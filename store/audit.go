@@ -2,9 +2,7 @@ package store
 
 import (
 	"bytes"
-	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 
 	bolt "go.etcd.io/bbolt"
@@ -113,17 +111,9 @@ func (t *tx) ForEachAuditReverse(from uint64, fn func(*broker.AuditEntry) error)
 	return nil
 }
 
-// auditDecodeError is an audit value that is not an entry, or is not the
-// entry its key says; VerifyAudit reports it as a broken chain.
-type auditDecodeError struct {
-	seq    uint64
-	reason string
-}
-
-func (e *auditDecodeError) Error() string {
-	return fmt.Sprintf("store: audit entry %d %s", e.seq, e.reason)
-}
-
+// decodeAudit reads one stored entry. A value that is not an entry, or not
+// the entry its key says, is a broken chain (*broker.ChainError): the log
+// was altered, whichever walk finds it.
 func decodeAudit(k, v []byte) (*broker.AuditEntry, error) {
 	seq, err := seqFromKey(k)
 	if err != nil {
@@ -131,31 +121,10 @@ func decodeAudit(k, v []byte) (*broker.AuditEntry, error) {
 	}
 	e := new(broker.AuditEntry)
 	if err := json.Unmarshal(v, e); err != nil {
-		return nil, &auditDecodeError{seq: seq, reason: "is not valid JSON (altered): " + err.Error()}
+		return nil, &broker.ChainError{Seq: seq, Reason: "is not valid JSON (altered): " + err.Error()}
 	}
 	if e.Seq != seq {
-		return nil, &auditDecodeError{seq: seq, reason: fmt.Sprintf("is stored under key %d but says it is %d (moved)", seq, e.Seq)}
+		return nil, &broker.ChainError{Seq: seq, Reason: fmt.Sprintf("is stored under key %d but says it is %d (moved)", seq, e.Seq)}
 	}
 	return e, nil
-}
-
-// VerifyAudit checks the whole audit chain in one read transaction and
-// returns how many entries it verified. A broken chain is a
-// *broker.ChainError naming the first entry that breaks it.
-func (s *Store) VerifyAudit(ctx context.Context) (uint64, error) {
-	var v broker.ChainVerifier
-	err := s.View(ctx, func(btx broker.Tx) error {
-		return btx.ForEachAudit(1, func(e *broker.AuditEntry) error {
-			if v.Count%4096 == 0 {
-				if err := ctx.Err(); err != nil {
-					return err
-				}
-			}
-			return v.Check(e)
-		})
-	})
-	if de, ok := errors.AsType[*auditDecodeError](err); ok {
-		err = &broker.ChainError{Seq: de.seq, Reason: de.reason}
-	}
-	return v.Count, err
 }

@@ -60,7 +60,7 @@ func TestAppendAudit(t *testing.T) {
 		}
 		return nil
 	})
-	n, err := s.VerifyAudit(t.Context())
+	n, err := broker.VerifyAuditLog(t.Context(), s)
 	if err != nil || n != 5 {
 		t.Errorf("VerifyAudit = %d, %v; want 5, nil", n, err)
 	}
@@ -175,7 +175,7 @@ func TestVerifyAuditFindsTampering(t *testing.T) {
 				t.Fatal(err)
 			}
 			defer s.Close()
-			n, err := s.VerifyAudit(t.Context())
+			n, err := broker.VerifyAuditLog(t.Context(), s)
 			ce, ok := errors.AsType[*broker.ChainError](err)
 			wantSeq := uint64(4)
 			if tc.name == "hash rewritten to match" {
@@ -187,6 +187,17 @@ func TestVerifyAuditFindsTampering(t *testing.T) {
 			if n != wantSeq-1 {
 				t.Errorf("verified %d entries before the break, want %d", n, wantSeq-1)
 			}
+			// Every walk of the log (the console's newest-first listing
+			// too) calls an unreadable entry a broken chain, never
+			// something else.
+			if tc.name == "not JSON any more" {
+				err := s.View(t.Context(), func(tx broker.Tx) error {
+					return tx.ForEachAuditReverse(0, func(*broker.AuditEntry) error { return nil })
+				})
+				if ce, ok := errors.AsType[*broker.ChainError](err); !ok || ce.Seq != 4 {
+					t.Errorf("reverse walk over a corrupted entry: %v, want a ChainError at 4", err)
+				}
+			}
 		})
 	}
 }
@@ -196,7 +207,8 @@ func TestVerifyAuditCancelled(t *testing.T) {
 	appendAudit(t, s, 3)
 	ctx, cancel := context.WithCancel(t.Context())
 	cancel()
-	if _, err := s.VerifyAudit(ctx); !errors.Is(err, context.Canceled) {
+	_, err := broker.VerifyAuditLog(ctx, s)
+	if _, read := errors.AsType[*broker.AuditReadError](err); !read || !errors.Is(err, context.Canceled) {
 		t.Errorf("VerifyAudit with a cancelled context: %v", err)
 	}
 }
@@ -298,7 +310,7 @@ func TestAppendWhileVisitingAudit(t *testing.T) {
 	if visited != 3 {
 		t.Errorf("visited %d entries, want the 3 that existed", visited)
 	}
-	if n, err := s.VerifyAudit(t.Context()); n != 6 || err != nil {
+	if n, err := broker.VerifyAuditLog(t.Context(), s); n != 6 || err != nil {
 		t.Errorf("VerifyAudit = %d, %v; want 6", n, err)
 	}
 }

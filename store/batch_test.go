@@ -69,7 +69,7 @@ func TestBatchConcurrent(t *testing.T) {
 		}
 		return nil
 	})
-	count, err := s.VerifyAudit(t.Context())
+	count, err := broker.VerifyAuditLog(t.Context(), s)
 	if err != nil || count != uint64(ok) {
 		t.Errorf("audit: %d entries, %v; want %d", count, err, ok)
 	}

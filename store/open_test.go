@@ -254,7 +254,7 @@ func TestOpenReadOnly(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if n, err := s.VerifyAudit(t.Context()); n != 2 || err != nil {
+	if n, err := broker.VerifyAuditLog(t.Context(), s); n != 2 || err != nil {
 		t.Errorf("VerifyAudit = %d, %v", n, err)
 	}
 	for name, run := range map[string]func() error{

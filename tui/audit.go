@@ -1,6 +1,7 @@
 package tui
 
 import (
+	"errors"
 	"fmt"
 	"strings"
 
@@ -177,7 +178,11 @@ func (p *auditPage) chainStatus() string {
 	case p.verify == nil:
 		return th.Muted.Render("chain: verifying…")
 	case p.verify.err != nil:
-		return th.Error.Render("chain: BROKEN ✗ " + Neutralise(p.verify.err.Error()))
+		// Tampering and an unreadable log are different alarms.
+		if ce, ok := errors.AsType[*broker.ChainError](p.verify.err); ok {
+			return th.Error.Render(fmt.Sprintf("chain: BROKEN ✗ at entry %d: %s", ce.Seq, Neutralise(ce.Reason)))
+		}
+		return th.Warn.Render("chain: not verified: " + Neutralise(p.verify.err.Error()))
 	}
 	return th.OK.Render(fmt.Sprintf("chain: verified ✓ %d entries", p.verify.count)) +
 		th.Muted.Render(" at "+p.verify.at.Local().Format("15:04:05"))
