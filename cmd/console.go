@@ -78,7 +78,8 @@ as 'writ serve' serves it.
 			}
 			ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
 			defer stop()
-			log, closeLog, err := openLog()
+			state := userStateDir()
+			log, closeLog, err := openLog(state)
 			if err != nil {
 				return err
 			}
@@ -100,7 +101,7 @@ as 'writ serve' serves it.
 				return err
 			}
 			defer env.Close()
-			return runConsole(ctx, consoleRun{flags: f, env: env, ln: ln, issuer: issuer, client: client, log: log})
+			return runConsole(ctx, consoleRun{flags: f, env: env, ln: ln, issuer: issuer, client: client, log: log, stateDir: state})
 		},
 	}
 	fl := console.Flags()
@@ -132,11 +133,15 @@ func listen(f serveFlags) (net.Listener, string, error) {
 	return ln, issuer, nil
 }
 
-// openLog sends logs to a file in the XDG state dir: the console draws on
+// userStateDir is where a real console keeps its log and remembered
+// operator: $XDG_STATE_HOME/writ. The demo keeps its own in a temporary
+// directory, so nothing of it reaches a real console.
+func userStateDir() string { return filepath.Join(xdgDir("XDG_STATE_HOME", ".local/state"), "writ") }
+
+// openLog sends logs to a file in the state dir: the console draws on
 // the terminal, so nothing may write to it. Libraries that log through
 // slog.Default go there too.
-func openLog() (*slog.Logger, func(), error) {
-	dir := filepath.Join(xdgDir("XDG_STATE_HOME", ".local/state"), "writ")
+func openLog(dir string) (*slog.Logger, func(), error) {
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return nil, nil, fmt.Errorf("create log directory: %w", err)
 	}
@@ -159,6 +164,8 @@ type consoleRun struct {
 	issuer string
 	client *operator.Client
 	log    *slog.Logger
+	// stateDir holds the log and the remembered operator.
+	stateDir string
 	// background are extra goroutines to run while the console is open
 	// (the demo's agents and resource server); each gets the console's context.
 	background []func(context.Context)
@@ -200,7 +207,7 @@ func runConsole(ctx context.Context, r consoleRun) error {
 	var mu sync.Mutex
 	stopRefresh := func() {}
 	signedIn := func(sess *operator.Session) {
-		saveLastOperator(sess.Operator, r.log)
+		saveLastOperator(r.stateDir, r.lastOperatorKey(), sess.Operator, r.log)
 		mu.Lock()
 		defer mu.Unlock()
 		stopRefresh()
@@ -210,7 +217,7 @@ func runConsole(ctx context.Context, r consoleRun) error {
 	}
 	opts := tui.Options{
 		Context: ctx, Theme: theme, Mouse: r.flags.mouse, Notify: notify,
-		APIAddr: r.issuer, LastOperator: loadLastOperator(),
+		APIAddr: r.issuer, LastOperator: loadLastOperator(r.stateDir, r.lastOperatorKey(), r.client.Dev()),
 		SignIn: func() tui.SignInScreen {
 			return &signInScreen{Model: signin.New(r.client, signinStyles(theme)), signedIn: signedIn}
 		},
@@ -291,32 +298,74 @@ func signinStyles(th *themes.Theme) signin.Styles {
 	return s
 }
 
-func lastOperatorPath() string {
-	return filepath.Join(xdgDir("XDG_STATE_HOME", ".local/state"), "writ", "last-operator.json")
+// lastOperatorKey names the store and the identity provider a remembered
+// operator belongs to: whoever signed in to one store at one provider is
+// nobody at another.
+func (r consoleRun) lastOperatorKey() string {
+	path := r.env.Store.Path()
+	if abs, err := filepath.Abs(path); err == nil {
+		path = abs
+	}
+	return path + " " + r.client.Issuer()
 }
 
-// loadLastOperator returns who signed in last, under whom revocations are
-// audited while nobody is signed in. It holds no secret.
-func loadLastOperator() *broker.Operator {
-	b, err := os.ReadFile(lastOperatorPath())
+func lastOperatorPath(dir string) string { return filepath.Join(dir, "last-operator.json") }
+
+// loadLastOperator returns who signed in last to this store at this
+// provider, under whom revocations are audited while nobody is signed in.
+// A development identity is returned only to a development sign-in. The
+// file holds no secret.
+func loadLastOperator(dir, key string, dev bool) *broker.Operator {
+	b, err := os.ReadFile(lastOperatorPath(dir))
 	if err != nil {
 		return nil
 	}
-	var op broker.Operator
-	if json.Unmarshal(b, &op) != nil || op.Subject == "" {
+	var known map[string]broker.Operator
+	if json.Unmarshal(b, &known) != nil {
+		return nil // an older single-operator file: nobody is remembered
+	}
+	op, ok := known[key]
+	if !ok || op.Subject == "" || (op.Dev && !dev) {
 		return nil
 	}
 	return &op
 }
 
-func saveLastOperator(op broker.Operator, log *slog.Logger) {
-	b, err := json.Marshal(op)
+func saveLastOperator(dir, key string, op broker.Operator, log *slog.Logger) {
+	known := map[string]broker.Operator{}
+	if b, err := os.ReadFile(lastOperatorPath(dir)); err == nil {
+		_ = json.Unmarshal(b, &known) // an unreadable file is replaced
+	}
+	known[key] = op
+	b, err := json.Marshal(known)
 	if err == nil {
-		err = os.WriteFile(lastOperatorPath(), b, 0o600)
+		err = writeFileAtomic(lastOperatorPath(dir), b, 0o600)
 	}
 	if err != nil {
 		log.Warn("remember the last operator", "err", err)
 	}
+}
+
+// writeFileAtomic writes a file through a temporary one and a rename, so
+// a crash never leaves it half-written.
+func writeFileAtomic(path string, b []byte, mode os.FileMode) error {
+	tmp, err := os.CreateTemp(filepath.Dir(path), filepath.Base(path)+".tmp-*")
+	if err != nil {
+		return err
+	}
+	defer os.Remove(tmp.Name())
+	if err := tmp.Chmod(mode); err != nil {
+		tmp.Close()
+		return err
+	}
+	if _, err := tmp.Write(b); err != nil {
+		tmp.Close()
+		return err
+	}
+	if err := tmp.Close(); err != nil {
+		return err
+	}
+	return os.Rename(tmp.Name(), path)
 }
 
 // applyConsoleConfig fills the flags that were given neither on the

@@ -70,18 +70,21 @@ Approve with a, narrow with n, deny with d, revoke with r, or press ! twice.`,
 }
 
 func runDemo(ctx context.Context, f demoFlags) error {
-	log, closeLog, err := openLog()
+	// The demo is sealed: its store (unless --db), log and remembered
+	// operator live in a temporary directory of its own, so its
+	// development operator never reaches a real console's state.
+	state, err := os.MkdirTemp("", "writ-demo-")
+	if err != nil {
+		return fmt.Errorf("demo state directory: %w", err)
+	}
+	defer os.RemoveAll(state)
+	log, closeLog, err := openLog(state)
 	if err != nil {
 		return err
 	}
 	defer closeLog()
 	if globals.dbPath == "" {
-		dir, err := os.MkdirTemp("", "writ-demo-")
-		if err != nil {
-			return fmt.Errorf("temporary store: %w", err)
-		}
-		defer os.RemoveAll(dir)
-		globals.dbPath = filepath.Join(dir, "writ.db")
+		globals.dbPath = filepath.Join(state, "writ.db")
 	}
 
 	// The resource server's address names the demo's resources, so it comes first.
@@ -144,7 +147,7 @@ func runDemo(ctx context.Context, f demoFlags) error {
 		return err
 	}
 	fleet := &demo.Fleet{Setup: setup, Issuer: issuer, Pace: f.pace, Step: f.step, Logger: log}
-	return runConsole(ctx, consoleRun{flags: f.console, env: env, ln: ln, issuer: issuer, client: client, log: log,
+	return runConsole(ctx, consoleRun{flags: f.console, env: env, ln: ln, issuer: issuer, client: client, log: log, stateDir: state,
 		background: []func(context.Context){
 			func(ctx context.Context) {
 				if err := rs.Serve(ctx, rsLn); err != nil {
