@@ -86,14 +86,14 @@ func (s *Service) Introspect(ctx context.Context, raw string) (*Introspection, e
 		return &Introspection{Why: "token is not the one minted for its grant", Grant: g}, nil
 	}
 	if now.Unix() >= c.Expiry {
-		s.usage.record(g.ID, now, false, true)
+		s.usage.record(g.ID, now, false, true, "expired")
 		return &Introspection{Why: "expired", Grant: g}, nil
 	}
 	if st := StatusOf(g, s.IssuerState(), s.agentState(g.AgentID), now); !st.Live() {
-		s.usage.record(g.ID, now, false, true)
+		s.usage.record(g.ID, now, false, true, string(st.Cause.Kind))
 		return &Introspection{Why: "grant " + st.Why(), Grant: g}, nil
 	}
-	s.usage.record(g.ID, now, true, false)
+	s.usage.record(g.ID, now, true, false, "")
 	return &Introspection{Active: true, Claims: withGrantTerms(c, g), Grant: g}, nil
 }
 

@@ -45,11 +45,17 @@ type UseReport struct {
 	GrantID  string
 	Accepted int64
 	Refused  int64
-	// LastAccepted and LastRefused are when the latest use of each kind
-	// happened (zero: now). A use after the grant ended is one the resource
-	// server refused because the revocation reached it, or, if accepted,
-	// one that beat the revocation there.
-	LastAccepted, LastRefused time.Time
+	// FirstAccepted, LastAccepted, FirstRefused and LastRefused are when
+	// the first and latest use of each kind happened (zero: now). A use
+	// after the grant ended is one the resource server refused because the
+	// revocation reached it, or, if accepted, one that beat the revocation
+	// there. Uses whose window crosses the end are counted as before it.
+	FirstAccepted, LastAccepted time.Time
+	FirstRefused, LastRefused   time.Time
+	// Endpoints are the method and path called; Reasons count why the
+	// refused uses were refused (the guard's reasons).
+	Endpoints []string
+	Reasons   map[string]int64
 }
 
 // ReportUses records uses that a guard checked itself. Like introspection
@@ -80,19 +86,51 @@ func (s *Service) ReportUses(ctx context.Context, r UseReport) error {
 	if st := StatusOf(g, s.IssuerState(), s.agentState(g.AgentID), now); !st.Live() {
 		ended = st.Cause.At
 	}
-	after := func(t time.Time) bool {
+	at := func(t time.Time) time.Time {
 		if t.IsZero() || t.After(now) {
-			t = now
+			return now
 		}
-		return !ended.IsZero() && !t.Before(ended)
+		return t
 	}
-	d := usage{last: now}
-	if after(r.LastAccepted) {
+	// after says whether uses from first to last all came after the end;
+	// a window that crosses it counts as before (and is noted), so a use
+	// from before a revocation is never shown as one after it.
+	after := func(first, last time.Time, n int64, d *usage) bool {
+		first, last = at(first), at(last)
+		if first.IsZero() || first.After(last) {
+			first = last
+		}
+		switch {
+		case ended.IsZero() || last.Before(ended):
+			return false
+		case !first.Before(ended):
+			return true
+		}
+		d.straddled += n
+		return false
+	}
+	d := usage{reporters: []string{r.Resource}, endpoints: r.Endpoints, reasons: r.Reasons}
+	for _, t := range []time.Time{r.FirstAccepted, r.LastAccepted, r.FirstRefused, r.LastRefused} {
+		if t.IsZero() {
+			continue
+		}
+		t = at(t)
+		if d.first.IsZero() || t.Before(d.first) {
+			d.first = t
+		}
+		if t.After(d.last) {
+			d.last = t
+		}
+	}
+	if d.last.IsZero() {
+		d.first, d.last = now, now
+	}
+	if r.Accepted > 0 && after(r.FirstAccepted, r.LastAccepted, r.Accepted, &d) {
 		d.afterEndAccepted = r.Accepted
 	} else {
 		d.accepted = r.Accepted
 	}
-	if after(r.LastRefused) {
+	if r.Refused > 0 && after(r.FirstRefused, r.LastRefused, r.Refused, &d) {
 		d.afterEndRefused = r.Refused
 	} else {
 		d.refused = r.Refused

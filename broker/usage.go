@@ -4,6 +4,8 @@ import (
 	"context"
 	"encoding/base64"
 	"fmt"
+	"slices"
+	"strings"
 	"sync"
 	"time"
 )
@@ -21,15 +23,38 @@ type usage struct {
 	accepted, refused int64 // while the grant was live
 	afterEndAccepted  int64 // after it ended: a resource server that missed the revocation
 	afterEndRefused   int64 // after it ended: the revocation reached the resource server
-	last              time.Time
+	first, last       time.Time
+	// reporters, endpoints and reasons say who saw the uses, where, and why
+	// refused ones were refused; each is bounded.
+	reporters []string
+	endpoints []string
+	reasons   map[string]int64
+	// straddled counts uses reported in a window that crosses the grant's
+	// end: they are counted as before it, never as after.
+	straddled int64
+}
+
+// Bounds on what one flush interval keeps per grant.
+const (
+	maxUseReporters = 4
+	maxUseEndpoints = 8
+	maxUseReasons   = 16
+)
+
+func addBounded(list []string, v string, limit int) []string {
+	if v == "" || len(list) >= limit || slices.Contains(list, v) {
+		return list
+	}
+	return append(list, v)
 }
 
 func newUsageRecorder() *usageRecorder { return &usageRecorder{m: make(map[string]*usage)} }
 
-// record counts one use of a grant, accepted or refused, made while the
-// grant was live or after it ended.
-func (u *usageRecorder) record(grantID string, at time.Time, accepted, afterEnd bool) {
-	var d usage
+// record counts one use of a grant seen by writ itself (introspection),
+// accepted or refused (for reason), made while the grant was live or
+// after it ended.
+func (u *usageRecorder) record(grantID string, at time.Time, accepted, afterEnd bool, reason string) {
+	d := usage{first: at, last: at, reporters: []string{"introspection"}, endpoints: []string{"POST /introspect"}}
 	switch {
 	case afterEnd && accepted:
 		d.afterEndAccepted = 1
@@ -40,7 +65,9 @@ func (u *usageRecorder) record(grantID string, at time.Time, accepted, afterEnd 
 	default:
 		d.refused = 1
 	}
-	d.last = at
+	if !accepted {
+		d.reasons = map[string]int64{reason: 1}
+	}
 	u.merge(grantID, &d)
 }
 
@@ -56,9 +83,49 @@ func (u *usageRecorder) merge(grantID string, d *usage) {
 	x.refused += d.refused
 	x.afterEndAccepted += d.afterEndAccepted
 	x.afterEndRefused += d.afterEndRefused
+	x.straddled += d.straddled
 	if d.last.After(x.last) {
 		x.last = d.last
 	}
+	if !d.first.IsZero() && (x.first.IsZero() || d.first.Before(x.first)) {
+		x.first = d.first
+	}
+	for _, r := range d.reporters {
+		x.reporters = addBounded(x.reporters, r, maxUseReporters)
+	}
+	for _, e := range d.endpoints {
+		x.endpoints = addBounded(x.endpoints, e, maxUseEndpoints)
+	}
+	for r, n := range d.reasons {
+		if x.reasons == nil {
+			x.reasons = map[string]int64{}
+		}
+		if _, ok := x.reasons[r]; ok || len(x.reasons) < maxUseReasons {
+			x.reasons[r] += n
+		}
+	}
+}
+
+// record is what a grant.used audit entry carries: how many, when (the
+// window of the uses it counts), who reported them, where, and why the
+// refused ones were refused.
+func (d *usage) record() map[string]any {
+	out := map[string]any{"accepted": d.accepted, "refused": d.refused,
+		"accepted_after_end": d.afterEndAccepted, "refused_after_end": d.afterEndRefused,
+		"reported_by": d.reporters, "endpoints": d.endpoints}
+	if !d.first.IsZero() {
+		out["from"] = d.first.UTC()
+	}
+	if !d.last.IsZero() {
+		out["to"] = d.last.UTC()
+	}
+	if len(d.reasons) > 0 {
+		out["refused_reasons"] = d.reasons
+	}
+	if d.straddled > 0 {
+		out["straddling_end"] = d.straddled
+	}
+	return out
 }
 
 func (u *usageRecorder) take() map[string]*usage {
@@ -101,8 +168,12 @@ func (s *Service) FlushUsage(ctx context.Context) error {
 			if n := u.afterEndAccepted + u.afterEndRefused; n > 0 {
 				msg += fmt.Sprintf("; after the grant ended: %d refused, %d accepted", u.afterEndRefused, u.afterEndAccepted)
 			}
+			if len(u.reporters) > 0 {
+				msg += " (reported by " + strings.Join(u.reporters, ", ") + ")"
+			}
 			e := s.audit(AuditGrantUsed, agentActor(g.AgentID), nil, msg)
 			e.AgentID, e.GrantID, e.JTI = g.AgentID, g.ID, g.TokenJTI
+			e.Data = auditData(u.record())
 			if err := tx.AppendAudit(e); err != nil {
 				return err
 			}

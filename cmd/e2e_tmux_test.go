@@ -102,19 +102,14 @@ func TestDemoInTmux(t *testing.T) {
 	s.keys("!")
 	s.waitFor("the FROZEN banner", contains("FROZEN"))
 
-	// The agent's next call is refused by the guarded resource server.
-	logPath := filepath.Join(state, "writ", "writ.log")
-	deadline := time.Now().Add(60 * time.Second)
-	for {
-		b, _ := os.ReadFile(logPath)
-		if regexp.MustCompile(`call refused; stopping the task" agent=release-bot .*status=401`).Match(b) {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("the resource server never refused release-bot after revoke-all; screen:\n%s", s.screen())
-		}
-		time.Sleep(300 * time.Millisecond)
+	// The agent's next call is refused by the guarded resource server,
+	// whose guard reports the refusal: the row says how the grant ended
+	// (revoke-all) and counts it. (The demo keeps its log in its own
+	// sealed directory, so the screen is the evidence.)
+	s.waitFor("the refusal counted on the revoked grant", regexp.MustCompile(`REVOKED +release-bot +revoked \(all\) .* [1-9]\d* refused · 0 accepted`).MatchString)
+	// Nothing of the demo reached the real state directory.
+	if _, err := os.Stat(filepath.Join(state, "writ", "last-operator.json")); err == nil {
+		t.Error("the demo wrote its operator to the real state directory")
 	}
-	s.waitFor("the refusal counted on the revoked grant", regexp.MustCompile(`REVOKED +release-bot +revoked .* [1-9]\d* refused · 0 accepted`).MatchString)
 	s.keys("q")
 }

@@ -309,7 +309,7 @@ func (g *Guard) check(ctx context.Context, r *http.Request, require func(*Princi
 	reject := func(e *Error) (*Principal, *Error) {
 		e.DPoP = isDPoP || ent.jkt != ""
 		if g.cfg.ReportInterval > 0 {
-			g.reports.record(ent.sid, false, now.UnixMilli())
+			g.reports.record(ent.sid, false, now.UnixMilli(), r.Method+" "+r.URL.Path, e.Reason)
 		}
 		return nil, e
 	}
@@ -375,7 +375,7 @@ func (g *Guard) check(ctx context.Context, r *http.Request, require func(*Princi
 		}
 	}
 	if g.cfg.ReportInterval > 0 {
-		g.reports.record(ent.sid, true, now.UnixMilli())
+		g.reports.record(ent.sid, true, now.UnixMilli(), r.Method+" "+r.URL.Path, "")
 	}
 	return v.principal, nil
 }

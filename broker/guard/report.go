@@ -4,8 +4,10 @@ import (
 	"context"
 	"hash/maphash"
 	"net/http"
+	"slices"
 	"sync"
 	"sync/atomic"
+	"unicode/utf8"
 
 	"github.com/writhq/writ/broker/ssf"
 )
@@ -32,7 +34,12 @@ type reportShard struct {
 	_  [40]byte // keep neighbouring shards' locks off one cache line
 }
 
-type useCount struct{ accepted, refused, lastAccepted, lastRefused int64 }
+type useCount struct {
+	accepted, refused                                      int64
+	firstAccepted, lastAccepted, firstRefused, lastRefused int64
+	endpoints                                              []string
+	reasons                                                map[string]int64
+}
 
 func newReporter(maxPending int) *reporter {
 	r := &reporter{seed: maphash.MakeSeed(), maxPending: max(1, maxPending/reportShards)}
@@ -42,8 +49,9 @@ func newReporter(maxPending int) *reporter {
 	return r
 }
 
-// record counts one use of grant sid at now (Unix milliseconds).
-func (r *reporter) record(sid string, accepted bool, now int64) {
+// record counts one use of grant sid at now (Unix milliseconds), at
+// endpoint (method and path), refused for reason ("" when accepted).
+func (r *reporter) record(sid string, accepted bool, now int64, endpoint, reason string) {
 	s := &r.shards[maphash.String(r.seed, sid)%reportShards]
 	s.mu.Lock()
 	c, ok := s.m[sid]
@@ -58,10 +66,24 @@ func (r *reporter) record(sid string, accepted bool, now int64) {
 	}
 	if accepted {
 		c.accepted++
+		c.firstAccepted = firstMillis(c.firstAccepted, now)
 		c.lastAccepted = max(c.lastAccepted, now)
 	} else {
 		c.refused++
+		c.firstRefused = firstMillis(c.firstRefused, now)
 		c.lastRefused = max(c.lastRefused, now)
+		if c.reasons == nil {
+			c.reasons = make(map[string]int64, 1)
+		}
+		if _, ok := c.reasons[reason]; ok || len(c.reasons) < ssf.MaxUseReasons {
+			c.reasons[reason]++
+		}
+	}
+	if len(endpoint) > 200 {
+		endpoint = endpoint[:200]
+	}
+	if len(c.endpoints) < ssf.MaxUseEndpoints && !slices.Contains(c.endpoints, endpoint) && utf8.ValidString(endpoint) {
+		c.endpoints = append(c.endpoints, endpoint)
 	}
 	s.mu.Unlock()
 }
@@ -74,7 +96,9 @@ func (r *reporter) take() []ssf.GrantUse {
 		s.mu.Lock()
 		for sid, c := range s.m {
 			out = append(out, ssf.GrantUse{SID: sid, Accepted: c.accepted, Refused: c.refused,
-				LastAccepted: c.lastAccepted, LastRefused: c.lastRefused})
+				FirstAccepted: c.firstAccepted, LastAccepted: c.lastAccepted,
+				FirstRefused: c.firstRefused, LastRefused: c.lastRefused,
+				Endpoints: c.endpoints, Reasons: c.reasons})
 		}
 		clear(s.m)
 		s.mu.Unlock()
@@ -108,4 +132,12 @@ func (g *Guard) flushUses(ctx context.Context) {
 		g.reports.sent.Add(int64(n))
 		uses = uses[n:]
 	}
+}
+
+// firstMillis is the earlier of a first-use time (0: none yet) and now.
+func firstMillis(first, now int64) int64 {
+	if first == 0 {
+		return now
+	}
+	return min(first, now)
 }

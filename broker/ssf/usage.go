@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"net/http"
 	"time"
+	"unicode/utf8"
 
 	"github.com/writhq/writ/broker"
 )
@@ -16,14 +17,20 @@ type UsageReport struct {
 	Uses []GrantUse `json:"uses"`
 }
 
-// GrantUse counts the uses of one grant's tokens, with when the latest
-// accepted and refused ones happened (Unix milliseconds, 0 for none).
+// GrantUse counts the uses of one grant's tokens, with when the first and
+// latest accepted and refused ones happened (Unix milliseconds, 0 for
+// none), the endpoints called (method and path, the first few), and why
+// refused uses were refused (the guard's reason, counted).
 type GrantUse struct {
-	SID          string `json:"sid"`
-	Accepted     int64  `json:"accepted"`
-	Refused      int64  `json:"refused"`
-	LastAccepted int64  `json:"last_accepted,omitempty"`
-	LastRefused  int64  `json:"last_refused,omitempty"`
+	SID           string           `json:"sid"`
+	Accepted      int64            `json:"accepted"`
+	Refused       int64            `json:"refused"`
+	FirstAccepted int64            `json:"first_accepted,omitempty"`
+	LastAccepted  int64            `json:"last_accepted,omitempty"`
+	FirstRefused  int64            `json:"first_refused,omitempty"`
+	LastRefused   int64            `json:"last_refused,omitempty"`
+	Endpoints     []string         `json:"endpoints,omitempty"`
+	Reasons       map[string]int64 `json:"reasons,omitempty"`
 }
 
 // Limits on a usage report.
@@ -32,6 +39,11 @@ const (
 	MaxUsageEntries = 1000
 	maxUsageCount   = 1 << 40
 	maxUsageMillis  = 1 << 50
+	// MaxUseEndpoints and MaxUseReasons bound the endpoints and refusal
+	// reasons one entry names; maxUseLabel bounds each of them.
+	MaxUseEndpoints = 4
+	MaxUseReasons   = 8
+	maxUseLabel     = 200
 )
 
 // ParseUsageReport parses and checks a usage report body.
@@ -50,8 +62,26 @@ func ParseUsageReport(body []byte) (*UsageReport, error) {
 		if u.Accepted < 0 || u.Refused < 0 || u.Accepted > maxUsageCount || u.Refused > maxUsageCount {
 			return nil, fmt.Errorf("use counts of %s are out of range", quote(u.SID))
 		}
-		if u.LastAccepted < 0 || u.LastRefused < 0 || u.LastAccepted > maxUsageMillis || u.LastRefused > maxUsageMillis {
-			return nil, fmt.Errorf("use times of %s are out of range", quote(u.SID))
+		for _, ms := range []int64{u.FirstAccepted, u.LastAccepted, u.FirstRefused, u.LastRefused} {
+			if ms < 0 || ms > maxUsageMillis {
+				return nil, fmt.Errorf("use times of %s are out of range", quote(u.SID))
+			}
+		}
+		if u.FirstAccepted > u.LastAccepted || u.FirstRefused > u.LastRefused {
+			return nil, fmt.Errorf("the first use of %s is after its last", quote(u.SID))
+		}
+		if len(u.Endpoints) > MaxUseEndpoints || len(u.Reasons) > MaxUseReasons {
+			return nil, fmt.Errorf("%s names more than %d endpoints or %d refusal reasons", quote(u.SID), MaxUseEndpoints, MaxUseReasons)
+		}
+		for _, e := range u.Endpoints {
+			if e == "" || len(e) > maxUseLabel || !utf8.ValidString(e) {
+				return nil, fmt.Errorf("an endpoint of %s is empty, too long or not UTF-8", quote(u.SID))
+			}
+		}
+		for r, n := range u.Reasons {
+			if r == "" || len(r) > maxUseLabel || !utf8.ValidString(r) || n < 0 || n > maxUsageCount {
+				return nil, fmt.Errorf("a refusal reason of %s is malformed", quote(u.SID))
+			}
 		}
 	}
 	return &rep, nil
@@ -73,7 +103,9 @@ func (t *Transmitter) handleUsage(w http.ResponseWriter, r *http.Request, receiv
 	foreign := 0
 	for _, u := range rep.Uses {
 		err := t.b.ReportUses(r.Context(), broker.UseReport{Resource: receiver, GrantID: u.SID, Accepted: u.Accepted, Refused: u.Refused,
-			LastAccepted: millis(u.LastAccepted), LastRefused: millis(u.LastRefused)})
+			FirstAccepted: millis(u.FirstAccepted), LastAccepted: millis(u.LastAccepted),
+			FirstRefused: millis(u.FirstRefused), LastRefused: millis(u.LastRefused),
+			Endpoints: u.Endpoints, Reasons: u.Reasons})
 		switch broker.ErrorCode(err) {
 		case "", broker.ENOTFOUND:
 			// A sid writ never issued is a token it never minted: nothing to count.
