@@ -66,7 +66,7 @@ func (s *Server) serveToken(w http.ResponseWriter, r *http.Request) {
 	// token endpoint's URL as configured, not as the request says.
 	jkt := ""
 	if len(r.Header.Values("DPoP")) > 0 || s.requireDPoP {
-		proof, err := s.proofs.VerifyRequest(r, s.url(pathToken), "")
+		proof, err := s.proofs.VerifyRequestFor(r, s.url(pathToken), "", client.ID)
 		if err != nil {
 			s.refuseProof(w, r, err)
 			return
@@ -101,6 +101,10 @@ func (s *Server) refuseProof(w http.ResponseWriter, r *http.Request, err error) 
 		return
 	}
 	s.metrics.dpopFailures.WithLabelValues(e.Reason).Inc()
+	if e.Reason == dpop.ReasonReplayQuota {
+		writeOAuthError(w, slowDown(s.proofs.ReplayRetryAfter(), "%s", e.Msg))
+		return
+	}
 	desc := e.Msg
 	if e.Reason == dpop.ReasonMissing && s.requireDPoP {
 		desc = "this issuer mints only DPoP-bound tokens: send a DPoP proof (RFC 9449) with the token request"

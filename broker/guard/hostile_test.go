@@ -1,0 +1,86 @@
+package guard_test
+
+import (
+	"context"
+	"errors"
+	"net/http"
+	"testing"
+
+	"github.com/writhq/writ/broker/dpop"
+	"github.com/writhq/writ/broker/guard"
+	"github.com/writhq/writ/broker/ratelimit"
+	"github.com/writhq/writ/broker/ssf/ssftest"
+)
+
+// The attack of issue 10, item 1, at a resource server: one agent floods
+// the guard with fresh DPoP proofs to fill its replay cache. It is told to
+// slow down once its token's key holds its quota, and another agent's
+// fresh proofs are still accepted.
+func TestProofFloodDoesNotRefuseOthers(t *testing.T) {
+	ssftest.CheckLeaks(t)
+	h := ssftest.New(t, ssftest.Options{})
+	const quota = 32
+	g := startGuard(t, h, "rs-flood", func(c *guard.Config) {
+		c.DPoP = &dpop.Verifier{Replay: dpop.NewReplayCacheQuota(64*16, quota)}
+		c.ClientLimit = ratelimit.Limit{PerSecond: -1} // the replay quota alone
+	})
+	flooder, other := newSigner(t), newSigner(t)
+	floodTok := h.Mint(ssftest.Agent, flooder.JKT(), "contents:read").AccessToken
+	otherTok := h.Mint(ssftest.OtherAgent, other.JKT(), "contents:read").AccessToken
+	// Proofs signed with keys the flooder makes up count against its
+	// token's key too: new keys earn it no room.
+	stranger := newSigner(t)
+	accepted, slowed := 0, 0
+	for i := range 3 * quota {
+		s := flooder
+		if i%3 == 0 {
+			s = stranger
+		}
+		_, err := g.Check(context.Background(), request("GET", "/repos", "DPoP", floodTok, proof(t, s, "GET", "/repos", floodTok)))
+		var e *guard.Error
+		switch {
+		case err == nil:
+			accepted++
+		case errors.As(err, &e) && e.Reason == guard.ReasonThrottled:
+			if e.Status != http.StatusTooManyRequests || e.RetryAfter <= 0 {
+				t.Fatalf("throttled proof answered %d, Retry-After %s", e.Status, e.RetryAfter)
+			}
+			slowed++
+		case errors.As(err, &e) && e.Reason == guard.ReasonKeyMismatch:
+		default:
+			t.Fatalf("flood proof %d: %v", i, err)
+		}
+	}
+	if accepted+slowed == 0 || slowed == 0 || accepted > quota {
+		t.Fatalf("flooder: %d accepted, %d slowed; want at most %d accepted and the rest slowed", accepted, slowed, quota)
+	}
+	for i := range quota {
+		if _, err := g.Check(context.Background(), request("GET", "/repos", "DPoP", otherTok, proof(t, other, "GET", "/repos", otherTok))); err != nil {
+			t.Fatalf("another agent's fresh proof %d during the flood: %v", i, err)
+		}
+	}
+}
+
+// Each agent has its own request allowance at the guard.
+func TestGuardClientLimit(t *testing.T) {
+	ssftest.CheckLeaks(t)
+	h := ssftest.New(t, ssftest.Options{})
+	g := startGuard(t, h, "rs-limit", func(c *guard.Config) {
+		c.ClientLimit = ratelimit.Limit{PerSecond: 0.001, Burst: 2}
+	})
+	tok := h.Mint(ssftest.Agent, "", "contents:read").AccessToken
+	otherTok := h.Mint(ssftest.OtherAgent, "", "contents:read").AccessToken
+	for i := range 2 {
+		if _, err := g.Check(context.Background(), request("GET", "/repos", "Bearer", tok)); err != nil {
+			t.Fatalf("request %d within the burst: %v", i, err)
+		}
+	}
+	_, err := g.Check(context.Background(), request("GET", "/repos", "Bearer", tok))
+	var e *guard.Error
+	if !errors.As(err, &e) || e.Reason != guard.ReasonThrottled || e.Status != http.StatusTooManyRequests || e.RetryAfter <= 0 {
+		t.Fatalf("past the burst: %v, want 429 %s with Retry-After", err, guard.ReasonThrottled)
+	}
+	if _, err := g.Check(context.Background(), request("GET", "/repos", "Bearer", otherTok)); err != nil {
+		t.Fatalf("another agent while the first is throttled: %v", err)
+	}
+}
