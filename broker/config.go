@@ -22,6 +22,10 @@ type Config struct {
 	// reads it; a relative path is resolved against the configuration
 	// file's directory); empty for none.
 	PolicyFile string
+	// PushAllow lists the private address ranges (CIDR), addresses and
+	// host names that revocation-feed push delivery may reach; every
+	// other non-public address is refused (issue 10). Read by broker/ssf.
+	PushAllow []string
 }
 
 // Limits bound every request and grant.

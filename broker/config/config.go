@@ -19,6 +19,7 @@ import (
 	"go.yaml.in/yaml/v3"
 
 	"github.com/writhq/writ/broker"
+	"github.com/writhq/writ/broker/ssf"
 )
 
 // Error is a configuration error at a place in a file.
@@ -51,6 +52,7 @@ type file struct {
 	Agents      []agent    `yaml:"agents"`
 	Console     yaml.Node  `yaml:"console"` // read by the console, not the broker
 	Policy      string     `yaml:"policy"`
+	PushAllow   []string   `yaml:"push_allow"`
 }
 
 type limits struct {
@@ -211,6 +213,12 @@ func (f *file) build(name string) (*broker.Config, error) {
 		if !filepath.IsAbs(f.Policy) {
 			cfg.PolicyFile = filepath.Join(filepath.Dir(name), f.Policy)
 		}
+	}
+	if len(f.PushAllow) > 0 {
+		if _, err := ssf.ParseEgress(f.PushAllow); err != nil {
+			return nil, fail(0, "push_allow", "%v", err)
+		}
+		cfg.PushAllow = slices.Clone(f.PushAllow)
 	}
 	for _, l := range []struct {
 		d   duration

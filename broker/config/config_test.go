@@ -98,3 +98,17 @@ func TestPolicyFileIsResolvedBesideTheConfiguration(t *testing.T) {
 		}
 	}
 }
+
+func TestPushAllow(t *testing.T) {
+	cfg, err := Parse("writ.yaml", []byte("push_allow: [10.1.2.0/24, feed.corp.example]\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(cfg.PushAllow) != 2 {
+		t.Fatalf("PushAllow = %v", cfg.PushAllow)
+	}
+	_, err = Parse("writ.yaml", []byte("push_allow: [10.0.0.0/33]\n"))
+	if err == nil || !strings.Contains(err.Error(), "push_allow") {
+		t.Fatalf("bad CIDR: %v", err)
+	}
+}
