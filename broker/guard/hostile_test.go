@@ -4,8 +4,10 @@ import (
 	"context"
 	"errors"
 	"net/http"
+	"net/http/httptest"
 	"testing"
 
+	"github.com/writhq/writ/broker"
 	"github.com/writhq/writ/broker/dpop"
 	"github.com/writhq/writ/broker/guard"
 	"github.com/writhq/writ/broker/ratelimit"
@@ -83,4 +85,48 @@ func TestGuardClientLimit(t *testing.T) {
 	if _, err := g.Check(context.Background(), request("GET", "/repos", "Bearer", otherTok)); err != nil {
 		t.Fatalf("another agent while the first is throttled: %v", err)
 	}
+}
+
+// The attack of issue 10, item 7: paths that a servlet container or a
+// naive URL builder would read as somewhere else are within nothing.
+func TestRequireActionAtPathRefusesAmbiguousPaths(t *testing.T) {
+	ssftest.CheckLeaks(t)
+	h := ssftest.New(t, ssftest.Options{})
+	g := startGuard(t, h, "rs-paths", nil)
+	tok := h.MintWith(ssftest.Agent, "", broker.SubmitInput{Scopes: []string{"pulls:write"}, Details: []broker.AuthorizationDetail{{
+		Type: broker.TaskDetailType, Actions: []string{"contents:read"}, Locations: []string{ssftest.Resource + "/repos/acme"}}}}).AccessToken
+	handler := g.RequireActionAtPath("contents:read")(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { w.WriteHeader(http.StatusNoContent) }))
+	for path, want := range map[string]int{
+		"/repos/acme":                  http.StatusNoContent,
+		"/repos/acme/issues/7":         http.StatusNoContent,
+		"/repos/acme-evil":             http.StatusForbidden,
+		"/repos/acme/..;/admin":        http.StatusBadRequest,
+		"/repos/acme/%2e%2e/admin":     http.StatusBadRequest,
+		"/repos/acme/%252e%252e/admin": http.StatusBadRequest,
+		"/repos/acme//other.example/x": http.StatusBadRequest,
+		"/repos/acme/a%5cb":            http.StatusBadRequest,
+		"/repos/acme/%EF%BC%8E":        http.StatusBadRequest, // a full-width dot, encoded
+	} {
+		rec := httptest.NewRecorder()
+		handler.ServeHTTP(rec, request("GET", path, "Bearer", tok))
+		if rec.Code != want {
+			t.Errorf("GET %s: %d %s, want %d", path, rec.Code, rec.Header().Get("WWW-Authenticate"), want)
+		}
+	}
+}
+
+// FuzzAllowsAgreesWithWrit: the guard's Allows and writ's CheckLocation
+// give the same answer on every input.
+func FuzzAllowsAgreesWithWrit(f *testing.F) {
+	for _, s := range []string{"https://api.example/repos/acme/x", "https://api.example/repos/acme/..;/admin",
+		"https://api.example/repos/acme/%252e", "https://api.example/repos/acme//x", "https://api.example/repos/acme\\x"} {
+		f.Add(s, "https://api.example/repos/acme")
+	}
+	f.Fuzz(func(t *testing.T, loc, granted string) {
+		p := &guard.Principal{Details: []broker.AuthorizationDetail{{Type: broker.TaskDetailType, Actions: []string{"a"}, Locations: []string{granted}}}}
+		_, err := broker.CheckLocation(loc, granted)
+		if got := p.Allows(loc, "a"); got != (err == nil) {
+			t.Fatalf("Allows(%q) within %q = %v, CheckLocation says %v", loc, granted, got, err)
+		}
+	})
 }

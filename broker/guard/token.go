@@ -53,13 +53,23 @@ func (p *Principal) HasScope(scope string) bool { return slices.Contains(p.Scope
 // Allows reports whether an authorization detail covers action at
 // location (RFC 9396 §2: an object grants the product of its lists; a list
 // it leaves out does not restrict). A location covers itself and the paths
-// beneath it.
+// beneath it, judged by broker.CheckLocation, the rule writ applied to
+// the granted locations: a location with a path parameter, an empty or
+// dot segment, a backslash, userinfo, an encoded dot, slash or percent
+// sign, or a non-ASCII character is within nothing, so "/acme/..;/admin"
+// never passes for a path beneath /acme.
 func (p *Principal) Allows(location, action string) bool {
 	for _, d := range p.Details {
 		if len(d.Actions) > 0 && !slices.Contains(d.Actions, action) {
 			continue
 		}
-		if len(d.Locations) == 0 || slices.ContainsFunc(d.Locations, func(l string) bool { return broker.ResourceWithin(location, l) }) {
+		if len(d.Locations) == 0 {
+			if _, err := broker.CheckLocation(location, location); err == nil {
+				return true
+			}
+			continue
+		}
+		if slices.ContainsFunc(d.Locations, func(l string) bool { _, err := broker.CheckLocation(location, l); return err == nil }) {
 			return true
 		}
 	}
