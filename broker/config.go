@@ -33,6 +33,10 @@ type Limits struct {
 	DefaultTTL     time.Duration // TTL when the agent asks for none
 	MaxTTL         time.Duration // no grant lives longer, whatever an agent's ceiling says
 	ReviewDeadline time.Duration // a pending request expires after this long
+	// SubmitRate (requests per second) and SubmitBurst bound how fast one
+	// agent may submit task requests; zero leaves the Service's default.
+	SubmitRate  float64
+	SubmitBurst int
 }
 
 // DefaultLimits are the limits used when the configuration says nothing.
@@ -51,6 +55,10 @@ type Agent struct {
 	Ceiling []CeilingEntry
 	// MaxTTL caps this agent's grants below Limits.MaxTTL; zero means no extra cap.
 	MaxTTL time.Duration
+	// SubmitRate and SubmitBurst override Limits' for this agent; zero
+	// means the configuration's.
+	SubmitRate  float64
+	SubmitBurst int
 }
 
 // WorkloadIdentity maps a JWT from a trusted issuer (a SPIFFE JWT-SVID, a

@@ -1,6 +1,9 @@
 package httpapi_test
 
 import (
+	"context"
+	"encoding/json"
+	"fmt"
 	"net/http"
 	"net/url"
 	"strings"
@@ -9,6 +12,7 @@ import (
 
 	"github.com/go-jose/go-jose/v4/jwt"
 
+	"github.com/writhq/writ/broker"
 	"github.com/writhq/writ/broker/agent"
 	"github.com/writhq/writ/broker/httpapi"
 	"github.com/writhq/writ/broker/ratelimit"
@@ -92,5 +96,93 @@ func TestClientAuthRateLimit(t *testing.T) {
 	}
 	if r := e.authOnly(e.release); r.Status != http.StatusBadRequest {
 		t.Fatalf("after the bucket refilled: %d %s", r.Status, r.Raw)
+	}
+}
+
+// The attack of issue 10, item 4: an oversized request is refused by its
+// size, before it is split into names, and repeated names are dropped
+// through a set.
+func TestRequestCaps(t *testing.T) {
+	e := newEnv(t, envOptions{})
+	var many strings.Builder
+	for i := 0; many.Len() < 60_000; i++ {
+		fmt.Fprintf(&many, "s%d ", i)
+	}
+	detail := func(actions, locations int) string {
+		var d []map[string]any
+		for range 2 {
+			m := map[string]any{"type": broker.TaskDetailType}
+			var as, ls []string
+			for i := range actions / 2 {
+				as = append(as, fmt.Sprint("act", i, "-", len(d)))
+			}
+			for i := range locations / 2 {
+				ls = append(ls, fmt.Sprint(gitURI, "/r", i, "-", len(d)))
+			}
+			if len(as) > 0 {
+				m["actions"] = as
+			}
+			if len(ls) > 0 {
+				m["locations"] = ls
+			}
+			d = append(d, m)
+		}
+		b, _ := json.Marshal(d)
+		return string(b)
+	}
+	cases := []struct {
+		name, scope, details, code, why string
+	}{
+		{"60 KB of distinct scopes", many.String(), "", "invalid_scope", "longer than"},
+		{"33 distinct scopes", names(33), "", "invalid_scope", "at most 32"},
+		{"a 129-byte scope", strings.Repeat("a", 129), "", "invalid_scope", "longer than 128"},
+		{"80 actions over two details", "contents:read", detail(80, 0), "invalid_authorization_details", "at most 64"},
+		{"80 locations over two details", "contents:read", detail(0, 80), "invalid_authorization_details", "at most 64"},
+	}
+	for _, tc := range cases {
+		f := taskForm(tc.scope)
+		if tc.details != "" {
+			f.Set("authorization_details", tc.details)
+		}
+		r := e.post("/bc-authorize", e.authForm(e.release, f))
+		if r.Status != http.StatusBadRequest || r.str("error") != tc.code || !strings.Contains(r.str("error_description"), tc.why) {
+			t.Errorf("%s: %d %s, want 400 %s mentioning %q", tc.name, r.Status, r.Raw, tc.code, tc.why)
+		}
+	}
+	// Repeats are not names: 200 copies of one scope are one scope.
+	id := e.submit(e.release, taskForm(strings.Repeat("contents:read ", 200)))
+	req, err := e.svc.Request(context.Background(), id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(req.Terms.Scopes) != 1 {
+		t.Fatalf("scopes stored: %v, want one", req.Terms.Scopes)
+	}
+}
+
+func names(n int) string {
+	var b strings.Builder
+	for i := range n {
+		fmt.Fprintf(&b, "n%d ", i)
+	}
+	return b.String()
+}
+
+// The per-agent submission limit is consulted before the request is
+// parsed: a throttled agent's oversized request is answered slow_down,
+// not invalid_scope, so it cost nothing to read.
+func TestThrottledBeforeParsing(t *testing.T) {
+	e := newEnv(t, envOptions{config: func(c *broker.Config) {
+		c.Agents[0].SubmitRate, c.Agents[0].SubmitBurst = 0.01, 1 // release-bot's own limit
+	}})
+	e.submit(e.release, taskForm("contents:read"))
+	r := e.post("/bc-authorize", e.authForm(e.release, taskForm(strings.Repeat("x", 60000))))
+	wantError(t, r, http.StatusTooManyRequests, "slow_down")
+	if r.Header.Get("Retry-After") == "" {
+		t.Error("slow_down without Retry-After")
+	}
+	// triage-bot has the environment's generous limit.
+	for range 3 {
+		e.submit(e.triage, taskForm("contents:read"))
 	}
 }

@@ -47,12 +47,7 @@ func New(def Limit, limitFor func(client string) (Limit, bool)) *Limiter {
 // empty it takes nothing and says how long until one event is allowed, for
 // a Retry-After.
 func (l *Limiter) Allow(client string, now time.Time) (ok bool, retryAfter time.Duration) {
-	want := l.def
-	if l.limit != nil {
-		if c, ok := l.limit(client); ok {
-			want = c
-		}
-	}
+	want := l.limitOf(client)
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	b := l.buckets[client]
@@ -74,6 +69,36 @@ func (l *Limiter) Allow(client string, now time.Time) (ok bool, retryAfter time.
 		return false, d
 	}
 	return true, 0
+}
+
+// Peek reports whether client's bucket holds an event at now, taking
+// nothing, and if not how long until it does. It lets a caller refuse
+// before doing expensive work whose end takes the event with Allow.
+func (l *Limiter) Peek(client string, now time.Time) (ok bool, retryAfter time.Duration) {
+	want := l.limitOf(client)
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	b := l.buckets[client]
+	if b == nil || b.of != want {
+		return want.Burst > 0, 0
+	}
+	tokens := b.lim.TokensAt(now)
+	if tokens >= 1 {
+		return true, 0
+	}
+	if want.PerSecond <= 0 {
+		return false, time.Duration(math.MaxInt64)
+	}
+	return false, time.Duration((1 - tokens) / want.PerSecond * float64(time.Second))
+}
+
+func (l *Limiter) limitOf(client string) Limit {
+	if l.limit != nil {
+		if c, ok := l.limit(client); ok {
+			return c
+		}
+	}
+	return l.def
 }
 
 // forgetFull drops the buckets that have refilled: they allow exactly what

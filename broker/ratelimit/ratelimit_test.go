@@ -59,3 +59,20 @@ func TestLimiterForgetsFullBuckets(t *testing.T) {
 		t.Fatalf("%d buckets held, want at most %d", n, maxIdle)
 	}
 }
+
+func TestLimiterPeekTakesNothing(t *testing.T) {
+	now := time.Unix(1_000_000, 0)
+	l := New(Limit{PerSecond: 2, Burst: 1}, nil)
+	for range 3 {
+		if ok, _ := l.Peek("a", now); !ok {
+			t.Fatal("Peek refused a full bucket")
+		}
+	}
+	if ok, _ := l.Allow("a", now); !ok {
+		t.Fatal("Allow after Peeks refused: Peek took an event")
+	}
+	ok, wait := l.Peek("a", now)
+	if ok || wait != 500*time.Millisecond {
+		t.Fatalf("Peek on an empty bucket: ok=%v wait=%s, want false, 500ms", ok, wait)
+	}
+}
