@@ -13,8 +13,8 @@ import (
 // it, and a resource server has to check it; nothing legitimate comes
 // near them.
 const (
-	MaxScopesPerRequest    = 32   // distinct names in scope
-	MaxScopeLength         = 128  // bytes of one scope name
+	MaxScopesPerRequest    = 32  // distinct names in scope
+	MaxScopeLength         = 128 // bytes of one scope name
 	MaxDetailsPerRequest   = maxDetails
 	MaxActionsPerRequest   = 64 // summed over every detail, after de-duplication
 	MaxLocationsPerRequest = 64 // summed over every detail, after de-duplication
