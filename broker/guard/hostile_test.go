@@ -3,14 +3,19 @@ package guard_test
 import (
 	"context"
 	"errors"
+	"io"
 	"net/http"
 	"net/http/httptest"
+	"strings"
+	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/writhq/writ/broker"
 	"github.com/writhq/writ/broker/dpop"
 	"github.com/writhq/writ/broker/guard"
 	"github.com/writhq/writ/broker/ratelimit"
+	"github.com/writhq/writ/broker/ssf"
 	"github.com/writhq/writ/broker/ssf/ssftest"
 )
 
@@ -129,4 +134,94 @@ func FuzzAllowsAgreesWithWrit(f *testing.F) {
 			t.Fatalf("Allows(%q) within %q = %v, CheckLocation says %v", loc, granted, got, err)
 		}
 	})
+}
+
+// pollGate holds the guard's polls of every stream but one until opened,
+// so a test can look at the guard while a new stream's backlog is still
+// on its way.
+type pollGate struct {
+	next   http.RoundTripper
+	keep   atomic.Pointer[string] // the stream whose polls pass
+	closed atomic.Bool
+	open   chan struct{}
+	held   atomic.Int64
+}
+
+func (p *pollGate) RoundTrip(r *http.Request) (*http.Response, error) {
+	if keep := p.keep.Load(); p.closed.Load() && keep != nil && strings.Contains(r.URL.Path, "/ssf/poll/") && !strings.HasSuffix(r.URL.Path, "/"+*keep) {
+		p.held.Add(1)
+		select {
+		case <-p.open:
+		case <-r.Context().Done():
+			return nil, r.Context().Err()
+		}
+	}
+	return p.next.RoundTrip(r)
+}
+
+// The attack of issue 10, item 6: writ loses the guard's stream (404); the
+// guard re-subscribes, and must refuse tokens until the new stream's
+// backlog (which may hold the revocation it missed) is applied.
+func TestResubscribingGuardRefusesUntilCaughtUp(t *testing.T) {
+	ssftest.CheckLeaks(t)
+	h := ssftest.New(t, ssftest.Options{Transmitter: ssf.Options{PollTimeout: 100 * time.Millisecond}})
+	gate := &pollGate{next: h.Client("rs-resub").Transport, open: make(chan struct{})}
+	g := startGuard(t, h, "rs-resub", func(c *guard.Config) { c.HTTPClient = &http.Client{Transport: gate} })
+	tok := h.Mint(ssftest.Agent, "", "contents:read").AccessToken
+	check := func() error { _, err := g.Check(context.Background(), request("GET", "/repos", "Bearer", tok)); return err }
+	if err := check(); err != nil {
+		t.Fatalf("before: %v", err)
+	}
+	streams := h.Transmitter.Streams()
+	if len(streams) != 1 {
+		t.Fatalf("%d streams", len(streams))
+	}
+	first := streams[0].ID
+	gate.keep.Store(&first)
+	gate.closed.Store(true)
+	// writ loses the stream: the guard's next poll is answered 404.
+	code, body := deleteStream(t, h, "rs-resub", first)
+	if code != http.StatusNoContent {
+		t.Fatalf("delete stream: %d %s", code, body)
+	}
+	// The guard has subscribed again and its first poll of the new stream
+	// is held: it must not be ready, and must refuse the token.
+	waitUntil(t, func() bool { return gate.held.Load() > 0 })
+	if ok, why := g.Ready(); ok {
+		t.Fatal("guard ready while the new stream's backlog is unread")
+	} else if !strings.Contains(why, "caught up") {
+		t.Errorf("not ready because %q", why)
+	}
+	var e *guard.Error
+	if err := check(); !errors.As(err, &e) || e.Reason != guard.ReasonFeedUnavailable {
+		t.Fatalf("token during re-subscription: %v, want %s", err, guard.ReasonFeedUnavailable)
+	}
+	close(gate.open)
+	waitReady(t, g)
+	if err := check(); err != nil {
+		t.Fatalf("after catching up: %v", err)
+	}
+}
+
+func deleteStream(t *testing.T, h *ssftest.Harness, receiver, id string) (int, string) {
+	t.Helper()
+	req, _ := http.NewRequest(http.MethodDelete, h.URL+"/ssf/stream?stream_id="+id, nil)
+	resp, err := h.Client(receiver).Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, string(b)
+}
+
+func waitUntil(t *testing.T, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(20 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatal("condition not met within 20s")
+		}
+		time.Sleep(2 * time.Millisecond)
+	}
 }
