@@ -168,7 +168,10 @@ func TestResubscribingGuardRefusesUntilCaughtUp(t *testing.T) {
 	gate := &pollGate{next: h.Client("rs-resub").Transport, open: make(chan struct{})}
 	g := startGuard(t, h, "rs-resub", func(c *guard.Config) { c.HTTPClient = &http.Client{Transport: gate} })
 	tok := h.Mint(ssftest.Agent, "", "contents:read").AccessToken
-	check := func() error { _, err := g.Check(context.Background(), request("GET", "/repos", "Bearer", tok)); return err }
+	check := func() error {
+		_, err := g.Check(context.Background(), request("GET", "/repos", "Bearer", tok))
+		return err
+	}
 	if err := check(); err != nil {
 		t.Fatalf("before: %v", err)
 	}
