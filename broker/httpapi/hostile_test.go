@@ -186,3 +186,26 @@ func TestThrottledBeforeParsing(t *testing.T) {
 		e.submit(e.triage, taskForm("contents:read"))
 	}
 }
+
+// Issue 10: /token answers invalid_target when resource names something
+// other than the task's resource, and the token can still be collected.
+func TestTokenResourceMustBeTheGrants(t *testing.T) {
+	e := newEnv(t, envOptions{})
+	id := e.submit(e.release, taskForm("contents:read"))
+	if _, err := e.svc.Approve(context.Background(), e.op, id); err != nil {
+		t.Fatal(err)
+	}
+	form := func(resource string) url.Values {
+		return e.authForm(e.release, url.Values{"grant_type": {httpapi.CIBAGrantType}, "auth_req_id": {id}, "resource": {resource}})
+	}
+	for _, other := range []string{billingURI, gitURI + "/repos/acme", "https://evil.example"} {
+		r := e.post("/token", form(other))
+		wantError(t, r, http.StatusBadRequest, "invalid_target")
+	}
+	// Another agent's task is not revealed by a resource mismatch.
+	r := e.post("/token", e.authForm(e.triage, url.Values{"grant_type": {httpapi.CIBAGrantType}, "auth_req_id": {id}, "resource": {billingURI}}))
+	wantError(t, r, http.StatusBadRequest, "invalid_grant")
+	if r := e.post("/token", form(gitURI)); r.Status != http.StatusOK {
+		t.Fatalf("the right resource: %d %s", r.Status, r.Raw)
+	}
+}

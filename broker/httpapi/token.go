@@ -62,6 +62,10 @@ func (s *Server) serveToken(w http.ResponseWriter, r *http.Request) {
 		writeOAuthError(w, badRequest("auth_req_id is required"))
 		return
 	}
+	if oe := s.checkTarget(r.Context(), client.ID, id, f.get("resource")); oe != nil {
+		writeOAuthError(w, oe)
+		return
+	}
 	// Every poll needs a fresh proof (RFC 9449 §4.3), checked against the
 	// token endpoint's URL as configured, not as the request says.
 	jkt := ""
