@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
+	"net/http/httptest"
 	"net/url"
 	"strings"
 	"testing"
@@ -207,5 +208,37 @@ func TestTokenResourceMustBeTheGrants(t *testing.T) {
 	wantError(t, r, http.StatusBadRequest, "invalid_grant")
 	if r := e.post("/token", form(gitURI)); r.Status != http.StatusOK {
 		t.Fatalf("the right resource: %d %s", r.Status, r.Raw)
+	}
+}
+
+func TestMetricsBearerToken(t *testing.T) {
+	const token = "metrics-token-0123456789"
+	e := newEnv(t, envOptions{api: func(o *httpapi.Options) { o.MetricsToken = token }})
+	if r := e.get("/metrics"); r.Status != http.StatusUnauthorized || r.Header.Get("WWW-Authenticate") == "" {
+		t.Fatalf("/metrics without the token: %d", r.Status)
+	}
+	for _, auth := range []string{"Bearer wrong", "Bearer " + token + "x", "Basic " + token, token} {
+		req, _ := http.NewRequest(http.MethodGet, e.url+"/metrics", nil)
+		req.Header.Set("Authorization", auth)
+		if r := e.do(req); r.Status != http.StatusUnauthorized {
+			t.Fatalf("/metrics with %q: %d", auth, r.Status)
+		}
+	}
+	req, _ := http.NewRequest(http.MethodGet, e.url+"/metrics", nil)
+	req.Header.Set("Authorization", "Bearer "+token)
+	if r := e.do(req); r.Status != http.StatusOK || !strings.Contains(r.Raw, "writ_") {
+		t.Fatalf("/metrics with the token: %d", r.Status)
+	}
+}
+
+func TestMetricsElsewhere(t *testing.T) {
+	e := newEnv(t, envOptions{api: func(o *httpapi.Options) { o.MetricsElsewhere = true }})
+	if r := e.get("/metrics"); r.Status != http.StatusNotFound {
+		t.Fatalf("/metrics on the public API when served elsewhere: %d", r.Status)
+	}
+	rec := httptest.NewRecorder()
+	e.api.MetricsHandler().ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/metrics", nil))
+	if rec.Code != http.StatusOK || !strings.Contains(rec.Body.String(), "writ_") {
+		t.Fatalf("MetricsHandler: %d", rec.Code)
 	}
 }

@@ -70,6 +70,12 @@ type Options struct {
 	// a flooding client cannot crowd out the others.
 	// DefaultClientAuthLimit when zero; a negative PerSecond disables it.
 	ClientAuth ratelimit.Limit
+	// MetricsToken, when set, is the bearer token /metrics requires
+	// (compared in constant time); without it /metrics is open.
+	MetricsToken string
+	// MetricsElsewhere leaves /metrics off the public API: serve
+	// MetricsHandler on a listener of its own (writ serve --metrics-listen).
+	MetricsElsewhere bool
 }
 
 // DefaultClientAuthLimit is the per-client authentication limit: far above
@@ -201,7 +207,9 @@ func (s *Server) routes() {
 	route(http.MethodPost, s.prefix+pathIntrospect, "introspect", s.serveIntrospect)
 	route(http.MethodPost, s.prefix+pathRevoke, "revoke", s.serveRevoke)
 	route(http.MethodGet, s.prefix+pathHealth, "healthz", s.serveHealth)
-	s.mux.Handle("GET "+s.prefix+pathMetrics, metricsHandler(s.registry))
+	if !s.opts.MetricsElsewhere {
+		s.mux.Handle("GET "+s.prefix+pathMetrics, s.MetricsHandler())
+	}
 	s.mux.Handle("/", s.metrics.instrument("other", http.HandlerFunc(notFound)))
 }
 
