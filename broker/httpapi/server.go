@@ -62,7 +62,9 @@ type Options struct {
 	// Now is the clock; the Service's when nil.
 	Now func() time.Time
 	// ReplayEntries bounds each replay cache (DPoP proofs, client
-	// assertions); dpop.DefaultReplayEntries when zero.
+	// assertions); dpop.DefaultReplayEntries when zero. One client may
+	// hold 1/dpop.DefaultClientShare of each; past that it is answered
+	// 429 slow_down, and no other client is affected.
 	ReplayEntries int
 	// ClientAuth limits how often one client may authenticate: every
 	// verified client assertion (or workload token) takes one event, and a
