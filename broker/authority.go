@@ -165,6 +165,9 @@ func AllowsAt(scopes []string, details []AuthorizationDetail, location, action s
 	if action == "" || action == ScopeOpenID || !slices.Contains(scopes, action) {
 		return false
 	}
+	if _, err := CheckLocation(location, location); err != nil {
+		return false // an ambiguous location is allowed nowhere
+	}
 	named := false
 	for _, d := range details {
 		if !slices.Contains(d.Actions, action) {

@@ -22,6 +22,10 @@ type Config struct {
 	// reads it; a relative path is resolved against the configuration
 	// file's directory); empty for none.
 	PolicyFile string
+	// PushAllow lists the private address ranges (CIDR), addresses and
+	// host names that revocation-feed push delivery may reach; every
+	// other non-public address is refused (issue 10). Read by broker/ssf.
+	PushAllow []string
 }
 
 // Limits bound every request and grant.
@@ -29,6 +33,10 @@ type Limits struct {
 	DefaultTTL     time.Duration // TTL when the agent asks for none
 	MaxTTL         time.Duration // no grant lives longer, whatever an agent's ceiling says
 	ReviewDeadline time.Duration // a pending request expires after this long
+	// SubmitRate (requests per second) and SubmitBurst bound how fast one
+	// agent may submit task requests; zero leaves the Service's default.
+	SubmitRate  float64
+	SubmitBurst int
 }
 
 // DefaultLimits are the limits used when the configuration says nothing.
@@ -47,6 +55,10 @@ type Agent struct {
 	Ceiling []CeilingEntry
 	// MaxTTL caps this agent's grants below Limits.MaxTTL; zero means no extra cap.
 	MaxTTL time.Duration
+	// SubmitRate and SubmitBurst override Limits' for this agent; zero
+	// means the configuration's.
+	SubmitRate  float64
+	SubmitBurst int
 }
 
 // WorkloadIdentity maps a JWT from a trusted issuer (a SPIFFE JWT-SVID, a

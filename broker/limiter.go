@@ -3,44 +3,31 @@ package broker
 import (
 	"sync"
 	"time"
+
+	"github.com/writhq/writ/broker/ratelimit"
 )
 
 // limiter is a token bucket per agent for task submissions, so a flood from
-// one agent cannot bury the operator's queue.
-type limiter struct {
-	rate  float64
-	burst float64
-	mu    sync.Mutex
-	b     map[string]*bucket
-}
+// one agent cannot bury the operator's queue. It is golang.org/x/time/rate
+// underneath (broker/ratelimit); each agent's rate and burst come from its
+// configuration, then the configuration's limits, then the Service's
+// options.
+type limiter struct{ l *ratelimit.Limiter }
 
-type bucket struct {
-	tokens float64
-	last   time.Time
-}
-
-func newLimiter(rate float64, burst int) *limiter {
-	return &limiter{rate: rate, burst: float64(burst), b: make(map[string]*bucket)}
+func newLimiter(rate float64, burst int, limitFor func(agent string) (ratelimit.Limit, bool)) *limiter {
+	return &limiter{l: ratelimit.New(ratelimit.Limit{PerSecond: rate, Burst: burst}, limitFor)}
 }
 
 // allow takes one token from the agent's bucket, reporting whether there was one.
 func (l *limiter) allow(agent string, now time.Time) bool {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	b, ok := l.b[agent]
-	if !ok {
-		b = &bucket{tokens: l.burst, last: now}
-		l.b[agent] = b
-	}
-	if el := now.Sub(b.last).Seconds(); el > 0 {
-		b.tokens = min(l.burst, b.tokens+el*l.rate)
-		b.last = now
-	}
-	if b.tokens < 1 {
-		return false
-	}
-	b.tokens--
-	return true
+	ok, _ := l.l.Allow(agent, now)
+	return ok
+}
+
+// peek reports whether the agent's bucket has a token, taking none, and
+// if not how long until it has.
+func (l *limiter) peek(agent string, now time.Time) (bool, time.Duration) {
+	return l.l.Peek(agent, now)
 }
 
 // pollTracker remembers when each request was last polled, in memory: a

@@ -44,13 +44,14 @@ func (s *Service) Submit(ctx context.Context, agentID string, in SubmitInput) (*
 	if s.agentState(agentID).Quarantined {
 		return nil, Errorf(EFORBIDDEN, "agent %s is quarantined", agentID).WithReason(ReasonAccessDenied)
 	}
-	terms, res, err := s.checkRequest(agent, in)
-	if err != nil {
-		return nil, err
-	}
+	// The rate limit comes before any checking, so a flood costs little.
 	if !s.limiter.allow(agentID, now) {
 		s.noteThrottled(ctx, agentID, "rate limit")
 		return nil, Errorf(ETHROTTLED, "agent %s is sending requests too fast", agentID).WithReason(ReasonSlowDown)
+	}
+	terms, res, err := s.checkRequest(agent, in)
+	if err != nil {
+		return nil, err
 	}
 	deadline := s.cfg.Limits.ReviewDeadline
 	if in.Expiry > 0 && in.Expiry < deadline {
@@ -313,8 +314,8 @@ func checkDetail(d AuthorizationDetail, res *Resource, ceiling []string) string 
 		return "actions is required"
 	}
 	for _, l := range d.Locations {
-		if !ResourceWithin(l, res.URI) {
-			return fmt.Sprintf("location %s is not within resource %s", l, res.URI)
+		if _, err := CheckLocation(l, res.URI); err != nil {
+			return ErrorMessage(err)
 		}
 	}
 	for _, a := range d.Actions {

@@ -32,7 +32,8 @@ type Options struct {
 	// PollInterval is the CIBA interval agents are told (default 2s).
 	PollInterval time.Duration
 	// SubmitRate and SubmitBurst bound how fast one agent may submit
-	// requests (default 30 per minute, burst 10); MaxPendingPerAgent bounds
+	// requests (default 30 per minute, burst 10), unless the configuration
+	// sets limits.submit_rate or an agent's own; MaxPendingPerAgent bounds
 	// how many it may have waiting at once (default 20).
 	SubmitRate         float64 // requests per second
 	SubmitBurst        int
@@ -120,7 +121,7 @@ func New(ctx context.Context, cfg *Config, st Store, opts Options) (*Service, er
 	if s.policy == nil {
 		s.policy = DefaultPolicy{}
 	}
-	s.limiter = newLimiter(opts.SubmitRate, opts.SubmitBurst)
+	s.limiter = newLimiter(opts.SubmitRate, opts.SubmitBurst, s.submitLimitOf)
 	s.polls = newPollTracker()
 	s.usage = newUsageRecorder()
 	s.tokens = newVerifiedCache(100_000, func(c *AccessClaims) int64 { return c.Expiry })

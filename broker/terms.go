@@ -1,9 +1,7 @@
 package broker
 
 import (
-	"net/url"
 	"slices"
-	"strings"
 	"time"
 )
 
@@ -73,33 +71,16 @@ func listWithin(narrow, wide []string) bool {
 	return true
 }
 
-// ResourceWithin reports whether resource r is w or a path beneath it
-// (https://api.example.com/repos/acme is within https://api.example.com).
-// Paths are compared whole segment by segment, and a path with a dot
-// segment ("..", or "%2e%2e" encoded) is within nothing but itself, so
-// .../acme/../../admin never passes for a path beneath .../acme.
+// ResourceWithin reports whether r is w or a location beneath it, by
+// writ's one location rule (CheckLocation): segment by segment, and an
+// ambiguous location (a dot segment, a path parameter, an encoded dot or
+// slash, …) is within nothing but itself.
 func ResourceWithin(r, w string) bool {
 	if r == w {
 		return true
 	}
-	ru, err1 := url.Parse(r)
-	wu, err2 := url.Parse(w)
-	if err1 != nil || err2 != nil || ru.Scheme != wu.Scheme || ru.Host != wu.Host ||
-		ru.RawQuery != "" || ru.Fragment != "" || hasDotSegment(ru.Path) || hasDotSegment(wu.Path) {
-		return false
-	}
-	base := strings.TrimSuffix(wu.Path, "/")
-	return strings.HasPrefix(ru.Path, base+"/")
-}
-
-// hasDotSegment reports whether a (decoded) path has a "." or ".." segment.
-func hasDotSegment(p string) bool {
-	for _, seg := range strings.Split(p, "/") {
-		if seg == "." || seg == ".." {
-			return true
-		}
-	}
-	return false
+	_, err := CheckLocation(r, w)
+	return err == nil
 }
 
 // HighestRisk returns the highest risk among the scopes at a resource;

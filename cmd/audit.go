@@ -10,6 +10,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/writhq/writ/broker"
+	"github.com/writhq/writ/broker/visible"
 	"github.com/writhq/writ/store"
 )
 
@@ -65,7 +66,20 @@ func init() {
 
 func exportAudit(cmd *cobra.Command, st *store.Store, w io.Writer, from uint64) error {
 	bw := bufio.NewWriter(w)
-	enc := json.NewEncoder(bw)
+	// One JSON object a line. Characters that read invisibly (C1 controls,
+	// format characters, separators, fillers, variation selectors) are
+	// written as \u escapes: the record means the same, and a terminal or
+	// editor showing the file shows them.
+	enc := func(e *broker.AuditEntry) error {
+		b, err := json.Marshal(e)
+		if err != nil {
+			return err
+		}
+		if _, err := bw.Write(visible.EscapeJSON(b)); err != nil {
+			return err
+		}
+		return bw.WriteByte('\n')
+	}
 	var v broker.ChainVerifier
 	err := st.View(cmd.Context(), func(tx broker.Tx) error {
 		return tx.ForEachAudit(from, func(e *broker.AuditEntry) error {
@@ -76,7 +90,7 @@ func exportAudit(cmd *cobra.Command, st *store.Store, w io.Writer, from uint64) 
 					from = 2 // report only the first break
 				}
 			}
-			return enc.Encode(e)
+			return enc(e)
 		})
 	})
 	if err != nil {

@@ -1,7 +1,11 @@
 package cmd
 
 import (
+	"context"
+	"errors"
 	"fmt"
+	"io/fs"
+	"os"
 	"os/user"
 	"sort"
 	"text/tabwriter"
@@ -22,6 +26,23 @@ func localOperator() broker.Operator {
 	return broker.Operator{Issuer: "local", Subject: name, Name: name}
 }
 
+// openExistingBroker is openBroker for commands that only look after an
+// existing issuer: a mistyped --db must not create a new store (with new
+// signing keys) and report on that instead.
+func openExistingBroker(ctx context.Context) (*brokerEnv, error) {
+	path := dbPath()
+	fi, err := os.Stat(path)
+	switch {
+	case errors.Is(err, fs.ErrNotExist):
+		return nil, fmt.Errorf("no store at %s: check --db (or WRIT_DB); this command never creates one", path)
+	case err != nil:
+		return nil, fmt.Errorf("store %s: %w", path, err)
+	case !fi.Mode().IsRegular():
+		return nil, fmt.Errorf("store %s is not a file", path)
+	}
+	return openBroker(ctx, broker.Options{})
+}
+
 func init() {
 	keys := &cobra.Command{Use: "keys", Short: "Manage the issuer's signing keys"}
 	var alg string
@@ -30,7 +51,7 @@ func init() {
 		Short: "Start signing with a new key; the old one stays published until its tokens expire",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			env, err := openBroker(cmd.Context(), broker.Options{})
+			env, err := openExistingBroker(cmd.Context())
 			if err != nil {
 				return err
 			}
@@ -49,7 +70,7 @@ func init() {
 		Short: "List the signing keys and when retired ones leave the JWKS",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			env, err := openBroker(cmd.Context(), broker.Options{})
+			env, err := openExistingBroker(cmd.Context())
 			if err != nil {
 				return err
 			}

@@ -168,6 +168,9 @@ type brokerEnv struct {
 	// feed's push delivery, the policy file's reloads); serveAPI runs them
 	// while it serves.
 	runners []func(context.Context) error
+	// metrics says how the agent API serves /metrics (writ serve
+	// --metrics-listen, --metrics-token-file).
+	metrics metricsOptions
 }
 
 // Close closes the store.

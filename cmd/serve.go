@@ -30,6 +30,7 @@ type serveFlags struct {
 	tlsKey      string
 	requireDPoP bool
 	policy      string // --policy: the policy file, over the configuration's
+	metrics     metricsFlags
 }
 
 // DefaultListen is where writ serves the agent API unless told otherwise.
@@ -72,6 +73,7 @@ TLS (--tls-cert/--tls-key, or a TLS-terminating proxy).`,
 	fl.StringVar(&f.tlsKey, "tls-key", "", "TLS private key file (PEM)")
 	fl.BoolVar(&f.requireDPoP, "require-dpop", false, "mint only DPoP-bound tokens, whatever the configuration says")
 	addPolicyFlag(fl, &f.policy)
+	addMetricsFlags(fl, &f.metrics)
 	rootCmd.AddCommand(serve)
 }
 
@@ -121,10 +123,18 @@ func runServe(ctx context.Context, f serveFlags, log *slog.Logger) error {
 	if f.requireDPoP {
 		env.Config.RequireDPoP = true
 	}
+	if env.metrics, err = f.metrics.options(); err != nil {
+		return err
+	}
 	api, err := newAgentAPI(env, issuer, f.requireDPoP, log)
 	if err != nil {
 		return err
 	}
+	stopMetrics, _, err := startMetricsListener(f.metrics.listen, api, log)
+	if err != nil {
+		return err
+	}
+	defer stopMetrics()
 	if !isLoopback(ln.Addr()) && f.tlsCert == "" && strings.HasPrefix(issuer, "http://") {
 		log.Warn("serving plain HTTP on a non-loopback address; use --tls-cert/--tls-key or a TLS-terminating proxy")
 	}
@@ -146,7 +156,7 @@ func runServe(ctx context.Context, f serveFlags, log *slog.Logger) error {
 // mounts add their routes.
 func newAgentAPI(env *brokerEnv, issuer string, requireDPoP bool, log *slog.Logger) (*httpapi.Server, error) {
 	api, err := httpapi.New(env.Service, httpapi.Options{PublicURL: issuer, RequireDPoP: requireDPoP, Logger: log,
-		ResourceClients: resourceClients(env.Config)})
+		ResourceClients: resourceClients(env.Config), MetricsToken: env.metrics.token, MetricsElsewhere: env.metrics.elsewhere})
 	if err != nil {
 		return nil, err
 	}

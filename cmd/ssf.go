@@ -3,6 +3,7 @@ package cmd
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net/http"
 	"strings"
 
@@ -22,7 +23,12 @@ func init() {
 }
 
 func mountSSF(srv *httpapi.Server, env *brokerEnv) error {
+	egress, err := ssf.ParseEgress(env.Service.Config().PushAllow)
+	if err != nil {
+		return fmt.Errorf("revocation feed: push_allow: %w", err)
+	}
 	t, err := ssf.New(context.Background(), env.Service, ssf.Options{
+		Egress:       egress,
 		Logger:       env.Log,
 		Authenticate: func(r *http.Request) (string, error) { return authenticateReceiver(srv, r) },
 		// Receivers are resource servers, each known by its resource URI:

@@ -4,6 +4,8 @@ import (
 	"strings"
 
 	tea "charm.land/bubbletea/v2"
+
+	"github.com/writhq/writ/broker/visible"
 )
 
 // lineEdit is a one-line text field with the cursor at its end: enough for
@@ -37,7 +39,7 @@ func (e *lineEdit) update(msg tea.KeyPressMsg) bool {
 		return false
 	}
 	for _, r := range msg.Text {
-		if r < 0x20 || r == 0x7F || (r >= 0x80 && r <= 0x9F) || invisible(r) {
+		if r < 0x20 || r == 0x7F || visible.Hidden(r) {
 			continue // typed or pasted controls never reach a reason or a filter
 		}
 		if e.limit > 0 && len(e.value) >= e.limit {

@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"strings"
 	"unicode/utf8"
+
+	"github.com/writhq/writ/broker/visible"
 )
 
 // Neutralise makes text that an agent or an operator supplied safe to draw
@@ -14,8 +16,11 @@ import (
 //     (ESC shows as ␛), so an injected escape sequence is seen, not obeyed;
 //   - C1 controls (U+0080–U+009F, which some terminals obey like ESC
 //     sequences) become a visible \u009b-style escape;
-//   - bidirectional overrides and isolates (the Trojan Source trick) and
-//     invisible zero-width characters become a visible <U+202E> marker;
+//   - every other character broker/visible calls Hidden (format
+//     characters such as bidirectional overrides, the Trojan Source trick,
+//     zero-width characters and the soft hyphen; line and paragraph
+//     separators; Hangul fillers; variation selectors; the combining
+//     grapheme joiner) becomes a visible <U+2028> marker;
 //   - invalid UTF-8 becomes U+FFFD.
 //
 // Newlines and tabs are kept as spaces, since every place the console shows
@@ -55,7 +60,7 @@ func neutralise(s string, keepNewlines bool) string {
 			b.WriteRune('\u2421')
 		case r >= 0x80 && r <= 0x9F:
 			fmt.Fprintf(&b, `\u%04x`, r)
-		case invisible(r):
+		case visible.Hidden(r):
 			fmt.Fprintf(&b, "<U+%04X>", r)
 		default:
 			b.WriteRune(r)
@@ -73,18 +78,4 @@ func isPlain(s string) bool {
 		}
 	}
 	return true
-}
-
-// invisible reports format characters that change how text around them
-// reads without being seen: bidi embeddings, overrides, isolates and marks,
-// zero-width joiners and spaces, the BOM and the Unicode tag characters.
-func invisible(r rune) bool {
-	switch {
-	case r >= 0x202A && r <= 0x202E, r >= 0x2066 && r <= 0x2069,
-		r == 0x200E, r == 0x200F, r == 0x061C,
-		r >= 0x200B && r <= 0x200D, r == 0x2060, r == 0xFEFF,
-		r >= 0xE0000 && r <= 0xE007F:
-		return true
-	}
-	return false
 }

@@ -5,6 +5,8 @@ import (
 	"testing"
 
 	"github.com/charmbracelet/x/ansi"
+
+	"github.com/writhq/writ/broker/visible"
 )
 
 func TestNeutralise(t *testing.T) {
@@ -31,6 +33,20 @@ func TestNeutralise(t *testing.T) {
 		{"tag chars", "a\U000E0041", "a<U+E0041>"},
 		{"invalid utf8", "a\xffb", "a\uFFFDb"},
 		{"nul", "a\x00b", "a␀b"},
+		// Issue 10, item 5: each of these rendered invisibly.
+		{"line separator", "read\u2028APPROVE ME", "read<U+2028>APPROVE ME"},
+		{"paragraph separator", "read\u2029APPROVE ME", "read<U+2029>APPROVE ME"},
+		{"soft hyphen", "ad\u00ADmin", "ad<U+00AD>min"},
+		{"combining grapheme joiner", "a\u034Fb", "a<U+034F>b"},
+		{"hangul choseong filler", "a\u115Fb", "a<U+115F>b"},
+		{"hangul jungseong filler", "a\u1160b", "a<U+1160>b"},
+		{"hangul filler", "a\u3164b", "a<U+3164>b"},
+		{"halfwidth hangul filler", "a\uFFA0b", "a<U+FFA0>b"},
+		{"mongolian vowel separator", "a\u180Eb", "a<U+180E>b"},
+		{"invisible times", "a\u2062b", "a<U+2062>b"},
+		{"variation selector 16", "ok\uFE0F", "ok<U+FE0F>"},
+		{"variation selector supplement", "ok\U000E0100", "ok<U+E0100>"},
+		{"c1 next line", "a\u0085b", `a\u0085b`},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -63,7 +79,7 @@ func FuzzNeutralise(f *testing.F) {
 	f.Fuzz(func(t *testing.T, s string) {
 		got := Neutralise(s)
 		for _, r := range got {
-			if r < 0x20 || r == 0x7F || (r >= 0x80 && r <= 0x9F) || invisible(r) {
+			if r < 0x20 || r == 0x7F || visible.Hidden(r) {
 				t.Fatalf("Neutralise(%q) = %q holds control %U", s, got, r)
 			}
 		}

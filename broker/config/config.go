@@ -11,6 +11,7 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"reflect"
 	"slices"
 	"strings"
 	"time"
@@ -19,6 +20,7 @@ import (
 	"go.yaml.in/yaml/v3"
 
 	"github.com/writhq/writ/broker"
+	"github.com/writhq/writ/broker/ssf"
 )
 
 // Error is a configuration error at a place in a file.
@@ -51,12 +53,15 @@ type file struct {
 	Agents      []agent    `yaml:"agents"`
 	Console     yaml.Node  `yaml:"console"` // read by the console, not the broker
 	Policy      string     `yaml:"policy"`
+	PushAllow   []string   `yaml:"push_allow"`
 }
 
 type limits struct {
 	DefaultTTL     duration `yaml:"default_ttl"`
 	MaxTTL         duration `yaml:"max_ttl"`
 	ReviewDeadline duration `yaml:"review_deadline"`
+	SubmitRate     float64  `yaml:"submit_rate"`  // task requests per second, per agent
+	SubmitBurst    int      `yaml:"submit_burst"` // task requests at once, per agent
 }
 
 type resource struct {
@@ -84,7 +89,10 @@ type agent struct {
 	Workload *workload   `yaml:"workload"`
 	Ceiling  []ceiling   `yaml:"ceiling"`
 	MaxTTL   duration    `yaml:"max_ttl"`
-	Line     int         `yaml:"-"`
+	// SubmitRate and SubmitBurst override limits' for this agent.
+	SubmitRate  float64 `yaml:"submit_rate"`
+	SubmitBurst int     `yaml:"submit_burst"`
+	Line        int     `yaml:"-"`
 }
 
 type workload struct {
@@ -173,6 +181,9 @@ func Load(path string) (*broker.Config, error) {
 
 // Parse validates a configuration read from name.
 func Parse(name string, data []byte) (*broker.Config, error) {
+	if err := checkFile(name, data, reflect.TypeOf(file{}), ""); err != nil {
+		return nil, err
+	}
 	var f file
 	dec := yaml.NewDecoder(bytes.NewReader(data))
 	dec.KnownFields(true)
@@ -183,6 +194,23 @@ func Parse(name string, data []byte) (*broker.Config, error) {
 	return f.build(name)
 }
 
+// checkFile refuses the first unknown field in data (when data is YAML at
+// all; the decoder reports syntax errors), naming its path and the nearest
+// valid field.
+func checkFile(name string, data []byte, t reflect.Type, path string) error {
+	var root yaml.Node
+	if yaml.Unmarshal(data, &root) != nil {
+		return nil
+	}
+	if err := checkTree(&root, t, path, 0); err != nil {
+		if fa, ok := err.(*fieldAt); ok {
+			return &Error{File: name, Line: fa.line, Field: fa.field, Msg: fa.msg}
+		}
+		return err
+	}
+	return nil
+}
+
 // yamlError turns a yaml.v3 error ("yaml: line 3: ...") into an *Error.
 func yamlError(name string, err error) error {
 	msg := strings.TrimPrefix(err.Error(), "yaml: ")
@@ -190,6 +218,11 @@ func yamlError(name string, err error) error {
 	if errors.As(err, &te) && len(te.Errors) > 0 {
 		msg = te.Errors[0]
 	}
+	var fa *fieldAt
+	if errors.As(err, &fa) {
+		return &Error{File: name, Line: fa.line, Field: fa.field, Msg: fa.msg}
+	}
+	msg = plainTypeError(msg)
 	line := 0
 	if _, rest, ok := strings.Cut(msg, "line "); ok {
 		fmt.Sscanf(rest, "%d", &line)
@@ -212,6 +245,12 @@ func (f *file) build(name string) (*broker.Config, error) {
 			cfg.PolicyFile = filepath.Join(filepath.Dir(name), f.Policy)
 		}
 	}
+	if len(f.PushAllow) > 0 {
+		if _, err := ssf.ParseEgress(f.PushAllow); err != nil {
+			return nil, fail(0, "push_allow", "%v", err)
+		}
+		cfg.PushAllow = slices.Clone(f.PushAllow)
+	}
 	for _, l := range []struct {
 		d   duration
 		dst *time.Duration
@@ -220,6 +259,10 @@ func (f *file) build(name string) (*broker.Config, error) {
 			*l.dst = l.d.Duration
 		}
 	}
+	if f.Limits.SubmitRate < 0 || f.Limits.SubmitBurst < 0 {
+		return nil, fail(0, "limits.submit_rate", "submit_rate and submit_burst must not be negative")
+	}
+	cfg.Limits.SubmitRate, cfg.Limits.SubmitBurst = f.Limits.SubmitRate, f.Limits.SubmitBurst
 	if cfg.Limits.DefaultTTL > cfg.Limits.MaxTTL {
 		return nil, fail(f.Limits.DefaultTTL.Line, "limits.default_ttl", "%s is longer than max_ttl %s", cfg.Limits.DefaultTTL, cfg.Limits.MaxTTL)
 	}
@@ -285,9 +328,13 @@ func (f *file) build(name string) (*broker.Config, error) {
 		if _, dup := cfg.Agent(a.ID); dup {
 			return nil, fail(a.Line, field+".id", "agent %s is declared twice", a.ID)
 		}
-		ag := broker.Agent{ID: a.ID, Name: a.Name, Owner: strings.TrimSpace(a.Owner), MaxTTL: a.MaxTTL.Duration}
+		ag := broker.Agent{ID: a.ID, Name: a.Name, Owner: strings.TrimSpace(a.Owner), MaxTTL: a.MaxTTL.Duration,
+			SubmitRate: a.SubmitRate, SubmitBurst: a.SubmitBurst}
 		if why := broker.CheckOwner(ag.Owner); why != "" {
 			return nil, fail(a.Line, field+".owner", "%s", why)
+		}
+		if a.SubmitRate < 0 || a.SubmitBurst < 0 {
+			return nil, fail(a.Line, field+".submit_rate", "submit_rate and submit_burst must not be negative")
 		}
 		if ag.Name == "" {
 			ag.Name = a.ID

@@ -54,8 +54,8 @@ func TestErrorsNameFileLineAndField(t *testing.T) {
 	tests := []struct {
 		name, yaml, want string
 	}{
-		{"unknown top-level field", "agentz: []\n", "bad.yaml:1: field agentz not found"},
-		{"unknown nested field", base + "agents:\n  - id: a\n    colour: red\n", "bad.yaml:7: field colour not found"},
+		{"unknown top-level field", "agentz: []\n", "bad.yaml:1: agentz: unknown field; did you mean agents?"},
+		{"unknown nested field", base + "agents:\n  - id: a\n    colour: red\n", "bad.yaml:7: agents[0].colour: unknown field; the fields here are ceiling, id, keys, max_ttl, name, owner, submit_burst, submit_rate, workload"},
 		{"bad risk", "resources:\n  - uri: https://r.example\n    scopes:\n      - {name: read, risk: spicy, description: Read}\n", "bad.yaml:4: resources[0].scopes[0].risk: unknown risk \"spicy\""},
 		{"missing description", "resources:\n  - uri: https://r.example\n    scopes:\n      - {name: read, risk: low}\n", "bad.yaml:4: resources[0].scopes[0].description"},
 		{"relative uri", "resources:\n  - uri: /r\n    scopes: []\n", "bad.yaml:2: resources[0].uri: must be an absolute URI"},
@@ -96,5 +96,59 @@ func TestPolicyFileIsResolvedBesideTheConfiguration(t *testing.T) {
 		if cfg.PolicyFile != tt.want {
 			t.Errorf("%q: policy file %q, want %q", tt.yaml, cfg.PolicyFile, tt.want)
 		}
+	}
+}
+
+func TestPushAllow(t *testing.T) {
+	cfg, err := Parse("writ.yaml", []byte("push_allow: [10.1.2.0/24, feed.corp.example]\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(cfg.PushAllow) != 2 {
+		t.Fatalf("PushAllow = %v", cfg.PushAllow)
+	}
+	_, err = Parse("writ.yaml", []byte("push_allow: [10.0.0.0/33]\n"))
+	if err == nil || !strings.Contains(err.Error(), "push_allow") {
+		t.Fatalf("bad CIDR: %v", err)
+	}
+}
+
+// Issue 10: an unknown field is named by its path with the nearest valid
+// field, and no message names a Go type.
+func TestUnknownFieldsNamePathAndNearest(t *testing.T) {
+	const key = `{"kty":"OKP","crv":"Ed25519","x":"qoIJTi2LpL4P7W1htqjjBq4drijQBhIJGyOq72fVPv0"}`
+	base := "resources:\n  - uri: https://r.example\n    scopes:\n      - {name: read, risk: low, description: Read}\n"
+	for _, tc := range []struct{ yaml, want string }{
+		{base + "agents:\n  - {id: a, keys: [" + key + "]}\n  - id: b\n    ceilling: []\n", "bad.yaml:8: agents[1].ceilling: unknown field; did you mean ceiling?"},
+		{base + "agents:\n  - id: a\n    keys: [" + key + "]\n    ceiling:\n      - resource: https://r.example\n        scope: [read]\n", "agents[0].ceiling[0].scope: unknown field; did you mean scopes?"},
+		{"limits:\n  max_tll: 1h\n", "bad.yaml:2: limits.max_tll: unknown field; did you mean max_ttl?"},
+		{"resources:\n  - uri: https://r.example\n    scopes:\n      - {name: read, risc: low, description: Read}\n", "resources[0].scopes[0].risc: unknown field; did you mean risk?"},
+		{"limits:\n  submit_rate: fast\n", "expects a number, got the string \"fast\""},
+		{"agents: {id: a}\n", "expects a list"},
+	} {
+		_, err := Parse("bad.yaml", []byte(tc.yaml))
+		if err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("%q: %v, want %q", tc.yaml, err, tc.want)
+			continue
+		}
+		for _, goWord := range []string{"config.", "float64", "[]", "not found in type"} {
+			if strings.Contains(err.Error(), goWord) {
+				t.Errorf("%q: error %q names a Go type (%s)", tc.yaml, err, goWord)
+			}
+		}
+	}
+}
+
+func TestSubmitLimits(t *testing.T) {
+	const key = `{"kty":"OKP","crv":"Ed25519","x":"qoIJTi2LpL4P7W1htqjjBq4drijQBhIJGyOq72fVPv0"}`
+	cfg, err := Parse("w.yaml", []byte("limits:\n  submit_rate: 2\n  submit_burst: 5\nagents:\n  - {id: a, keys: ["+key+"], submit_rate: 0.1, submit_burst: 1}\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg.Limits.SubmitRate != 2 || cfg.Limits.SubmitBurst != 5 || cfg.Agents[0].SubmitRate != 0.1 || cfg.Agents[0].SubmitBurst != 1 {
+		t.Fatalf("limits %+v, agent %+v", cfg.Limits, cfg.Agents[0])
+	}
+	if _, err := Parse("w.yaml", []byte("limits:\n  submit_rate: -1\n")); err == nil {
+		t.Fatal("negative submit_rate accepted")
 	}
 }

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"reflect"
 
 	"go.yaml.in/yaml/v3"
 )
@@ -43,6 +44,9 @@ func LoadConsole(path string) (Console, error) {
 
 // ParseConsole reads the console section of a configuration read from name.
 func ParseConsole(name string, data []byte) (Console, error) {
+	if err := checkFile(name, data, reflect.TypeOf(file{}), ""); err != nil {
+		return Console{}, err
+	}
 	var f file
 	dec := yaml.NewDecoder(bytes.NewReader(data))
 	dec.KnownFields(true)
@@ -52,6 +56,9 @@ func ParseConsole(name string, data []byte) (Console, error) {
 	var c Console
 	if f.Console.Kind == 0 {
 		return c, nil
+	}
+	if err := checkTree(&f.Console, reflect.TypeOf(c), "console", 0); err != nil {
+		return Console{}, yamlError(name, err)
 	}
 	if err := decodeStrict(&f.Console, &c); err != nil {
 		return Console{}, yamlError(name, err)

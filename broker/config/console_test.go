@@ -16,8 +16,8 @@ func TestConsoleSection(t *testing.T) {
 	}
 	for _, tt := range []struct{ yaml, want string }{
 		{"console:\n  theme: neon\n", "w.yaml:2: console.theme: unknown theme \"neon\""},
-		{"console:\n  colour: red\n", "w.yaml:2: field colour not found"},
-		{"console:\n  oidc:\n    client_secret: s3cret\n", "field client_secret not found"},
+		{"console:\n  colour: red\n", "w.yaml:2: console.colour: unknown field; the fields here are mouse, notify, oidc, theme"},
+		{"console:\n  oidc:\n    client_secret: s3cret\n", "w.yaml:3: console.oidc.client_secret: unknown field"},
 		{"console:\n  oidc:\n    login: carrier-pigeon\n", "console.oidc.login"},
 	} {
 		if _, err := ParseConsole("w.yaml", []byte(tt.yaml)); err == nil || !strings.Contains(err.Error(), tt.want) {

@@ -24,6 +24,9 @@ const (
 	ReasonNonce      = "nonce"             // nonce missing or not acceptable: answer use_dpop_nonce
 	ReasonReplay     = "replay"            // this proof (jkt, htu, jti) was already used
 	ReasonReplayFull = "replay_cache_full" // the replay cache is full: a server capacity fault; 503 fits
+	// ReasonReplayQuota: this client holds its quota of live proofs; it
+	// is sending too many, so answer 429 slow_down with Retry-After.
+	ReasonReplayQuota = "replay_quota"
 )
 
 // OAuth error codes a refused proof maps to (RFC 9449 §5, §7.1, §8, §9).
@@ -72,6 +75,9 @@ func refuse(reason, format string, args ...any) *Error {
 // errReplayFull is the one allocation-free refusal on the hot path.
 var errReplayFull = &Error{Reason: ReasonReplayFull,
 	Msg: "replay cache is full; refusing the proof rather than forgetting earlier ones"}
+
+var errReplayQuota = &Error{Reason: ReasonReplayQuota,
+	Msg: "too many proofs from this client in the replay window; slow down"}
 
 // show renders an attacker-supplied value for a message: plain when it is a
 // short run of safe characters, otherwise quoted, ASCII-escaped and clipped

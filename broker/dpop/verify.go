@@ -78,6 +78,25 @@ func (v *Verifier) VerifyRequest(r *http.Request, htu, accessToken string) (*Pro
 // and a plain error only when the Verifier is misconfigured or htu is not
 // an absolute http(s) URI.
 func (v *Verifier) Verify(values []string, htm, htu, accessToken string) (*Proof, error) {
+	return v.VerifyFor(values, htm, htu, accessToken, "")
+}
+
+// VerifyRequestFor is VerifyRequest for a request whose client is known
+// (an authenticated client id, or the key its token is bound to): the
+// proof counts against that client's replay quota instead of its own key's,
+// so making new keys earns a client no more room.
+func (v *Verifier) VerifyRequestFor(r *http.Request, htu, accessToken, client string) (*Proof, error) {
+	method := r.Method
+	if method == "" {
+		method = http.MethodGet
+	}
+	return v.VerifyFor(r.Header.Values("DPoP"), method, htu, accessToken, client)
+}
+
+// VerifyFor is Verify, counting the proof against client's replay quota
+// ("" means the proof's own key). A client over its quota gets
+// ReasonReplayQuota: answer 429 with Retry-After (ReplayRetryAfter).
+func (v *Verifier) VerifyFor(values []string, htm, htu, accessToken, client string) (*Proof, error) {
 	if v.Replay == nil {
 		return nil, errors.New("dpop: Verifier.Replay is nil; a replay cache is required")
 	}
@@ -177,7 +196,10 @@ func (v *Verifier) Verify(values []string, htm, htu, accessToken string) (*Proof
 	}
 
 	key := replayKey(jkt, got, c.jti)
-	if e := v.Replay.record(key, now.Add(window+skew).UnixNano(), now.UnixNano()); e != nil {
+	if client == "" {
+		client = jkt
+	}
+	if e := v.Replay.record(v.Replay.clientHash(client), key, now.Add(window+skew).UnixNano(), now.UnixNano()); e != nil {
 		return nil, e
 	}
 	return &Proof{
@@ -189,6 +211,10 @@ func (v *Verifier) Verify(values []string, htm, htu, accessToken string) (*Proof
 		Alg:      spec.alg,
 	}, nil
 }
+
+// ReplayRetryAfter is how long a client refused with ReasonReplayQuota
+// should wait: at most this long, its oldest proof leaves the cache.
+func (v *Verifier) ReplayRetryAfter() time.Duration { return v.window() + v.skew() }
 
 func (v *Verifier) window() time.Duration {
 	if v.Window > 0 {

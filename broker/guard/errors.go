@@ -33,12 +33,13 @@ const (
 	ReasonFeedUnavailable = "feed_unavailable"     // revocation status unknown: the guard fails closed
 	ReasonInactive        = "inactive"             // introspection says the token is not active
 	ReasonKeys            = "keys_unavailable"     // writ's JWKS could not be fetched
+	ReasonThrottled       = "throttled"            // the agent is over its request limit or proof quota: 429
 )
 
 // Error is why a request was refused, with what an RFC 6750 / RFC 9449
 // answer needs. Descriptions never contain the token.
 type Error struct {
-	Status      int    // 400, 401, 403 or 503
+	Status      int    // 400, 401, 403, 429 or 503
 	Code        string // OAuth error code; "" when the request had no credentials
 	Reason      string // one of the Reason constants
 	Description string

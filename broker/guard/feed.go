@@ -84,7 +84,11 @@ func (g *Guard) runFeed(ctx context.Context) {
 			return
 		}
 		if status == http.StatusNotFound {
-			g.log.Warn("writ no longer has our revocation stream; subscribing again", "stream", sub.streamID)
+			// Revocations may have been sent on the lost stream and never
+			// reached us: refuse tokens until the new stream's backlog,
+			// which reaches back a token lifetime, has been applied.
+			g.feed.ready.Store(false)
+			g.log.Warn("writ no longer has our revocation stream; refusing tokens until a new one has caught up", "stream", sub.streamID)
 			sub = nil
 			continue
 		}
@@ -178,6 +182,9 @@ func (g *Guard) subscribe(ctx context.Context) (*subscription, error) {
 		return nil, fmt.Errorf("create stream: writ did not give a poll stream")
 	}
 	sub := &subscription{meta: meta, streamID: cfg.StreamID, aud: cfg.Audience, pollURL: cfg.Delivery.EndpointURL, state: randomState()}
+	// Whatever the reason for a new stream, the guard is ready only once
+	// this stream's backlog has been applied.
+	g.feed.ready.Store(false)
 	g.feed.verified.Store(false)
 	g.feed.down.Store(nil)
 	if g.sub.Swap(sub) == nil {

@@ -15,6 +15,7 @@ import (
 	"github.com/go-jose/go-jose/v4"
 
 	"github.com/writhq/writ/broker/dpop"
+	"github.com/writhq/writ/broker/ratelimit"
 )
 
 // Config configures a Guard. Issuer and Audience are required.
@@ -38,7 +39,14 @@ type Config struct {
 	// RequireDPoP refuses tokens that are not DPoP-bound.
 	RequireDPoP bool
 	// DPoP checks proofs; default a dpop.Verifier with its own replay cache.
+	// Each proof counts against the replay quota of the key its token is
+	// bound to, so one agent's flood of proofs cannot refuse another's.
 	DPoP *dpop.Verifier
+	// ClientLimit is how many requests one agent (the token's sub) may make
+	// a second, and in a burst; past it the guard answers 429 slow_down
+	// with Retry-After before checking the DPoP proof.
+	// DefaultClientLimit when zero; a negative PerSecond disables it.
+	ClientLimit ratelimit.Limit
 	// HTTPClient makes every call to writ (discovery, JWKS, the feed, use
 	// reports, introspection); give it a client certificate for mTLS.
 	HTTPClient *http.Client
@@ -105,7 +113,11 @@ type Guard struct {
 	introspected introspectCache
 	metrics      metrics
 	running      atomic.Bool
+	limit        *ratelimit.Limiter // nil: no per-agent limit
 }
+
+// DefaultClientLimit is a guard's per-agent request limit.
+var DefaultClientLimit = ratelimit.Limit{PerSecond: 200, Burst: 400}
 
 // New checks cfg and returns a guard. It does no I/O; Run subscribes.
 func New(cfg Config) (*Guard, error) {
@@ -172,6 +184,13 @@ func New(cfg Config) (*Guard, error) {
 	g.jwks.url.Store(&jwksURL)
 	g.introspected.m = make(map[string]introspected)
 	g.introspected.max = 10_000
+	switch {
+	case cfg.ClientLimit.PerSecond < 0:
+	case cfg.ClientLimit.PerSecond == 0:
+		g.limit = ratelimit.New(DefaultClientLimit, nil)
+	default:
+		g.limit = ratelimit.New(cfg.ClientLimit, nil)
+	}
 	g.metrics.init()
 	return g, nil
 }
@@ -355,10 +374,23 @@ func (g *Guard) check(ctx context.Context, r *http.Request, require func(*Princi
 	if v.exp != 0 && unix >= v.exp+leeway {
 		return reject(invalidToken(ReasonExpired, "the token has expired (its grant was shortened)"))
 	}
+	if g.limit != nil {
+		if ok, wait := g.limit.Allow(v.principal.Agent, now); !ok {
+			e := refuse(http.StatusTooManyRequests, "slow_down", ReasonThrottled,
+				"agent "+v.principal.Agent+" is making requests too fast; slow down")
+			e.RetryAfter = max((wait + time.Second - 1).Truncate(time.Second), time.Second)
+			return reject(e)
+		}
+	}
 	if ent.jkt != "" {
-		proof, err := g.cfg.DPoP.VerifyRequest(r, g.base+r.URL.EscapedPath(), raw)
+		proof, err := g.cfg.DPoP.VerifyRequestFor(r, g.base+r.URL.EscapedPath(), raw, ent.jkt)
 		if err != nil {
 			var pe *dpop.Error
+			if errors.As(err, &pe) && pe.Reason == dpop.ReasonReplayQuota {
+				e := refuse(http.StatusTooManyRequests, "slow_down", ReasonThrottled, pe.Msg)
+				e.RetryAfter = g.cfg.DPoP.ReplayRetryAfter()
+				return reject(e)
+			}
 			if errors.As(err, &pe) {
 				return reject(refuseDPoP(pe))
 			}

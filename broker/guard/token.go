@@ -53,7 +53,9 @@ func (p *Principal) HasScope(scope string) bool { return slices.Contains(p.Scope
 // Allows reports whether the token allows action at location, by writ's
 // one rule (broker.AllowsAt): its scope must name the action, and when an
 // authorization detail names the action, one such detail must cover the
-// location (a location covers itself and the paths beneath it).
+// location (a location covers itself and the paths beneath it, judged by
+// broker.CheckLocation, so "/acme/..;/admin" never passes for a path
+// beneath /acme, and an ambiguous location is allowed nowhere).
 func (p *Principal) Allows(location, action string) bool {
 	return broker.AllowsAt(p.Scopes, p.Details, location, action)
 }

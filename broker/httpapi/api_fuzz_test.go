@@ -11,12 +11,13 @@ import (
 
 	"github.com/writhq/writ/broker"
 	"github.com/writhq/writ/broker/httpapi"
+	"github.com/writhq/writ/broker/ratelimit"
 )
 
 // FuzzClientAssertion: no assertion, however made, panics the server or
 // authenticates a client it was not signed for; the fuzzer cannot sign.
 func FuzzClientAssertion(f *testing.F) {
-	e := newEnv(f, envOptions{})
+	e := newEnv(f, envOptions{api: unthrottled})
 	valid := e.assertion(e.release, nil)
 	for _, seed := range []struct{ typ, assertion, clientID string }{
 		{httpapi.AssertionTypeJWTBearer, valid, ""},
@@ -46,7 +47,7 @@ func FuzzClientAssertion(f *testing.F) {
 // FuzzIntrospectToken: any token at the introspection endpoint gets a
 // 200 answer, and only the real token is active.
 func FuzzIntrospectToken(f *testing.F) {
-	e := newEnv(f, envOptions{})
+	e := newEnv(f, envOptions{api: unthrottled})
 	real := e.token("contents:read")
 	parts := strings.Split(real, ".")
 	for _, seed := range []string{
@@ -84,7 +85,7 @@ func FuzzIntrospectToken(f *testing.F) {
 // FuzzBackchannelRequest: any task request form from an authenticated
 // agent is accepted or refused with a 4xx OAuth error, never a 5xx.
 func FuzzBackchannelRequest(f *testing.F) {
-	e := newEnv(f, envOptions{broker: func(o *broker.Options) { o.MaxPendingPerAgent = 1 << 20 }})
+	e := newEnv(f, envOptions{broker: func(o *broker.Options) { o.MaxPendingPerAgent = 1 << 20 }, api: unthrottled})
 	typ := `"type":"` + broker.TaskDetailType + `"`
 	for _, seed := range []string{
 		taskForm("contents:read").Encode(),
@@ -117,4 +118,12 @@ func (e *env) with(t testing.TB) *env {
 	c := *e
 	c.t = t
 	return &c
+}
+
+// unthrottled lifts the per-client limits for fuzz targets, which
+// authenticate one client many thousands of times under a frozen clock:
+// the limits have tests of their own (hostile_test.go).
+func unthrottled(o *httpapi.Options) {
+	o.ClientAuth = ratelimit.Limit{PerSecond: -1}
+	o.ReplayEntries = 1 << 23
 }

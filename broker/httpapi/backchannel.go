@@ -45,6 +45,14 @@ func (s *Server) serveBackchannel(w http.ResponseWriter, r *http.Request) {
 			Description: "client " + client.ID + " is a resource server; only agents may request tasks"})
 		return
 	}
+	// The agent's submission allowance is consulted before its scopes and
+	// details are read: a throttled agent costs no parsing. (Submit takes
+	// the allowance, after the request is checked.)
+	if ok, wait := s.svc.SubmissionAllowed(r.Context(), client.ID); !ok {
+		s.metrics.throttled.Inc()
+		writeOAuthError(w, slowDown(wait, "agent %s is sending requests too fast", client.ID))
+		return
+	}
 	in, perr := s.submitInput(client.Agent, f)
 	if perr != nil {
 		writeOAuthError(w, perr)
@@ -93,16 +101,23 @@ func (s *Server) submitInput(agent *broker.Agent, f form) (*broker.SubmitInput, 
 	if !f.has("scope") {
 		return nil, &oauthError{Status: http.StatusBadRequest, Code: broker.ReasonInvalidScope, Description: "scope is required"}
 	}
+	scopes, serr := parseScopeParam(f.get("scope"))
+	if serr != nil {
+		return nil, serr
+	}
 	in := &broker.SubmitInput{
 		LoginHint: f.get("login_hint"),
 		Intent:    f.get("binding_message"),
-		Scopes:    strings.Fields(f.get("scope")),
+		Scopes:    scopes,
 		Resource:  f.get("resource"),
 		ParentID:  f.get(paramParent),
 	}
 	if raw := f.get("authorization_details"); raw != "" {
 		details, err := parseDetails(raw)
 		if err != nil {
+			return nil, err
+		}
+		if err := capDetails(details); err != nil {
 			return nil, err
 		}
 		in.Details = details

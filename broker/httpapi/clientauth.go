@@ -261,13 +261,48 @@ func (s *Server) verifyPrivateKeyJWT(tok *jose.JSONWebSignature, c *assertionCla
 	if err := verifyWithKeys(tok, h, client.keys()); err != nil {
 		return nil, authError("client_assertion signature does not verify with a key registered for %s", client.ID)
 	}
+	// Only a verified assertion is counted against its client: an
+	// unsigned flood naming another client cannot spend that client's
+	// allowance.
+	if oe := s.throttleClient(client, now); oe != nil {
+		return nil, oe
+	}
 	// Remember the jti until the assertion can no longer be accepted. The
-	// replay cache runs on the real clock; carry the remaining lifetime over.
+	// replay cache runs on the real clock; carry the remaining lifetime
+	// over. Each client has its own quota of remembered jtis.
 	remaining := c.Expiry.Time().Add(assertionLeeway).Sub(now)
-	if s.assertionReplay.Seen(client.ID+"\x00"+c.ID, time.Now().Add(remaining)) {
+	switch err := s.assertionReplay.Record(client.ID, c.ID, time.Now().Add(remaining)); dpop.Reason(err) {
+	case "":
+	case dpop.ReasonReplay:
 		return nil, authError("client_assertion jti was already used; make a fresh assertion for every request")
+	case dpop.ReasonReplayQuota:
+		return nil, slowDown(MaxAssertionLifetime+assertionLeeway,
+			"too many client assertions from %s in their lifetime; slow down", client.ID)
+	default:
+		s.log.Error("client assertion replay cache is full", "client", client.ID)
+		return nil, &oauthError{Status: http.StatusServiceUnavailable, Code: "temporarily_unavailable",
+			Description: "the server cannot remember more client assertions right now; retry shortly", RetryAfter: 10 * time.Second}
 	}
 	return client, nil
+}
+
+// throttleClient takes one authentication from client's allowance, or
+// answers 429 slow_down with the time until the next one is allowed.
+func (s *Server) throttleClient(client *Client, now time.Time) *oauthError {
+	if s.authLimit == nil {
+		return nil
+	}
+	if ok, wait := s.authLimit.Allow(client.ID, now); !ok {
+		return slowDown(wait, "client %s is authenticating too often; slow down", client.ID)
+	}
+	return nil
+}
+
+// slowDown is a 429 slow_down refusal asking the client to wait at least
+// wait (whole seconds, at least one) before trying again.
+func slowDown(wait time.Duration, format string, args ...any) *oauthError {
+	return &oauthError{Status: http.StatusTooManyRequests, Code: broker.ReasonSlowDown,
+		Description: fmt.Sprintf(format, args...), RetryAfter: max((wait + time.Second - 1).Truncate(time.Second), time.Second)}
 }
 
 // assertionTyp reports whether typ may head a client assertion. Other
@@ -331,6 +366,9 @@ func (s *Server) verifyWorkloadJWT(ctx context.Context, raw string, client *Clie
 	if err := s.workloads.verify(ctx, w.Issuer, aud, w.Subject, raw); err != nil {
 		s.log.Info("workload identity refused", "client", client.ID, "issuer", w.Issuer, "err", err)
 		return nil, authError("workload identity token refused: %s", err.Error())
+	}
+	if oe := s.throttleClient(client, s.now()); oe != nil {
+		return nil, oe
 	}
 	return client, nil
 }

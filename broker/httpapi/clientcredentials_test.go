@@ -177,7 +177,7 @@ func TestClientTokensAndTaskTokensStayApart(t *testing.T) {
 // FuzzClientToken: no Bearer credential panics the feed's checks, and
 // only the one real feed token passes.
 func FuzzClientToken(f *testing.F) {
-	e := newEnv(f, envOptions{})
+	e := newEnv(f, envOptions{api: unthrottled})
 	real := e.clientToken(e.rs, "").str("access_token")
 	task := e.token("contents:read")
 	parts := strings.Split(real, ".")

@@ -78,6 +78,7 @@ type envOptions struct {
 	broker      func(*broker.Options)
 	serverNow   func() time.Time // the HTTP layer's clock, if not the broker's
 	config      func(*broker.Config)
+	api         func(*httpapi.Options)
 }
 
 func newEnv(t testing.TB, o envOptions) *env {
@@ -129,14 +130,18 @@ func newEnv(t testing.TB, o envOptions) *env {
 		t.Fatalf("broker.New: %v", err)
 	}
 	e.svc = svc
-	e.api, err = httpapi.New(svc, httpapi.Options{
+	ao := httpapi.Options{
 		ResourceClients: []httpapi.ResourceClient{
 			{ID: gitURI, Keys: []jose.JSONWebKey{e.rs.PublicJWK()}},
 			{ID: "billing-rs", Keys: []jose.JSONWebKey{e.billing.PublicJWK()}, Audiences: []string{billingURI}},
 		},
 		Now:    o.serverNow,
 		Logger: quiet,
-	})
+	}
+	if o.api != nil {
+		o.api(&ao)
+	}
+	e.api, err = httpapi.New(svc, ao)
 	if err != nil {
 		t.Fatalf("httpapi.New: %v", err)
 	}

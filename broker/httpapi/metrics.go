@@ -2,8 +2,10 @@ package httpapi
 
 import (
 	"context"
+	"crypto/subtle"
 	"net/http"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -123,4 +125,26 @@ func (w *statusWriter) Flush() {
 	if f, ok := w.ResponseWriter.(http.Flusher); ok {
 		f.Flush()
 	}
+}
+
+// MetricsHandler serves the registry in the Prometheus format, requiring
+// Options.MetricsToken as a bearer token when one is set. The metrics name
+// no token or secret, but they do tell an outsider how busy writ is, which
+// agents are throttled and how revocation is going.
+func (s *Server) MetricsHandler() http.Handler {
+	h := metricsHandler(s.registry)
+	want := s.opts.MetricsToken
+	if want == "" {
+		return h
+	}
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		got, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
+		if !ok || subtle.ConstantTimeCompare([]byte(got), []byte(want)) != 1 {
+			w.Header().Set("WWW-Authenticate", `Bearer realm="writ metrics"`)
+			writeJSON(w, http.StatusUnauthorized, map[string]string{"error": "invalid_token",
+				"error_description": "/metrics needs the metrics bearer token"})
+			return
+		}
+		h.ServeHTTP(w, r)
+	})
 }

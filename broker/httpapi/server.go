@@ -14,6 +14,7 @@ import (
 
 	"github.com/writhq/writ/broker"
 	"github.com/writhq/writ/broker/dpop"
+	"github.com/writhq/writ/broker/ratelimit"
 )
 
 // Paths of the endpoints, relative to the public URL.
@@ -61,9 +62,29 @@ type Options struct {
 	// Now is the clock; the Service's when nil.
 	Now func() time.Time
 	// ReplayEntries bounds each replay cache (DPoP proofs, client
-	// assertions); dpop.DefaultReplayEntries when zero.
+	// assertions); dpop.DefaultReplayEntries when zero. One client may
+	// hold 1/dpop.DefaultClientShare of each; past that it is answered
+	// 429 slow_down, and no other client is affected.
 	ReplayEntries int
+	// ClientAuth limits how often one client may authenticate: every
+	// verified client assertion (or workload token) takes one event, and a
+	// client past its limit is answered 429 slow_down with Retry-After, so
+	// a flooding client cannot crowd out the others.
+	// DefaultClientAuthLimit when zero; a negative PerSecond disables it.
+	ClientAuth ratelimit.Limit
+	// MetricsToken, when set, is the bearer token /metrics requires
+	// (compared in constant time); without it /metrics is open.
+	MetricsToken string
+	// MetricsElsewhere leaves /metrics off the public API: serve
+	// MetricsHandler on a listener of its own (writ serve --metrics-listen).
+	MetricsElsewhere bool
 }
+
+// DefaultClientAuthLimit is the per-client authentication limit: far above
+// what an agent polling for tokens needs, far below what fills the replay
+// cache (a client may hold 1/16 of it, 32,768 assertions by default, and
+// at 50 a second it holds at most 15,600 in their 5-minute lifetime).
+var DefaultClientAuthLimit = ratelimit.Limit{PerSecond: 50, Burst: 100}
 
 // Server is writ's agent- and resource-server-facing HTTP API. It is an
 // http.Handler; mount it at the root of the public URL's host (behind a
@@ -83,6 +104,7 @@ type Server struct {
 	metrics         *metrics
 	proofs          *dpop.Verifier
 	assertionReplay *replayCache
+	authLimit       *ratelimit.Limiter // nil: no limit
 	workloads       *workloadVerifiers
 	requireDPoP     bool
 }
@@ -131,6 +153,13 @@ func New(svc *broker.Service, opts Options) (*Server, error) {
 	s.requireDPoP = opts.RequireDPoP || svc.Config().RequireDPoP
 	s.proofs = &dpop.Verifier{Window: opts.DPoPWindow, Now: s.now, Replay: dpop.NewReplayCache(opts.ReplayEntries)}
 	s.assertionReplay = dpop.NewReplayCache(opts.ReplayEntries)
+	switch lim := opts.ClientAuth; {
+	case lim.PerSecond < 0:
+	case lim.PerSecond == 0:
+		s.authLimit = ratelimit.New(DefaultClientAuthLimit, nil)
+	default:
+		s.authLimit = ratelimit.New(lim, nil)
+	}
 	s.workloads = newWorkloadVerifiers(opts.HTTPClient, s.now)
 	if err := s.checkResourceClients(); err != nil {
 		return nil, err
@@ -180,7 +209,9 @@ func (s *Server) routes() {
 	route(http.MethodPost, s.prefix+pathIntrospect, "introspect", s.serveIntrospect)
 	route(http.MethodPost, s.prefix+pathRevoke, "revoke", s.serveRevoke)
 	route(http.MethodGet, s.prefix+pathHealth, "healthz", s.serveHealth)
-	s.mux.Handle("GET "+s.prefix+pathMetrics, metricsHandler(s.registry))
+	if !s.opts.MetricsElsewhere {
+		s.mux.Handle("GET "+s.prefix+pathMetrics, s.MetricsHandler())
+	}
 	s.mux.Handle("/", s.metrics.instrument("other", http.HandlerFunc(notFound)))
 }
 

@@ -62,11 +62,15 @@ func (s *Server) serveToken(w http.ResponseWriter, r *http.Request) {
 		writeOAuthError(w, badRequest("auth_req_id is required"))
 		return
 	}
+	if oe := s.checkTarget(r.Context(), client.ID, id, f.get("resource")); oe != nil {
+		writeOAuthError(w, oe)
+		return
+	}
 	// Every poll needs a fresh proof (RFC 9449 §4.3), checked against the
 	// token endpoint's URL as configured, not as the request says.
 	jkt := ""
 	if len(r.Header.Values("DPoP")) > 0 || s.requireDPoP {
-		proof, err := s.proofs.VerifyRequest(r, s.url(pathToken), "")
+		proof, err := s.proofs.VerifyRequestFor(r, s.url(pathToken), "", client.ID)
 		if err != nil {
 			s.refuseProof(w, r, err)
 			return
@@ -101,6 +105,10 @@ func (s *Server) refuseProof(w http.ResponseWriter, r *http.Request, err error) 
 		return
 	}
 	s.metrics.dpopFailures.WithLabelValues(e.Reason).Inc()
+	if e.Reason == dpop.ReasonReplayQuota {
+		writeOAuthError(w, slowDown(s.proofs.ReplayRetryAfter(), "%s", e.Msg))
+		return
+	}
 	desc := e.Msg
 	if e.Reason == dpop.ReasonMissing && s.requireDPoP {
 		desc = "this issuer mints only DPoP-bound tokens: send a DPoP proof (RFC 9449) with the token request"

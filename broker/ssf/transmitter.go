@@ -59,11 +59,18 @@ type Options struct {
 	PollTimeout time.Duration
 	// MaxEvents caps the SETs in one poll answer (default 100).
 	MaxEvents int
-	// PushClient sends pushes; default: 10s timeout, no redirects.
+	// PushClient sends pushes; default: Egress.Client(10s), which dials
+	// only public addresses or those Egress allows, and follows no
+	// redirects. A client given here must do its own checking.
 	PushClient *http.Client
-	// CheckEndpoint vets a push endpoint_url; default: https only. The
-	// transmitter POSTs to whatever it allows, so keep it strict.
+	// CheckEndpoint vets a push endpoint_url when a stream is created or
+	// changed; default: Egress.CheckURL (https, no forbidden address
+	// written literally). The transmitter POSTs to whatever it allows, so
+	// keep it strict.
 	CheckEndpoint func(u *url.URL) error
+	// Egress is where push may connect beyond public addresses: the
+	// configuration's push allow-list.
+	Egress Egress
 	// MinBackoff and MaxBackoff bound the wait between failed pushes
 	// (defaults 200ms and 30s); each failure doubles it, with jitter.
 	MinBackoff, MaxBackoff time.Duration
@@ -154,13 +161,10 @@ func New(ctx context.Context, b Broker, opts Options) (*Transmitter, error) {
 		opts.MaxStreamsPerReceiver = 256
 	}
 	if opts.PushClient == nil {
-		opts.PushClient = &http.Client{
-			Timeout:       10 * time.Second,
-			CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
-		}
+		opts.PushClient = opts.Egress.Client(10 * time.Second)
 	}
 	if opts.CheckEndpoint == nil {
-		opts.CheckEndpoint = RequireHTTPS
+		opts.CheckEndpoint = opts.Egress.CheckURL
 	}
 	t := &Transmitter{
 		b: b, opts: opts, issuer: b.Issuer(), base: base, basePath: strings.TrimSuffix(u.EscapedPath(), "/"),

@@ -697,7 +697,7 @@ func TestPushSurvivesRestart(t *testing.T) {
 	revoke()
 	revoke()
 	// ...reach the receiver from a new transmitter over the same store.
-	t2, err := ssf.New(h.Ctx, h.Svc, ssf.Options{Authenticate: ssftest.BearerReceiver, CheckEndpoint: ssftest.AllowLoopback})
+	t2, err := ssf.New(h.Ctx, h.Svc, ssf.Options{Authenticate: ssftest.BearerReceiver, CheckEndpoint: ssftest.AllowLoopback, Egress: ssftest.LoopbackEgress})
 	if err != nil {
 		t.Fatal(err)
 	}

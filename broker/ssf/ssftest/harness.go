@@ -13,6 +13,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"net/netip"
 	"net/url"
 	"os"
 	"runtime"
@@ -101,6 +102,9 @@ func New(tb testing.TB, o Options) *Harness {
 	}
 	if topts.CheckEndpoint == nil {
 		topts.CheckEndpoint = AllowLoopback
+		// Test receivers listen on loopback, which push may not reach
+		// unless allowed, as a receiver on a private network would be.
+		topts.Egress.Allow = append(topts.Egress.Allow, LoopbackEgress.Allow...)
 	}
 	if topts.Logger == nil {
 		topts.Logger = Logger(tb)
@@ -175,6 +179,9 @@ func BearerReceiver(r *http.Request) (string, error) {
 	}
 	return id, nil
 }
+
+// LoopbackEgress lets push reach test receivers on loopback.
+var LoopbackEgress = ssf.Egress{Allow: []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8"), netip.MustParsePrefix("::1/128")}}
 
 // AllowLoopback allows push endpoints on loopback over http, for tests.
 func AllowLoopback(u *url.URL) error {
