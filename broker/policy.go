@@ -13,6 +13,9 @@ type PolicyInput struct {
 	Resource *Resource
 	Parent   *Grant // the parent grant of a follow-on request, if any
 	Now      time.Time
+	// History is the agent's recent past, from the Service's memory
+	// indexes; nil reads as no history.
+	History *AgentHistory
 }
 
 // Policy evaluates a request at submission. A "deny" verdict refuses the

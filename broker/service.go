@@ -71,6 +71,8 @@ type Service struct {
 	// pendingByAgent counts each agent's pending requests, kept from the
 	// events so the per-agent cap costs no scan of the queue.
 	pendingByAgent map[string]int
+	// history is each agent's recent past, for the policy.
+	history *History
 }
 
 // New returns a Service over the store, creating the first signing key if
@@ -107,6 +109,7 @@ func New(ctx context.Context, cfg *Config, st Store, opts Options) (*Service, er
 		agents:         make(map[string]AgentState),
 		sigCh:          make(chan struct{}),
 		pendingByAgent: make(map[string]int),
+		history:        NewHistory(),
 	}
 	if s.now == nil {
 		s.now = time.Now
@@ -120,6 +123,7 @@ func New(ctx context.Context, cfg *Config, st Store, opts Options) (*Service, er
 	if s.policy == nil {
 		s.policy = DefaultPolicy{}
 	}
+	s.policy = historyPolicy{policy: s.policy, history: s.history}
 	s.limiter = newLimiter(opts.SubmitRate, opts.SubmitBurst)
 	s.polls = newPollTracker()
 	s.usage = newUsageRecorder()
@@ -151,6 +155,9 @@ func New(ctx context.Context, cfg *Config, st Store, opts Options) (*Service, er
 	})
 	if err != nil {
 		return nil, fmt.Errorf("load issuer state from %s: %w", st.Path(), err)
+	}
+	if err := s.seedHistory(ctx); err != nil {
+		return nil, fmt.Errorf("load active grants from %s: %w", st.Path(), err)
 	}
 	return s, nil
 }
@@ -214,6 +221,7 @@ func (s *Service) publish(events ...Event) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	for _, e := range events {
+		s.history.Observe(e)
 		if e.Issuer != nil {
 			s.issuer = *e.Issuer
 		}

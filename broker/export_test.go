@@ -1,0 +1,9 @@
+package broker
+
+// Test-only access to the policy effects the Service applies at
+// submission, until Submit calls them.
+var (
+	ApplyOnDeny      = (*Service).applyOnDeny
+	ApplyDropActions = applyDropActions
+	EvaluatePolicy   = (*Service).evaluatePolicy
+)
