@@ -31,6 +31,9 @@ type PolicyEffects struct {
 	// Shadow are the rules in mode log that matched: traced and counted,
 	// never enforced.
 	Shadow []ShadowHit `json:"shadow,omitempty"`
+	// Matched names the enforced rules that matched (or counted as
+	// matched), in file order: what a replay cites as responsible.
+	Matched []string `json:"matched,omitempty"`
 }
 
 // OnDenyEffect is one rule's on_deny.

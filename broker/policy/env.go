@@ -25,6 +25,9 @@ var (
 	countFields   = []string{"requests", "denials", "refusals", "revocations"}
 )
 
+// variables are the names the expressions may read.
+var variables = []string{"request", "agent", "parent", "now", "agent.recent", "agent.active_grants"}
+
 // nestedFields are the fields of maps inside the variables, by the path
 // that selects them.
 var nestedFields = map[string][]string{

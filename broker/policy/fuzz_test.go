@@ -53,3 +53,19 @@ func FuzzParse(f *testing.F) {
 		}
 	})
 }
+
+func FuzzParseSample(f *testing.F) {
+	f.Add([]byte(`{"agent": {"id": "docs-bot"}, "scopes": ["contents:read"], "resource": "https://git.example", "ttl": "10m",
+"parent": {"scopes": ["contents:read"], "ttl": "1h"}, "history": {"hour": {"denials": 2}, "active_grants": 1}}`))
+	f.Add([]byte(`{"agent": {"id": "a"}, "authorization_details": [{"type": "x", "actions": ["y"]}]}`))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		s, err := policy.ParseSample("req.json", data)
+		if err != nil {
+			return
+		}
+		in := s.Input(nil, time.Time{})
+		if in.Request.AgentID == "" {
+			t.Fatal("a sample without an agent parsed")
+		}
+	})
+}

@@ -140,6 +140,7 @@ func (p *Policy) EvaluateEffects(ctx context.Context, in broker.PolicyInput) (br
 		default:
 			res.Trace = append(res.Trace, "rule "+r.name+" → "+r.effect.describe())
 		}
+		fx.Matched = append(fx.Matched, r.name)
 		e := r.effect
 		if e.deny && res.Rule == "" {
 			res.Verdict, res.Rule, res.Reason = broker.VerdictDeny, r.name, e.reason
