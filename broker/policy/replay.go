@@ -48,7 +48,16 @@ type Flip struct {
 	To       string   `json:"to"`
 	Count    int      `json:"count"`
 	Rules    []string `json:"rules"`    // rules of the candidate (or, marked "(no longer matches)", of the old policy) responsible
-	Requests []string `json:"requests"` // request ids; refused requests, never stored, are "audit#<seq>"
+	Requests []string `json:"requests"` // RequestRef of each request; refused requests, never stored, are "audit#<seq>"
+}
+
+// RequestRef is how a replay names a request: a prefix of its id, which
+// is the agent's auth_req_id and so never printed in full.
+func RequestRef(id string) string {
+	if len(id) > 10 && !strings.HasPrefix(id, "audit#") {
+		return id[:10] + "…"
+	}
+	return id
 }
 
 // Changed reports whether anything would change.
@@ -115,7 +124,7 @@ func Replay(ctx context.Context, p *Policy, cfg *broker.Config, entries AuditSou
 		}
 		f := flips[i]
 		f.Count++
-		f.Requests = append(f.Requests, id)
+		f.Requests = append(f.Requests, RequestRef(id))
 		for _, r := range rules {
 			if !slices.Contains(f.Rules, r) {
 				f.Rules = append(f.Rules, r)

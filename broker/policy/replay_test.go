@@ -76,7 +76,9 @@ func TestReplayFindsTheKnownFlips(t *testing.T) {
 		return r
 	}
 	want := map[[2]string][]string{} // from, to → request ids
-	flip := func(from, to, id string) { want[[2]string{from, to}] = append(want[[2]string{from, to}], id) }
+	flip := func(from, to, id string) {
+		want[[2]string{from, to}] = append(want[[2]string{from, to}], policy.RequestRef(id))
+	}
 
 	// Before the window: the same kinds of request, never counted.
 	must(submit("docs-bot", gitURI, "contents:read"))
