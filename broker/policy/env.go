@@ -78,6 +78,7 @@ func (r *rule) compile(env *cel.Env) error {
 	if err := r.checkFields(ast.NativeRep()); err != nil {
 		return err
 	}
+	r.loops = len(celast.MatchDescendants(celast.NavigateAST(ast.NativeRep()), celast.KindMatcher(celast.ComprehensionKind))) > 0
 	prg, err := env.Program(ast, cel.CostLimit(CostLimit), cel.InterruptCheckFrequency(100))
 	if err != nil {
 		return r.fail("when", r.whenLine, "%v", err)

@@ -16,6 +16,8 @@ import (
 
 	"cel.dev/cel-go/cel"
 	"cel.dev/cel-go/common/types"
+	"cel.dev/cel-go/common/types/ref"
+	"cel.dev/cel-go/interpreter"
 
 	"github.com/writhq/writ/broker"
 )
@@ -49,7 +51,10 @@ type rule struct {
 	effect   effect
 	// shadow is mode: log: evaluated and traced, never enforced.
 	shadow bool
-	prg    cel.Program
+	// loops is whether the expression has a comprehension (all, exists,
+	// map, filter): only those can run long enough to need a timeout.
+	loops bool
+	prg   cel.Program
 }
 
 // effect is what a matched rule does. A rule may combine the restricting
@@ -111,7 +116,11 @@ func (p *Policy) EvaluateEffects(ctx context.Context, in broker.PolicyInput) (br
 			Trace: []string{"no request to evaluate", "verdict: deny"}}, fx
 	}
 	res := broker.Baseline(in)
-	vars := activation(in)
+	vars, err := interpreter.NewActivation(activation(in))
+	if err != nil {
+		return broker.PolicyResult{Verdict: broker.VerdictDeny, Reason: "the request could not be evaluated",
+			Trace: []string{"activation: " + err.Error(), "verdict: deny"}}, fx
+	}
 	var auto, dropRules []string
 	var drop []string
 	var labels broker.Risk
@@ -222,14 +231,26 @@ func autoApproveBlocked(in broker.PolicyInput, terms broker.Terms, res broker.Po
 }
 
 // eval runs the rule's expression within the cost limit and the timeout.
-func (r *rule) eval(ctx context.Context, vars map[string]any) (bool, error) {
-	ctx, cancel := context.WithTimeout(ctx, EvalTimeout)
-	defer cancel()
+// CEL can only be interrupted inside a comprehension, and only an
+// expression with one can run long (without, its work is bounded by its
+// size and the cost limit), so only those get a timer: a timer per rule
+// would cost more than most rules.
+func (r *rule) eval(ctx context.Context, vars interpreter.Activation) (bool, error) {
 	if ctx.Err() != nil {
-		// CEL looks at the context only every so many iterations.
 		return false, evalError(ctx, ctx.Err())
 	}
-	out, _, err := r.prg.ContextEval(ctx, vars)
+	var out ref.Val
+	var err error
+	if r.loops {
+		ctx, cancel := context.WithTimeout(ctx, EvalTimeout)
+		defer cancel()
+		out, _, err = r.prg.ContextEval(ctx, vars)
+		if err != nil {
+			return false, evalError(ctx, err)
+		}
+	} else {
+		out, _, err = r.prg.Eval(vars)
+	}
 	if err != nil {
 		return false, evalError(ctx, err)
 	}
