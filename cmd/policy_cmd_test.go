@@ -46,7 +46,7 @@ func TestPolicyCheck(t *testing.T) {
 		name, file string
 		out, err   string
 	}{
-		{"the sample is clean", "../testdata/policy.yaml", "5 rules, type-checked, no findings", ""},
+		{"the sample is clean", "../testdata/policy.yaml", "7 rules, type-checked, no findings", ""},
 		{"a typo is an error naming the place", writeTemp(t, "typo.yaml", "rules:\n  - {name: r, when: 'request.scope == []', effect: {label: high}}\n"),
 			"", `typo.yaml:2: rules[0] (r).when: column 8: request has no field "scope"`},
 		{"findings exit non-zero", writeTemp(t, "lint.yaml", "rules:\n  - {name: off, when: 'false', effect: {label: high}}\n"),
