@@ -1,0 +1,112 @@
+package broker_test
+
+import (
+	"testing"
+	"time"
+
+	"github.com/writhq/writ/broker"
+)
+
+func TestStandingApprovalLifecycle(t *testing.T) {
+	t0 := time.Date(2026, 11, 26, 9, 0, 0, 0, time.UTC)
+	asked := broker.Terms{Scopes: []string{"contents:read", "pulls:write"}, Resource: gitURI, TTL: 15 * time.Minute}
+	first := &broker.TaskRequest{ID: "req-1", AgentID: "release-bot", Terms: asked}
+	reg := broker.NewStandingApprovals(time.Hour)
+	sa, err := reg.Create(broker.StandingInput{ID: "sa-1", Operator: op, Request: first, Granted: asked, Risk: broker.RiskMedium,
+		For: 30 * time.Minute, Reason: "release train today", Now: t0})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if sa.ExpiresAt != t0.Add(30*time.Minute) || sa.State(t0) != broker.StandingActive {
+		t.Fatalf("created %+v", sa)
+	}
+	if o := sa.Operator(); o.Subject != "standing:sa-1" || o.Issuer != "writ" || o.Name != "standing approval sa-1 by priya@example.com" {
+		t.Fatalf("grants it makes are approved by %+v", o)
+	}
+	req := func(id, agent string, ttl time.Duration, scopes ...string) *broker.TaskRequest {
+		return &broker.TaskRequest{ID: id, AgentID: agent, Terms: broker.Terms{Scopes: scopes, Resource: gitURI, TTL: ttl}}
+	}
+	tests := []struct {
+		name  string
+		req   *broker.TaskRequest
+		risk  broker.Risk
+		at    time.Time
+		match bool
+	}{
+		{"the same again", req("r2", "release-bot", 15*time.Minute, "contents:read", "pulls:write"), broker.RiskMedium, t0.Add(time.Minute), true},
+		{"fewer actions, shorter", req("r3", "release-bot", 5*time.Minute, "contents:read"), broker.RiskLow, t0.Add(2 * time.Minute), true},
+		{"one more action", req("r4", "release-bot", 15*time.Minute, "contents:read", "contents:write"), broker.RiskMedium, t0.Add(time.Minute), false},
+		{"longer TTL", req("r5", "release-bot", time.Hour, "contents:read"), broker.RiskLow, t0.Add(time.Minute), false},
+		{"another agent", req("r6", "docs-bot", 15*time.Minute, "contents:read"), broker.RiskLow, t0.Add(time.Minute), false},
+		{"high risk by a label", req("r7", "release-bot", 15*time.Minute, "contents:read"), broker.RiskHigh, t0.Add(time.Minute), false},
+		{"another resource", &broker.TaskRequest{ID: "r8", AgentID: "release-bot",
+			Terms: broker.Terms{Scopes: []string{"contents:read"}, Resource: gitURI + "/sub", TTL: time.Minute}}, broker.RiskLow, t0.Add(time.Minute), false},
+		{"a follow-on", &broker.TaskRequest{ID: "r9", AgentID: "release-bot", ParentID: "req-1",
+			Terms: broker.Terms{Scopes: []string{"contents:read"}, Resource: gitURI, TTL: time.Minute}}, broker.RiskLow, t0.Add(time.Minute), false},
+		{"expired", req("r10", "release-bot", 15*time.Minute, "contents:read"), broker.RiskLow, t0.Add(30 * time.Minute), false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got := reg.Match(tt.req, tt.risk, tt.at)
+			if (got != nil) != tt.match {
+				t.Fatalf("matched %v, want %v", got != nil, tt.match)
+			}
+			if got != nil {
+				if err := reg.RecordUse(got.ID, tt.req.ID, tt.at); err != nil {
+					t.Fatal(err)
+				}
+			}
+		})
+	}
+	list := reg.List(t0.Add(3 * time.Minute))
+	if len(list) != 1 || len(list[0].Uses) != 2 || list[0].Uses[1].RequestID != "r3" {
+		t.Fatalf("list %+v", list)
+	}
+	// Revoking stops the next match at once.
+	if _, err := reg.Revoke("sa-1", op, t0.Add(4*time.Minute)); err != nil {
+		t.Fatal(err)
+	}
+	if got := reg.Match(req("r11", "release-bot", time.Minute, "contents:read"), broker.RiskLow, t0.Add(4*time.Minute)); got != nil {
+		t.Fatal("a revoked standing approval still approves")
+	}
+	if _, err := reg.Revoke("sa-1", op, t0.Add(5*time.Minute)); broker.ErrorCode(err) != broker.ECONFLICT {
+		t.Fatalf("second revoke: %v", err)
+	}
+	if _, err := reg.Revoke("sa-none", op, t0); broker.ErrorCode(err) != broker.ENOTFOUND {
+		t.Fatalf("unknown revoke: %v", err)
+	}
+	if st := reg.List(t0.Add(5 * time.Minute))[0].State(t0.Add(5 * time.Minute)); st != broker.StandingRevoked {
+		t.Fatalf("state %s", st)
+	}
+}
+
+func TestStandingApprovalRefused(t *testing.T) {
+	t0 := time.Date(2026, 11, 26, 9, 0, 0, 0, time.UTC)
+	asked := broker.Terms{Scopes: []string{"contents:read", "contents:write"}, Resource: gitURI, TTL: 15 * time.Minute}
+	r := &broker.TaskRequest{ID: "req-1", AgentID: "release-bot", Terms: asked}
+	follow := &broker.TaskRequest{ID: "req-2", AgentID: "release-bot", ParentID: "req-1", Terms: asked}
+	wider := asked
+	wider.Scopes = append([]string{"secrets:read"}, asked.Scopes...)
+	reg := broker.NewStandingApprovals(time.Hour)
+	for _, tt := range []struct {
+		name string
+		in   broker.StandingInput
+		code string
+	}{
+		{"high risk", broker.StandingInput{ID: "a", Request: r, Granted: asked, Risk: broker.RiskHigh, For: time.Minute, Now: t0}, broker.EFORBIDDEN},
+		{"critical risk", broker.StandingInput{ID: "b", Request: r, Granted: asked, Risk: broker.RiskCritical, For: time.Minute, Now: t0}, broker.EFORBIDDEN},
+		{"beyond the maximum", broker.StandingInput{ID: "c", Request: r, Granted: asked, Risk: broker.RiskLow, For: 2 * time.Hour, Now: t0}, broker.EINVALID},
+		{"no duration", broker.StandingInput{ID: "d", Request: r, Granted: asked, Risk: broker.RiskLow, Now: t0}, broker.EINVALID},
+		{"a follow-on", broker.StandingInput{ID: "e", Request: follow, Granted: asked, Risk: broker.RiskLow, For: time.Minute, Now: t0}, broker.EINVALID},
+		{"wider than the request", broker.StandingInput{ID: "f", Request: r, Granted: wider, Risk: broker.RiskLow, For: time.Minute, Now: t0}, broker.EINVALID},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			if _, err := reg.Create(tt.in); broker.ErrorCode(err) != tt.code {
+				t.Fatalf("error %v, want code %s", err, tt.code)
+			}
+		})
+	}
+	if len(reg.List(t0)) != 0 {
+		t.Fatal("a refused standing approval was kept")
+	}
+}
