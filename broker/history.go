@@ -272,7 +272,8 @@ func (p historyPolicy) withHistory(in PolicyInput) PolicyInput {
 	return in
 }
 
-// Evaluate implements Policy.
+// Evaluate implements Policy: the wrapped policy's Evaluate, which, for
+// a policy with effects, judges the request as a caller that applies none.
 func (p historyPolicy) Evaluate(ctx context.Context, in PolicyInput) PolicyResult {
 	return p.policy.Evaluate(ctx, p.withHistory(in))
 }

@@ -152,8 +152,11 @@ reads the store (--db). A running writ holds its store: replay a copy of it.`,
 				return err
 			}
 			st, err := store.OpenReadOnly(dbPath(), store.Options{Timeout: globals.lockWait})
+			if errors.Is(err, store.ErrLocked) {
+				return fmt.Errorf("%w: replay a copy of the store with --db COPY", err)
+			}
 			if err != nil {
-				return fmt.Errorf("%w (a running writ holds its store: replay a copy with --db)", err)
+				return err
 			}
 			defer st.Close()
 			rep, err := policy.Replay(cmd.Context(), p, cfg, func(fn func(*broker.AuditEntry) error) error {

@@ -149,6 +149,18 @@ func TestPolicyReplayReadsAStoreCopy(t *testing.T) {
 	if _, err := runPolicy(t, policyReplayCmd(), candidate, "--since", "a week"); err == nil {
 		t.Fatal("a bad --since was accepted")
 	}
+	// A store a running writ holds: the error says to replay a copy.
+	held, err := store.Open(db, store.Options{Timeout: time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer held.Close()
+	wait := globals.lockWait
+	globals.lockWait = 50 * time.Millisecond
+	t.Cleanup(func() { globals.lockWait = wait })
+	if _, err := runPolicy(t, policyReplayCmd(), candidate); err == nil || !strings.Contains(err.Error(), "replay a copy of the store with --db COPY") {
+		t.Fatalf("replay of a held store: %v", err)
+	}
 }
 
 func TestParseSince(t *testing.T) {

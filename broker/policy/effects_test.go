@@ -252,3 +252,60 @@ func TestShadowRuleTraceSaysWouldDeny(t *testing.T) {
 		t.Fatalf("shadow hits %v", fx.Shadow)
 	}
 }
+
+// A caller that applies no effects (Evaluate, not EvaluateEffects) must
+// not auto-approve a request on the strength of drop_actions it will not
+// apply: the high-risk write would be granted.
+func TestEvaluateWithoutEffectsNeverAutoApprovesWhatItWouldNarrow(t *testing.T) {
+	p := mustParse(t, `rules:
+  - name: no-pushes
+    when: agent.id == "docs-bot"
+    effect: {drop_actions: [contents:write]}
+  - name: docs-bot-reads
+    when: agent.id == "docs-bot"
+    effect: {auto_approve: true}
+`)
+	in := input("docs-bot", time.Hour, "contents:read", "contents:write")
+	if res, _ := p.EvaluateEffects(context.Background(), in); res.Verdict != broker.VerdictAutoApprove {
+		t.Fatalf("with effects: %s", res.Verdict)
+	}
+	res := p.Evaluate(context.Background(), in)
+	if res.Verdict != broker.VerdictReview || res.AutoApprove || res.Risk != broker.RiskHigh {
+		t.Fatalf("without effects: verdict %s risk %s; trace %q", res.Verdict, res.Risk, res.Trace)
+	}
+	if last := res.Trace[len(res.Trace)-1]; last != "verdict: review by an operator" {
+		t.Fatalf("last trace line %q", last)
+	}
+	// A request with nothing to drop is unaffected.
+	if res := p.Evaluate(context.Background(), input("docs-bot", time.Hour, "contents:read")); res.Verdict != broker.VerdictAutoApprove {
+		t.Fatalf("nothing dropped: %s", res.Verdict)
+	}
+}
+
+// End to end through Submit: whether or not Submit applies drop_actions,
+// pulls:write is never granted without a person. Applied, the request is
+// narrowed and auto-approved; not applied, it waits, as asked, for an
+// operator.
+func TestSubmitNeverAutoApprovesUnappliedDrops(t *testing.T) {
+	e := newEnv(t, mustParse(t, `rules:
+  - name: no-pulls
+    when: agent.id == "docs-bot"
+    effect: {drop_actions: [pulls:write]}
+  - name: docs-bot-reads
+    when: agent.id == "docs-bot"
+    effect: {auto_approve: true}
+`))
+	r := e.mustSubmit("docs-bot", gitURI, 0, "contents:read", "pulls:write")
+	switch r.State {
+	case broker.RequestPending:
+		if !slices.Contains(r.Terms.Scopes, "pulls:write") || r.Policy.Risk != broker.RiskMedium {
+			t.Fatalf("pending with terms %v risk %s", r.Terms.Scopes, r.Policy.Risk)
+		}
+	case broker.RequestApproved:
+		if slices.Contains(r.Terms.Scopes, "pulls:write") {
+			t.Fatalf("auto-approved with pulls:write; trace %q", r.Policy.Trace)
+		}
+	default:
+		t.Fatalf("state %s", r.State)
+	}
+}

@@ -11,6 +11,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 
@@ -92,9 +93,36 @@ func (p *Policy) Rules() []string {
 	return out
 }
 
-// Evaluate implements broker.Policy: the result of EvaluateEffects.
+// Evaluate implements broker.Policy, for a caller that applies no
+// PolicyEffects: the result of EvaluateEffects, except that a request
+// whose drop_actions the caller will not apply is judged as asked (see
+// withoutEffects).
 func (p *Policy) Evaluate(ctx context.Context, in broker.PolicyInput) broker.PolicyResult {
-	res, _ := p.EvaluateEffects(ctx, in)
+	res, fx := p.EvaluateEffects(ctx, in)
+	return withoutEffects(in, res, fx)
+}
+
+// withoutEffects is the result for a caller that will not apply the
+// effects: with drop_actions unapplied the request keeps every action, so
+// its risk is the full request's and it is never approved without a
+// person. (on_deny only adds to a denial; shadow hits change nothing.)
+func withoutEffects(in broker.PolicyInput, res broker.PolicyResult, fx broker.PolicyEffects) broker.PolicyResult {
+	if len(fx.DropActions) == 0 {
+		return res
+	}
+	if in.Resource != nil {
+		res.Risk = max(res.Risk, in.Resource.RiskOf(in.Request.Terms))
+	}
+	res.Trace = slices.Clone(res.Trace)
+	line := "drop_actions not applied by this caller: the request is judged as asked (risk " + res.Risk.String() + ")"
+	if res.Verdict == broker.VerdictAutoApprove {
+		res.Verdict, res.Rule, res.AutoApprove = broker.VerdictReview, "", false
+		res.Trace[len(res.Trace)-1] = line
+		res.Trace = append(res.Trace, "verdict: review by an operator")
+		return res
+	}
+	n := len(res.Trace)
+	res.Trace = append(res.Trace[:n-1:n-1], line, res.Trace[n-1])
 	return res
 }
 

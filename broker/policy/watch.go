@@ -88,10 +88,11 @@ func (w *Watcher) Err() error {
 // Path is the watched file.
 func (w *Watcher) Path() string { return w.path }
 
-// Evaluate implements broker.Policy with the policy in force.
+// Evaluate implements broker.Policy with the policy in force, for a
+// caller that applies no effects (see Policy.Evaluate).
 func (w *Watcher) Evaluate(ctx context.Context, in broker.PolicyInput) broker.PolicyResult {
-	res, _ := w.EvaluateEffects(ctx, in)
-	return res
+	res, fx := w.EvaluateEffects(ctx, in)
+	return withoutEffects(in, res, fx)
 }
 
 // EvaluateEffects implements broker.EffectsPolicy with the policy in
