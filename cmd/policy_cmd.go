@@ -1,6 +1,7 @@
 package cmd
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -10,6 +11,7 @@ import (
 	"strings"
 	"time"
 
+	tea "charm.land/bubbletea/v2"
 	"github.com/spf13/cobra"
 
 	"github.com/writhq/writ/broker"
@@ -159,9 +161,7 @@ reads the store (--db). A running writ holds its store: replay a copy of it.`,
 				return err
 			}
 			defer st.Close()
-			rep, err := policy.Replay(cmd.Context(), p, cfg, func(fn func(*broker.AuditEntry) error) error {
-				return st.View(cmd.Context(), func(tx broker.Tx) error { return tx.ForEachAudit(1, fn) })
-			}, from)
+			rep, err := policy.Replay(cmd.Context(), p, cfg, auditSince(st, from.Add(-broker.HistoryDay)), from)
 			if err != nil {
 				return err
 			}
@@ -247,4 +247,52 @@ func writeJSON(w io.Writer, v any) error {
 	enc := json.NewEncoder(w)
 	enc.SetIndent("", "  ")
 	return enc.Encode(v)
+}
+
+// errFound stops an audit scan that has found what it looked for.
+var errFound = errors.New("found")
+
+// auditSince visits the audit entries from the first one at or after t,
+// oldest first. A replay starts a day before its window, so the history
+// its first requests see (hour and day counts) is complete without
+// reading the whole log.
+func auditSince(st *store.Store, t time.Time) policy.AuditSource {
+	return func(fn func(*broker.AuditEntry) error) error {
+		return st.View(context.Background(), func(tx broker.Tx) error {
+			from := uint64(0)
+			err := tx.ForEachAuditReverse(0, func(e *broker.AuditEntry) error {
+				if e.At.Before(t) {
+					return errFound
+				}
+				from = e.Seq
+				return nil
+			})
+			if err != nil && !errors.Is(err, errFound) {
+				return err
+			}
+			if from == 0 {
+				return nil // nothing at or after t
+			}
+			return tx.ForEachAudit(from, fn)
+		})
+	}
+}
+
+// ReplayWindow is how far back the console replays a reloaded policy.
+const ReplayWindow = 24 * time.Hour
+
+// sendPolicyReplay replays a freshly loaded policy over the last day of
+// the store's audit log and sends the console the summary for its policy
+// banner. It runs on its own goroutine, stopped by ctx.
+func sendPolicyReplay(ctx context.Context, send func(tea.Msg), env *brokerEnv, p *policy.Policy) {
+	now := env.Service.Now()
+	rep, err := policy.Replay(ctx, p, env.Config, auditSince(env.Store, now.Add(-ReplayWindow-broker.HistoryDay)), now.Add(-ReplayWindow))
+	if ctx.Err() != nil {
+		return
+	}
+	msg := tui.PolicyReplayMsg{File: p.Name(), At: now, Err: err}
+	if err == nil {
+		msg.Summary = rep.Summary()
+	}
+	send(msg)
 }

@@ -10,12 +10,14 @@ import (
 	"testing"
 	"time"
 
+	tea "charm.land/bubbletea/v2"
 	"github.com/spf13/cobra"
 
 	"github.com/writhq/writ/broker"
 	"github.com/writhq/writ/broker/config"
 	"github.com/writhq/writ/broker/policy"
 	"github.com/writhq/writ/store"
+	"github.com/writhq/writ/tui"
 )
 
 // runPolicy runs one `writ policy` subcommand and returns what it wrote.
@@ -182,4 +184,54 @@ func TestParseSince(t *testing.T) {
 			t.Errorf("parseSince(%q) accepted", bad)
 		}
 	}
+}
+
+// The console's replay of a reloaded policy reads only the last day (and
+// the day before it, for history) and sends one summary.
+func TestSendPolicyReplayCoversTheLastDay(t *testing.T) {
+	globals.configPath = "../testdata/writ.yaml"
+	t.Cleanup(func() { globals.configPath = "" })
+	cfg, err := config.Load(globals.configPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	st := store.OpenTemp(t)
+	now := time.Date(2026, 12, 1, 9, 0, 0, 0, time.UTC)
+	clock := func() time.Time { return now }
+	ctx := context.Background()
+	svc, err := broker.New(ctx, cfg, st, broker.Options{Issuer: "http://127.0.0.1:1", Now: clock})
+	if err != nil {
+		t.Fatal(err)
+	}
+	submit := func() {
+		if _, err := svc.Submit(ctx, "triage-bot", broker.SubmitInput{LoginHint: "oncall", Intent: "label issues",
+			Scopes: []string{"contents:read"}, Resource: "https://git.acme.example"}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	submit() // three days before the replay: outside its window and its history
+	now = now.Add(3 * 24 * time.Hour)
+	submit()
+	now = now.Add(time.Hour)
+	submit()
+	candidate := mustPolicy(t, "rules:\n  - {name: no-triage, when: 'agent.id == \"triage-bot\"', effect: {deny: true}}\n")
+	var got []tea.Msg
+	sendPolicyReplay(ctx, func(m tea.Msg) { got = append(got, m) }, &brokerEnv{Config: cfg, Store: st, Service: svc}, candidate)
+	if len(got) != 1 {
+		t.Fatalf("%d messages", len(got))
+	}
+	msg, ok := got[0].(tui.PolicyReplayMsg)
+	if !ok || msg.Err != nil || !strings.Contains(msg.Summary, "2 of 2 requests") ||
+		!strings.Contains(msg.Summary, "2 reviewed, never decided → refused by policy") {
+		t.Fatalf("message %+v", got[0])
+	}
+}
+
+func mustPolicy(t *testing.T, src string) *policy.Policy {
+	t.Helper()
+	p, err := policy.Parse("candidate.yaml", []byte(src))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return p
 }
