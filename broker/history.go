@@ -133,6 +133,15 @@ func (h *History) Observe(e Event) {
 func (h *History) ObserveAudit(e *AuditEntry, grantExpiry time.Time) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
+	if e.Kind == AuditAllRevoked {
+		for _, a := range h.agents {
+			if len(a.grants) > 0 {
+				clear(a.grants)
+				mark(&a.revocations, e.At)
+			}
+		}
+		return
+	}
 	if e.AgentID == "" {
 		return
 	}

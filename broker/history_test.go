@@ -246,3 +246,70 @@ func TestEvaluatePolicySeesEffectsThroughTheHistory(t *testing.T) {
 		t.Fatalf("effects %+v, want %+v", got, fx)
 	}
 }
+
+// A History rebuilt from the audit log (as replay does) agrees with the
+// one the Service keeps from its events.
+func TestHistoryFromTheAuditLogMatchesTheLiveOne(t *testing.T) {
+	h := newHarness(t)
+	svc, err := broker.New(context.Background(), testConfig(), h.st, broker.Options{
+		Issuer: "https://writ.example", Now: h.clock.Now, SubmitRate: 1000, SubmitBurst: 1000, MaxPendingPerAgent: 1000,
+		Policy: policyFunc(func(in broker.PolicyInput) broker.PolicyResult {
+			res := broker.DefaultPolicy{}.Evaluate(context.Background(), in)
+			if slices.Contains(in.Request.Terms.Scopes, "pulls:write") {
+				res.Verdict, res.Rule = broker.VerdictDeny, "no-pulls"
+			}
+			return res
+		}),
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	h.svc = svc
+	g1 := h.approve(h.submit("release-bot", "contents:read").ID)
+	h.clock.Advance(time.Minute)
+	h.approve(h.submit("release-bot", "contents:read").ID)
+	if _, err := svc.Deny(h.ctx, op, h.submit("release-bot", "contents:write").ID, "no"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := svc.Submit(h.ctx, "release-bot", broker.SubmitInput{LoginHint: "oncall", Intent: "x", Scopes: []string{"pulls:write"},
+		Resource: gitURI, TTL: time.Minute}); err == nil {
+		t.Fatal("the policy let pulls:write through")
+	}
+	h.clock.Advance(time.Minute)
+	if _, err := svc.Revoke(h.ctx, op, g1.ID, "done"); err != nil {
+		t.Fatal(err)
+	}
+	h.approve(h.submit("support", "refunds:create").ID)
+	h.clock.Advance(time.Minute)
+	if _, err := svc.RevokeAgent(h.ctx, op, "support", "suspicious", false); err != nil {
+		t.Fatal(err)
+	}
+	h.clock.Advance(time.Minute)
+	rebuilt := broker.NewHistory()
+	err = h.st.View(h.ctx, func(tx broker.Tx) error {
+		return tx.ForEachAudit(1, func(e *broker.AuditEntry) error {
+			var exp time.Time
+			if e.GrantID != "" && e.Kind == broker.AuditDecision {
+				g, err := tx.Grant(e.GrantID)
+				if err != nil {
+					return err
+				}
+				exp = g.ExpiresAt
+			}
+			rebuilt.ObserveAudit(e, exp)
+			return nil
+		})
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, agent := range []string{"release-bot", "support"} {
+		live, again := svc.AgentHistory(agent), rebuilt.Of(agent, h.clock.Now())
+		if live != again {
+			t.Errorf("%s: live %+v, from the audit log %+v", agent, live, again)
+		}
+	}
+	if got := svc.AgentHistory("release-bot"); got.Hour != (broker.HistoryCounts{Requests: 4, Denials: 1, Refusals: 1, Revocations: 1}) || got.ActiveGrants != 1 {
+		t.Errorf("release-bot %+v", got)
+	}
+}
