@@ -7,3 +7,6 @@ var (
 	ApplyDropActions = applyDropActions
 	EvaluatePolicy   = (*Service).evaluatePolicy
 )
+
+// ApproveByStanding is what Submit calls for a request policy sends to review.
+var ApproveByStanding = (*Service).approveByStanding

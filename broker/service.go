@@ -40,6 +40,9 @@ type Options struct {
 	// KeyRetention is how long a retired key stays published beyond the
 	// longest token lifetime, for resource servers' JWKS caches (default 10m).
 	KeyRetention time.Duration
+	// MaxStanding is the longest a standing approval may last (default
+	// DefaultMaxStanding).
+	MaxStanding time.Duration
 }
 
 // Service is writ's domain: it takes requests, records decisions, mints and
@@ -73,6 +76,8 @@ type Service struct {
 	pendingByAgent map[string]int
 	// history is each agent's recent past, for the policy.
 	history *History
+	// standing are the standing approvals operators made.
+	standing *StandingApprovals
 }
 
 // New returns a Service over the store, creating the first signing key if
@@ -110,6 +115,7 @@ func New(ctx context.Context, cfg *Config, st Store, opts Options) (*Service, er
 		sigCh:          make(chan struct{}),
 		pendingByAgent: make(map[string]int),
 		history:        NewHistory(),
+		standing:       NewStandingApprovals(opts.MaxStanding),
 	}
 	if s.now == nil {
 		s.now = time.Now
@@ -158,6 +164,9 @@ func New(ctx context.Context, cfg *Config, st Store, opts Options) (*Service, er
 	}
 	if err := s.seedHistory(ctx); err != nil {
 		return nil, fmt.Errorf("load active grants from %s: %w", st.Path(), err)
+	}
+	if err := s.loadStanding(ctx); err != nil {
+		return nil, fmt.Errorf("load standing approvals from %s: %w", st.Path(), err)
 	}
 	return s, nil
 }

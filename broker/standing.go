@@ -149,6 +149,20 @@ type StandingInput struct {
 // Create records a standing approval. It is refused for high or critical
 // risk, for a follow-on, and for longer than the maximum.
 func (r *StandingApprovals) Create(in StandingInput) (*StandingApproval, error) {
+	s, err := r.Check(in)
+	if err != nil {
+		return nil, err
+	}
+	if err := r.Add(s); err != nil {
+		return nil, err
+	}
+	return s, nil
+}
+
+// Check builds the standing approval the input asks for, or says why it
+// is refused, without recording it: the caller makes it durable, then
+// calls Add.
+func (r *StandingApprovals) Check(in StandingInput) (*StandingApproval, error) {
 	switch {
 	case in.Request == nil || in.ID == "":
 		return nil, Errorf(EINVALID, "a standing approval is made from a request being approved")
@@ -166,15 +180,19 @@ func (r *StandingApprovals) Create(in StandingInput) (*StandingApproval, error) 
 	if why := in.Granted.NarrowerThan(in.Request.Terms); why != "" {
 		return nil, Errorf(EINVALID, "a standing approval may not go beyond the request: %s", why)
 	}
-	s := &StandingApproval{ID: in.ID, AgentID: in.Request.AgentID, Terms: in.Granted.Clone(), FromRequest: in.Request.ID,
-		CreatedBy: in.Operator, CreatedAt: in.Now, ExpiresAt: in.Now.Add(in.For), Reason: strings.TrimSpace(in.Reason)}
+	return &StandingApproval{ID: in.ID, AgentID: in.Request.AgentID, Terms: in.Granted.Clone(), FromRequest: in.Request.ID,
+		CreatedBy: in.Operator, CreatedAt: in.Now, ExpiresAt: in.Now.Add(in.For), Reason: strings.TrimSpace(in.Reason)}, nil
+}
+
+// Add puts a checked standing approval in force.
+func (r *StandingApprovals) Add(s *StandingApproval) error {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if _, dup := r.all[s.ID]; dup {
-		return nil, Errorf(ECONFLICT, "standing approval %s exists already", s.ID)
+		return Errorf(ECONFLICT, "standing approval %s exists already", s.ID)
 	}
-	r.all[s.ID] = s
-	return s.clone(), nil
+	r.all[s.ID] = s.clone()
+	return nil
 }
 
 // Match finds a live standing approval that covers the request, or nil:
@@ -247,6 +265,16 @@ func (r *StandingApprovals) List(now time.Time) []*StandingApproval {
 		return cmp.Or(a.ExpiresAt.Compare(b.ExpiresAt), strings.Compare(a.ID, b.ID))
 	})
 	return out
+}
+
+// get returns a copy of a standing approval, or nil.
+func (r *StandingApprovals) get(id string) *StandingApproval {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if s, ok := r.all[id]; ok {
+		return s.clone()
+	}
+	return nil
 }
 
 // Restore puts back a standing approval read from the store at start.

@@ -110,3 +110,80 @@ func TestStandingApprovalRefused(t *testing.T) {
 		t.Fatal("a refused standing approval was kept")
 	}
 }
+
+func TestStandingApprovalThroughTheService(t *testing.T) {
+	h := newHarness(t)
+	first := h.submit("release-bot", "contents:read", "pulls:write")
+	h.approve(first.ID)
+	sa, err := h.svc.CreateStanding(h.ctx, op, first.ID, 30*time.Minute, "release train")
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Used: the same again is approved under the standing approval.
+	r2 := h.submit("release-bot", "contents:read")
+	got := broker.ApproveByStanding(h.svc, h.ctx, r2)
+	if got == nil || got.State != broker.RequestApproved {
+		t.Fatalf("covered request: %+v", got)
+	}
+	g, err := h.svc.Grant(h.ctx, got.GrantID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if g.Approver != sa.Operator() {
+		t.Fatalf("grant approved by %+v, want the standing approval %+v", g.Approver, sa.Operator())
+	}
+	// Beyond it (a high-risk action): left to a person.
+	r3 := h.submit("release-bot", "contents:read", "contents:write")
+	if got := broker.ApproveByStanding(h.svc, h.ctx, r3); got != nil {
+		t.Fatalf("a wider request was approved: %+v", got)
+	}
+	// Durable: a restarted service has it, with its use.
+	again, err := broker.New(h.ctx, testConfig(), h.st, broker.Options{Issuer: "https://writ.example", Now: h.clock.Now})
+	if err != nil {
+		t.Fatal(err)
+	}
+	list := again.StandingApprovals()
+	if len(list) != 1 || list[0].ID != sa.ID || len(list[0].Uses) != 1 || list[0].Uses[0].RequestID != r2.ID {
+		t.Fatalf("after restart: %+v", list)
+	}
+	// Revoked: the next request waits for a person; the grant it made stays.
+	if _, err := h.svc.RevokeStanding(h.ctx, op, sa.ID, "train left"); err != nil {
+		t.Fatal(err)
+	}
+	r4 := h.submit("release-bot", "contents:read")
+	if got := broker.ApproveByStanding(h.svc, h.ctx, r4); got != nil {
+		t.Fatal("a revoked standing approval approved a request")
+	}
+	if g, _ := h.svc.Grant(h.ctx, got.GrantID); h.svc.EffectiveState(g) != broker.GrantActive {
+		t.Fatal("revoking the standing approval ended a grant it made")
+	}
+	entries, err := h.svc.Audit(h.ctx, broker.AuditFilter{Kinds: []broker.AuditKind{broker.AuditStandingCreated, broker.AuditStandingRevoked}})
+	if err != nil || len(entries) != 2 {
+		t.Fatalf("audit %d entries, %v", len(entries), err)
+	}
+}
+
+func TestStandingApprovalExpiresAndIsRefusedForHighRisk(t *testing.T) {
+	h := newHarness(t)
+	first := h.submit("release-bot", "contents:read")
+	h.approve(first.ID)
+	if _, err := h.svc.CreateStanding(h.ctx, op, first.ID, 10*time.Minute, ""); err != nil {
+		t.Fatal(err)
+	}
+	h.clock.Advance(10 * time.Minute)
+	if got := broker.ApproveByStanding(h.svc, h.ctx, h.submit("release-bot", "contents:read")); got != nil {
+		t.Fatal("an expired standing approval approved a request")
+	}
+	high := h.submit("release-bot", "contents:write")
+	h.approve(high.ID)
+	if _, err := h.svc.CreateStanding(h.ctx, op, high.ID, 10*time.Minute, ""); broker.ErrorCode(err) != broker.EFORBIDDEN {
+		t.Fatalf("standing approval of a high-risk request: %v", err)
+	}
+	pending := h.submit("release-bot", "contents:read")
+	if _, err := h.svc.CreateStanding(h.ctx, op, pending.ID, 10*time.Minute, ""); broker.ErrorCode(err) != broker.ECONFLICT {
+		t.Fatalf("standing approval of a pending request: %v", err)
+	}
+	if _, err := h.svc.CreateStanding(h.ctx, op, first.ID, 9*time.Hour, ""); broker.ErrorCode(err) != broker.EINVALID {
+		t.Fatalf("beyond the default maximum: %v", err)
+	}
+}
