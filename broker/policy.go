@@ -13,6 +13,9 @@ type PolicyInput struct {
 	Resource *Resource
 	Parent   *Grant // the parent grant of a follow-on request, if any
 	Now      time.Time
+	// History is the agent's recent past, from the Service's memory
+	// indexes; nil reads as no history.
+	History *AgentHistory
 }
 
 // Policy evaluates a request at submission. A "deny" verdict refuses the
@@ -76,6 +79,10 @@ func FollowOnBeyondParent(in PolicyInput) string {
 	if in.Parent == nil || in.Request == nil {
 		return ""
 	}
-	t := in.Request.Terms
-	return t.Authority(in.Now.Add(t.TTL)).Within(in.Parent.Authority())
+	return FollowOnBeyond(in.Request.Terms, in.Parent, in.Now)
+}
+
+// FollowOnBeyond is FollowOnBeyondParent for terms t asked for at now.
+func FollowOnBeyond(t Terms, parent *Grant, now time.Time) string {
+	return t.Authority(now.Add(t.TTL)).Within(parent.Authority())
 }

@@ -95,9 +95,10 @@ func (s *Service) Submit(ctx context.Context, agentID string, in SubmitInput) (*
 	// rule never holds the store's write lock (a revocation never waits
 	// for another request's policy); inside it only the parent's liveness
 	// is checked again.
-	pr := s.policy.Evaluate(ctx, PolicyInput{Request: req, Agent: agent, Resource: res, Parent: parent, Now: now})
+	pr, fx := s.evaluatePolicy(ctx, PolicyInput{Request: req, Agent: agent, Resource: res, Parent: parent, Now: now})
 	if pr.Verdict == VerdictDeny {
 		s.noteRefused(ctx, req, pr, policyRefusal(pr))
+		s.applyOnDeny(ctx, req, fx, parent)
 		return nil, policyRefusal(pr)
 	}
 	if parent != nil && req.Terms.TTL < terms.TTL {
@@ -105,6 +106,7 @@ func (s *Service) Submit(ctx context.Context, agentID string, in SubmitInput) (*
 			shortDuration(terms.TTL), shortDuration(req.Terms.TTL)))
 	}
 	applyPolicy(req, &pr)
+	applyDropActions(req, &pr, fx)
 	req.Policy = &pr
 	asked := req.Terms
 	err = s.store.Batch(ctx, func(tx Tx) error {
@@ -120,7 +122,7 @@ func (s *Service) Submit(ctx context.Context, agentID string, in SubmitInput) (*
 		}
 		e := s.audit(AuditRequestSubmitted, agentActor(agentID), nil, req.Intent)
 		e.AgentID, e.RequestID = agentID, req.ID
-		e.Data = auditData(map[string]any{"requested": req.Terms, "login_hint": req.LoginHint, "parent": req.ParentID, "policy": pr})
+		e.Data = auditData(map[string]any{"requested": req.Terms, "login_hint": req.LoginHint, "parent": req.ParentID, "policy": pr, "effects": fx})
 		return tx.AppendAudit(e)
 	})
 	if err != nil {
@@ -132,6 +134,9 @@ func (s *Service) Submit(ctx context.Context, agentID string, in SubmitInput) (*
 	s.publish(Event{Kind: EventRequestSubmitted, At: now, Request: &c, Agent: &ast})
 	if req.Policy.AutoApprove {
 		return s.autoApprove(ctx, req), nil
+	}
+	if r := s.approveByStanding(ctx, req); r != nil {
+		return r, nil
 	}
 	return req, nil
 }

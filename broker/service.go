@@ -41,6 +41,9 @@ type Options struct {
 	// KeyRetention is how long a retired key stays published beyond the
 	// longest token lifetime, for resource servers' JWKS caches (default 10m).
 	KeyRetention time.Duration
+	// MaxStanding is the longest a standing approval may last (default
+	// DefaultMaxStanding).
+	MaxStanding time.Duration
 }
 
 // Service is writ's domain: it takes requests, records decisions, mints and
@@ -72,6 +75,10 @@ type Service struct {
 	// pendingByAgent counts each agent's pending requests, kept from the
 	// events so the per-agent cap costs no scan of the queue.
 	pendingByAgent map[string]int
+	// history is each agent's recent past, for the policy.
+	history *History
+	// standing are the standing approvals operators made.
+	standing *StandingApprovals
 }
 
 // New returns a Service over the store, creating the first signing key if
@@ -108,6 +115,8 @@ func New(ctx context.Context, cfg *Config, st Store, opts Options) (*Service, er
 		agents:         make(map[string]AgentState),
 		sigCh:          make(chan struct{}),
 		pendingByAgent: make(map[string]int),
+		history:        NewHistory(),
+		standing:       NewStandingApprovals(opts.MaxStanding),
 	}
 	if s.now == nil {
 		s.now = time.Now
@@ -121,6 +130,7 @@ func New(ctx context.Context, cfg *Config, st Store, opts Options) (*Service, er
 	if s.policy == nil {
 		s.policy = DefaultPolicy{}
 	}
+	s.policy = historyPolicy{policy: s.policy, history: s.history}
 	s.limiter = newLimiter(opts.SubmitRate, opts.SubmitBurst, s.submitLimitOf)
 	s.polls = newPollTracker()
 	s.usage = newUsageRecorder()
@@ -152,6 +162,12 @@ func New(ctx context.Context, cfg *Config, st Store, opts Options) (*Service, er
 	})
 	if err != nil {
 		return nil, fmt.Errorf("load issuer state from %s: %w", st.Path(), err)
+	}
+	if err := s.seedHistory(ctx); err != nil {
+		return nil, fmt.Errorf("load active grants from %s: %w", st.Path(), err)
+	}
+	if err := s.loadStanding(ctx); err != nil {
+		return nil, fmt.Errorf("load standing approvals from %s: %w", st.Path(), err)
 	}
 	return s, nil
 }
@@ -215,6 +231,7 @@ func (s *Service) publish(events ...Event) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	for _, e := range events {
+		s.history.Observe(e)
 		if e.Issuer != nil {
 			s.issuer = *e.Issuer
 		}

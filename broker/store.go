@@ -126,4 +126,4 @@ const (
 )
 
 // RecordNamespaces lists every namespace, for the store to declare.
-var RecordNamespaces = []string{RecordSSFStream, RecordSSFCursor}
+var RecordNamespaces = []string{RecordSSFStream, RecordSSFCursor, RecordStanding}

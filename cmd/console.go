@@ -232,6 +232,9 @@ func runConsole(ctx context.Context, r consoleRun) error {
 	program = tea.NewProgram(tui.New(r.env.Service, opts), tea.WithContext(ctx))
 	r.env.policyEvents.set(func(p *policy.Policy, err error) {
 		program.Send(tui.PolicyMsg{File: p.Name(), Rules: p.Len(), Err: err})
+		if err == nil {
+			go sendPolicyReplay(ctx, program.Send, r.env, p)
+		}
 	})
 	if resumed != nil {
 		signedIn(resumed)

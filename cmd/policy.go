@@ -8,6 +8,7 @@ import (
 	"github.com/spf13/pflag"
 
 	"github.com/writhq/writ/broker"
+	"github.com/writhq/writ/broker/httpapi"
 	"github.com/writhq/writ/broker/policy"
 )
 
@@ -54,4 +55,17 @@ func watchPolicy(path string, opts *broker.Options, l *policyListener, log *slog
 	}
 	opts.Policy = w
 	return w, w.Run, nil
+}
+
+func init() {
+	apiMounts = append(apiMounts, mountPolicyMetrics)
+}
+
+// mountPolicyMetrics publishes the policy's counters (shadow rule hits,
+// evaluations by verdict) on the agent API's /metrics.
+func mountPolicyMetrics(srv *httpapi.Server, env *brokerEnv) error {
+	if env.Policy != nil {
+		srv.Registry().MustRegister(env.Policy.Collector())
+	}
+	return nil
 }

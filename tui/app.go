@@ -26,6 +26,7 @@ type app struct {
 	sessionEnded string // why the last session ended; "" while live or never signed in
 	lastOp       *broker.Operator
 	policyErr    string // why the policy file did not reload, neutralised; "" when it is in force
+	policyReplay string // what the reloaded policy would have changed over the last day, neutralised; "" for none yet
 
 	dialogs []dialog
 	toasts  []toast

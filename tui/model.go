@@ -135,6 +135,9 @@ func (m *Model) Update(msg tea.Msg) (tea.Model, tea.Cmd) {
 	case PolicyMsg:
 		m.onPolicy(msg)
 		return m, nil
+	case PolicyReplayMsg:
+		m.onPolicyReplay(msg)
+		return m, nil
 	case SessionEndedMsg:
 		a.sessionEnded = msg.Reason
 		if a.sessionEnded == "" {

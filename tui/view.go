@@ -77,6 +77,9 @@ func (m *Model) bannerLines() int {
 	if m.a.policyErr != "" {
 		n++
 	}
+	if m.a.policyReplay != "" {
+		n++
+	}
 	return n
 }
 
@@ -153,6 +156,9 @@ func (m *Model) banner() string {
 	}
 	if a.policyErr != "" {
 		lines = append(lines, th.Banner.Render(fit(" POLICY NOT RELOADED (the last good policy stays in force): "+a.policyErr, m.width)))
+	}
+	if a.policyReplay != "" {
+		lines = append(lines, m.policyReplayBanner())
 	}
 	return strings.Join(lines, "\n")
 }

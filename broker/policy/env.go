@@ -17,11 +17,24 @@ import (
 // lists instead, so `request.scope` is an error at load, not a rule that
 // silently fails (and so matches) on every request.
 var (
-	requestFields = []string{"agent", "intent", "scopes", "resource", "ttl_seconds", "details", "follow_on", "login_hint"}
+	requestFields = []string{"agent", "intent", "scopes", "actions", "resource", "ttl_seconds", "details", "follow_on", "login_hint"}
 	detailFields  = []string{"type", "actions", "locations", "identifier"}
-	agentFields   = []string{"id", "name", "owner"}
+	agentFields   = []string{"id", "name", "owner", "recent", "active_grants"}
 	parentFields  = []string{"scopes", "resource", "ttl_seconds"}
+	recentFields  = []string{"hour", "day"}
+	countFields   = []string{"requests", "denials", "refusals", "revocations"}
 )
+
+// variables are the names the expressions may read.
+var variables = []string{"request", "agent", "parent", "now", "agent.recent", "agent.active_grants"}
+
+// nestedFields are the fields of maps inside the variables, by the path
+// that selects them.
+var nestedFields = map[string][]string{
+	"agent.recent":      recentFields,
+	"agent.recent.hour": countFields,
+	"agent.recent.day":  countFields,
+}
 
 // newEnv is the CEL environment every when expression is compiled in:
 // standard CEL, no extensions, and four variables.
@@ -31,6 +44,12 @@ func newEnv() (*cel.Env, error) {
 			"the request: "+strings.Join(requestFields, ", ")),
 		cel.VariableWithDoc("agent", cel.MapType(cel.StringType, cel.StringType),
 			"the agent: "+strings.Join(agentFields, ", ")),
+		// CEL resolves agent.recent and agent.active_grants as qualified
+		// names before it selects from agent, so they can have their own
+		// (int) types while agent's other fields stay strings.
+		cel.VariableWithDoc("agent.recent", cel.MapType(cel.StringType, cel.MapType(cel.StringType, cel.IntType)),
+			"the agent's counts over the last hour and day: "+strings.Join(countFields, ", ")),
+		cel.VariableWithDoc("agent.active_grants", cel.IntType, "how many grants the agent holds now"),
 		cel.VariableWithDoc("parent", cel.MapType(cel.StringType, cel.DynType),
 			"the parent grant of a follow-on ("+strings.Join(parentFields, ", ")+"); empty when there is none"),
 		cel.VariableWithDoc("now", cel.TimestampType, "the time the request arrived"),
@@ -59,6 +78,7 @@ func (r *rule) compile(env *cel.Env) error {
 	if err := r.checkFields(ast.NativeRep()); err != nil {
 		return err
 	}
+	r.loops = len(celast.MatchDescendants(celast.NavigateAST(ast.NativeRep()), celast.KindMatcher(celast.ComprehensionKind))) > 0
 	prg, err := env.Program(ast, cel.CostLimit(CostLimit), cel.InterruptCheckFrequency(100))
 	if err != nil {
 		return r.fail("when", r.whenLine, "%v", err)
@@ -74,17 +94,20 @@ func (r *rule) checkFields(a *celast.AST) error {
 	known := map[string][]string{"request": requestFields, "agent": agentFields, "parent": parentFields}
 	check := func(sel celast.NavigableExpr, names map[string][]string) error {
 		s := sel.AsSelect()
-		op := s.Operand()
-		if op.Kind() != celast.IdentKind {
+		path, ok := selectPath(s.Operand())
+		if !ok {
 			return nil
 		}
-		fields, ok := names[op.AsIdent()]
+		fields, ok := names[path]
+		if !ok {
+			fields, ok = nestedFields[path]
+		}
 		if !ok || slices.Contains(fields, s.FieldName()) {
 			return nil
 		}
 		loc := a.SourceInfo().GetStartLocation(sel.ID())
 		return r.fail("when", r.whenLine+max(loc.Line()-1, 0), "column %d: %s has no field %q (it has %s)",
-			loc.Column()+1, op.AsIdent(), s.FieldName(), strings.Join(fields, ", "))
+			loc.Column()+1, path, s.FieldName(), strings.Join(fields, ", "))
 	}
 	for _, sel := range celast.MatchDescendants(root, celast.KindMatcher(celast.SelectKind)) {
 		if err := check(sel, known); err != nil {
@@ -110,12 +133,31 @@ func (r *rule) checkFields(a *celast.AST) error {
 	return nil
 }
 
+// selectPath writes an identifier or a chain of selections on one
+// ("agent.recent.hour"); false for anything else.
+func selectPath(e celast.Expr) (string, bool) {
+	switch e.Kind() {
+	case celast.IdentKind:
+		return e.AsIdent(), true
+	case celast.SelectKind:
+		op, ok := selectPath(e.AsSelect().Operand())
+		return op + "." + e.AsSelect().FieldName(), ok
+	}
+	return "", false
+}
+
 // activation is what the expressions see of a request. Lists are copies,
 // so nothing an expression does can reach the broker's records.
 func activation(in broker.PolicyInput) map[string]any {
+	return activationOf(in, in.Request.Terms)
+}
+
+// activationOf is the activation with the request's terms as policy
+// narrowed them (drop_actions).
+func activationOf(in broker.PolicyInput, terms broker.Terms) map[string]any {
 	req := in.Request
-	details := make([]any, 0, len(req.Terms.Details))
-	for _, d := range req.Terms.Details {
+	details := make([]any, 0, len(terms.Details))
+	for _, d := range terms.Details {
 		details = append(details, map[string]any{
 			"type": d.Type, "actions": strs(d.Actions), "locations": strs(d.Locations), "identifier": d.Identifier,
 		})
@@ -123,12 +165,17 @@ func activation(in broker.PolicyInput) map[string]any {
 	request := map[string]any{
 		"agent":       req.AgentID,
 		"intent":      req.Intent,
-		"scopes":      strs(req.Terms.ResourceScopes()),
-		"resource":    req.Terms.Resource,
-		"ttl_seconds": int64(req.Terms.TTL / time.Second),
+		"scopes":      strs(terms.ResourceScopes()),
+		"actions":     strs(terms.Actions()),
+		"resource":    terms.Resource,
+		"ttl_seconds": int64(terms.TTL / time.Second),
 		"details":     details,
 		"follow_on":   req.ParentID != "",
 		"login_hint":  req.LoginHint,
+	}
+	var h broker.AgentHistory
+	if in.History != nil {
+		h = *in.History
 	}
 	agent := map[string]any{"id": req.AgentID, "name": "", "owner": ""}
 	if in.Agent != nil {
@@ -142,7 +189,16 @@ func activation(in broker.PolicyInput) map[string]any {
 			"ttl_seconds": int64(in.Parent.Terms.TTL / time.Second),
 		}
 	}
-	return map[string]any{"request": request, "agent": agent, "parent": parent, "now": in.Now.UTC()}
+	return map[string]any{"request": request, "agent": agent, "parent": parent, "now": in.Now.UTC(),
+		"agent.recent":        map[string]any{"hour": counts(h.Hour), "day": counts(h.Day)},
+		"agent.active_grants": int64(h.ActiveGrants),
+	}
+}
+
+// counts is one window of an agent's history as a CEL map of ints.
+func counts(c broker.HistoryCounts) map[string]int64 {
+	return map[string]int64{"requests": int64(c.Requests), "denials": int64(c.Denials),
+		"refusals": int64(c.Refusals), "revocations": int64(c.Revocations)}
 }
 
 // strs copies a list as []any, so every list has the same CEL type.
@@ -171,6 +227,12 @@ func (e effect) describe() string {
 	}
 	if e.autoApprove {
 		parts = append(parts, "auto_approve")
+	}
+	if len(e.dropActions) > 0 {
+		parts = append(parts, "drop_actions "+strings.Join(e.dropActions, " "))
+	}
+	if e.onDeny != "" {
+		parts = append(parts, "on_deny "+e.onDeny)
 	}
 	return strings.Join(parts, ", ")
 }

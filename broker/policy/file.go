@@ -6,6 +6,7 @@ import (
 	"io"
 	"os"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -170,6 +171,14 @@ func parseRule(file string, i int, n *yaml.Node) (*rule, error) {
 	for j := 0; j+1 < len(n.Content); j += 2 {
 		k, v := n.Content[j], n.Content[j+1]
 		switch k.Value {
+		case "mode":
+			switch {
+			case v.Kind == yaml.ScalarNode && v.Value == "enforce":
+			case v.Kind == yaml.ScalarNode && v.Value == "log":
+				r.shadow = true
+			default:
+				return nil, r.fail("mode", v.Line, "%q: want enforce (the default) or log (evaluate and trace, never enforce)", clip(v.Value))
+			}
 		case "name":
 			if v.Kind != yaml.ScalarNode || !ruleName.MatchString(v.Value) {
 				return nil, r.fail("name", v.Line, "%q is not a rule name: use letters, digits, '.', '_' and '-', at most 64", clip(v.Value))
@@ -180,7 +189,7 @@ func parseRule(file string, i int, n *yaml.Node) (*rule, error) {
 		case "effect":
 			effect = v
 		default:
-			return nil, r.fail("", k.Line, "unknown field %q (a rule has name, when and effect)", clip(k.Value))
+			return nil, r.fail("", k.Line, "unknown field %q (a rule has name, when, effect and mode)", clip(k.Value))
 		}
 	}
 	switch {
@@ -214,10 +223,16 @@ func (r *rule) parseEffect(n *yaml.Node) error {
 		return r.fail("effect", n.Line, "must be a mapping: deny, require_approvals, max_ttl, auto_approve or label")
 	}
 	e := &r.effect
-	var reasonLine int
+	var reasonLine, onDenyLine int
 	for j := 0; j+1 < len(n.Content); j += 2 {
 		k, v := n.Content[j], n.Content[j+1]
 		field := "effect." + k.Value
+		if k.Value == "drop_actions" {
+			if err := r.parseDropActions(field, v); err != nil {
+				return err
+			}
+			continue
+		}
 		if v.Kind != yaml.ScalarNode {
 			return r.fail(field, v.Line, "must be a single value")
 		}
@@ -260,22 +275,56 @@ func (r *rule) parseEffect(n *yaml.Node) error {
 				return r.fail(field, v.Line, "unknown label %q (want low, medium, high or critical)", clip(v.Value))
 			}
 			e.label = risk
+		case "on_deny":
+			if v.Value != broker.OnDenyRevokeParent && v.Value != broker.OnDenyQuarantineAgent {
+				return r.fail(field, v.Line, "%q: want %s or %s", clip(v.Value), broker.OnDenyRevokeParent, broker.OnDenyQuarantineAgent)
+			}
+			e.onDeny, onDenyLine = v.Value, v.Line
 		default:
-			return r.fail("effect", k.Line, "unknown effect %q (want deny, require_approvals, max_ttl, auto_approve or label)", clip(k.Value))
+			return r.fail("effect", k.Line, "unknown effect %q (want deny, require_approvals, max_ttl, auto_approve, label or drop_actions)", clip(k.Value))
 		}
 	}
 	switch {
 	case e.reason != "" && !e.deny:
 		return r.fail("effect.reason", reasonLine, "a reason goes with deny: true")
-	case e.deny && (e.requireApprovals > 0 || e.maxTTL > 0 || e.autoApprove || e.label > 0):
-		return r.fail("effect", n.Line, "deny stands alone: a denied request needs no other effect")
+	case e.onDeny != "" && !e.deny:
+		return r.fail("effect.on_deny", onDenyLine, "on_deny goes with deny: true")
+	case e.deny && (e.requireApprovals > 0 || e.maxTTL > 0 || e.autoApprove || e.label > 0 || len(e.dropActions) > 0):
+		return r.fail("effect", n.Line, "deny stands alone (with its reason and on_deny): a denied request needs no other effect")
 	case e.autoApprove && e.requireApprovals > 0:
 		return r.fail("effect", n.Line, "auto_approve and require_approvals contradict each other")
 	case e.autoApprove && e.label >= broker.RiskHigh:
 		return r.fail("effect", n.Line, "auto_approve of a request labelled %s: only low-risk requests are approved without a person", e.label)
-	case !e.deny && !e.autoApprove && e.requireApprovals == 0 && e.maxTTL == 0 && e.label == 0:
+	case !e.deny && !e.autoApprove && e.requireApprovals == 0 && e.maxTTL == 0 && e.label == 0 && len(e.dropActions) == 0:
 		return r.fail("effect", n.Line, "has no effect (deny: false and auto_approve: false do nothing; leave the rule out)")
 	}
+	return nil
+}
+
+// MaxDropActions bounds a drop_actions list.
+const MaxDropActions = 100
+
+// parseDropActions reads drop_actions: a list of action names (scopes or
+// detail actions) removed from a request before review.
+func (r *rule) parseDropActions(field string, v *yaml.Node) error {
+	if v.Kind != yaml.SequenceNode || len(v.Content) == 0 {
+		return r.fail(field, v.Line, "must be a list of actions, e.g. [contents:write]")
+	}
+	if len(v.Content) > MaxDropActions {
+		return r.fail(field, v.Line, "%d actions: at most %d", len(v.Content), MaxDropActions)
+	}
+	for _, a := range v.Content {
+		if a.Kind != yaml.ScalarNode || strings.TrimSpace(a.Value) == "" || strings.ContainsAny(a.Value, " \t\n") ||
+			!utf8.ValidString(a.Value) || len(a.Value) > 200 {
+			return r.fail(field, a.Line, "%q is not an action name", clip(a.Value))
+		}
+		if a.Value == broker.ScopeOpenID {
+			return r.fail(field, a.Line, "openid is not an action a grant can lose")
+		}
+		r.effect.dropActions = append(r.effect.dropActions, a.Value)
+	}
+	slices.Sort(r.effect.dropActions)
+	r.effect.dropActions = slices.Compact(r.effect.dropActions)
 	return nil
 }
 

@@ -16,7 +16,8 @@ func TestLoadExample(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := []string{"triage-never-reads-secrets", "two-person-secret-rotation", "short-refunds", "docs-bot-reads-docs", "widening-follow-on"}
+	want := []string{"triage-never-reads-secrets", "two-person-secret-rotation", "short-refunds", "docs-bot-reads-docs", "widening-follow-on",
+		"three-strikes", "no-workflow-edits-without-a-pr"}
 	if !slices.Equal(p.Rules(), want) {
 		t.Errorf("rules = %v, want %v", p.Rules(), want)
 	}

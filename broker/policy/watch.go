@@ -41,14 +41,15 @@ type Watcher struct {
 	path string
 	opts WatchOptions
 
-	cur atomic.Pointer[Policy]
+	cur   atomic.Pointer[Policy]
+	stats stats
 
 	mu  sync.Mutex
 	err error
 	sum [32]byte // of the content last tried, good or bad; zero after a read failed
 }
 
-var _ broker.Policy = (*Watcher)(nil)
+var _ broker.EffectsPolicy = (*Watcher)(nil)
 
 // NewWatcher loads the policy at path. It fails if the file does not load:
 // writ does not start without the policy its configuration names.
@@ -87,9 +88,19 @@ func (w *Watcher) Err() error {
 // Path is the watched file.
 func (w *Watcher) Path() string { return w.path }
 
-// Evaluate implements broker.Policy with the policy in force.
+// Evaluate implements broker.Policy with the policy in force, for a
+// caller that applies no effects (see Policy.Evaluate).
 func (w *Watcher) Evaluate(ctx context.Context, in broker.PolicyInput) broker.PolicyResult {
-	return w.cur.Load().Evaluate(ctx, in)
+	res, fx := w.EvaluateEffects(ctx, in)
+	return withoutEffects(in, res, fx)
+}
+
+// EvaluateEffects implements broker.EffectsPolicy with the policy in
+// force, and counts the shadow rules that matched.
+func (w *Watcher) EvaluateEffects(ctx context.Context, in broker.PolicyInput) (broker.PolicyResult, broker.PolicyEffects) {
+	res, fx := w.cur.Load().EvaluateEffects(ctx, in)
+	w.stats.record(res, fx)
+	return res, fx
 }
 
 // Run checks the file every Interval until ctx ends.
