@@ -31,7 +31,7 @@ type Config struct {
 	// X-Forwarded-* headers. Audience when empty.
 	PublicURL string
 	// Algs is the allow-list of token and SET signature algorithms
-	// (default EdDSA, ES256, RS256). none and MAC algorithms never pass.
+	// (default ES256, EdDSA, RS256). none and MAC algorithms never pass.
 	Algs []jose.SignatureAlgorithm
 	// Leeway tolerates clock skew on exp, nbf and iat (default 5s).
 	Leeway time.Duration
@@ -136,7 +136,7 @@ func New(cfg Config) (*Guard, error) {
 		cfg.Realm = cfg.Audience
 	}
 	if len(cfg.Algs) == 0 {
-		cfg.Algs = []jose.SignatureAlgorithm{jose.EdDSA, jose.ES256, jose.RS256}
+		cfg.Algs = []jose.SignatureAlgorithm{jose.ES256, jose.EdDSA, jose.RS256}
 	}
 	for _, a := range cfg.Algs {
 		if a == "none" || strings.HasPrefix(string(a), "HS") {
