@@ -15,8 +15,8 @@ import (
 
 	"github.com/go-jose/go-jose/v4"
 
-	"github.com/writhq/writ/broker"
 	"github.com/writhq/writ/broker/dpop"
+	"github.com/writhq/writ/wire"
 )
 
 // TaskRequest is what an agent asks for.
@@ -27,8 +27,8 @@ type TaskRequest struct {
 	// Scopes asked for at Resource.
 	Scopes []string
 	// Details are RFC 9396 authorization details of writ's task type
-	// (broker.TaskDetailType), the fine-grained form of Scopes. Optional.
-	Details []broker.AuthorizationDetail
+	// (wire.TaskDetailType), the fine-grained form of Scopes. Optional.
+	Details []wire.AuthorizationDetail
 	// Resource is the audience (RFC 8707): the resource server's URI. May be
 	// empty when the agent may ask for one resource only.
 	Resource string
@@ -67,7 +67,7 @@ func (c *Client) Request(ctx context.Context, tr TaskRequest) (*Pending, error) 
 	}
 	scopes := tr.Scopes
 	if tr.OpenID {
-		scopes = append([]string{broker.ScopeOpenID}, scopes...)
+		scopes = append([]string{wire.ScopeOpenID}, scopes...)
 	}
 	hint := tr.LoginHint
 	if hint == "" {
@@ -151,7 +151,7 @@ type Task struct {
 	// Scopes and Details are what was granted: an operator may have
 	// narrowed them from what was asked.
 	Scopes  []string
-	Details []broker.AuthorizationDetail
+	Details []wire.AuthorizationDetail
 	// IDToken names the approving operator, when OpenID was asked for.
 	IDToken string
 
@@ -161,12 +161,12 @@ type Task struct {
 
 // tokenResponse is the token endpoint's answer.
 type tokenResponse struct {
-	AccessToken string                       `json:"access_token"`
-	TokenType   string                       `json:"token_type"`
-	ExpiresIn   int64                        `json:"expires_in"`
-	Scope       string                       `json:"scope"`
-	Details     []broker.AuthorizationDetail `json:"authorization_details"`
-	IDToken     string                       `json:"id_token"`
+	AccessToken string                     `json:"access_token"`
+	TokenType   string                     `json:"token_type"`
+	ExpiresIn   int64                      `json:"expires_in"`
+	Scope       string                     `json:"scope"`
+	Details     []wire.AuthorizationDetail `json:"authorization_details"`
+	IDToken     string                     `json:"id_token"`
 }
 
 // Poll asks once whether the task was decided (CIBA token request). It
@@ -348,7 +348,7 @@ func (c *Client) Resume(id string, interval time.Duration) (*Pending, error) {
 	if interval <= 0 {
 		interval = 5 * time.Second
 	}
-	return &Pending{ID: id, Interval: interval, ExpiresAt: c.now().Add(broker.DefaultLimits.ReviewDeadline), dpop: signer}, nil
+	return &Pending{ID: id, Interval: interval, ExpiresAt: c.now().Add(wire.DefaultReviewDeadline), dpop: signer}, nil
 }
 
 func short(id string) string {

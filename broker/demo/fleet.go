@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/writhq/writ/broker/agent"
+	"github.com/writhq/writ/wire"
 )
 
 // Fleet runs the simulated agents.
@@ -87,7 +88,9 @@ func (a *simAgent) jitter(d time.Duration) time.Duration {
 // perform asks for a task, waits for the decision and, if granted, does the work.
 func (a *simAgent) perform(ctx context.Context, s *script, parent *agent.Task) {
 	tr := agent.TaskRequest{Intent: s.intent, Scopes: s.scopes, Resource: a.fleet.Setup.Resources[s.res], TTL: s.ttl}
-	tr.Details = s.details(tr.Resource)
+	for _, d := range s.details(tr.Resource) {
+		tr.Details = append(tr.Details, wire.AuthorizationDetail(d))
+	}
 	var pending *agent.Pending
 	var err error
 	for range max(1, s.burst) {

@@ -13,7 +13,7 @@ import (
 
 	"github.com/go-jose/go-jose/v4"
 
-	"github.com/writhq/writ/broker"
+	"github.com/writhq/writ/wire"
 )
 
 // maxTokenSize bounds an access token; writ's are well under 2 KiB.
@@ -30,7 +30,7 @@ type Principal struct {
 	// Scopes and Details are what the grant allows now: the token's, or
 	// narrower when an operator narrowed the grant while it was live.
 	Scopes    []string
-	Details   []broker.AuthorizationDetail
+	Details   []wire.AuthorizationDetail
 	IssuedAt  time.Time
 	ExpiresAt time.Time
 	// JKT is the thumbprint of the DPoP key the token is bound to ("" for a
@@ -41,7 +41,7 @@ type Principal struct {
 	Task         string
 	IntentSHA256 string
 	Decision     string
-	Approver     broker.ApproverRef
+	Approver     wire.ApproverRef
 	ParentTask   string
 	// Narrowed says the grant was narrowed after the token was minted.
 	Narrowed bool
@@ -50,39 +50,38 @@ type Principal struct {
 // HasScope reports whether the principal holds scope.
 func (p *Principal) HasScope(scope string) bool { return slices.Contains(p.Scopes, scope) }
 
-// Allows reports whether an authorization detail covers action at
-// location (RFC 9396 §2: an object grants the product of its lists; a list
-// it leaves out does not restrict). A location covers itself and the paths
-// beneath it.
+// Allows reports whether the principal may do action at location: the
+// token's scope must name the action, and when the token carries
+// authorization details, one of them must cover it too (RFC 9396 §2: an
+// object grants the product of its lists; a list it leaves out does not
+// restrict; a location covers itself and the paths beneath it). Both,
+// because writ's authority is the scopes and the details together: a
+// detail naming an action the scope lacks, or a scope the details confine
+// elsewhere, allows nothing.
 func (p *Principal) Allows(location, action string) bool {
-	for _, d := range p.Details {
-		if len(d.Actions) > 0 && !slices.Contains(d.Actions, action) {
-			continue
-		}
-		if len(d.Locations) == 0 || slices.ContainsFunc(d.Locations, func(l string) bool { return broker.ResourceWithin(location, l) }) {
-			return true
-		}
+	if !p.HasScope(action) {
+		return false
 	}
-	return false
+	return len(p.Details) == 0 || wire.DetailsCover(p.Details, location, action)
 }
 
 // tokenClaims are the claims of a writ access token as the guard reads them.
 type tokenClaims struct {
-	Issuer    string                       `json:"iss"`
-	Subject   string                       `json:"sub"`
-	ClientID  string                       `json:"client_id"`
-	Audience  json.RawMessage              `json:"aud"`
-	IssuedAt  *float64                     `json:"iat"`
-	NotBefore *float64                     `json:"nbf"`
-	Expiry    *float64                     `json:"exp"`
-	JTI       string                       `json:"jti"`
-	Scope     string                       `json:"scope"`
-	Details   []broker.AuthorizationDetail `json:"authorization_details"`
+	Issuer    string                     `json:"iss"`
+	Subject   string                     `json:"sub"`
+	ClientID  string                     `json:"client_id"`
+	Audience  json.RawMessage            `json:"aud"`
+	IssuedAt  *float64                   `json:"iat"`
+	NotBefore *float64                   `json:"nbf"`
+	Expiry    *float64                   `json:"exp"`
+	JTI       string                     `json:"jti"`
+	Scope     string                     `json:"scope"`
+	Details   []wire.AuthorizationDetail `json:"authorization_details"`
 	Cnf       *struct {
 		JKT string `json:"jkt"`
 	} `json:"cnf"`
-	SID  string            `json:"sid"`
-	Writ broker.WritClaims `json:"writ"`
+	SID  string          `json:"sid"`
+	Writ wire.WritClaims `json:"writ"`
 }
 
 // entry is a verified token: checked once, then found by its bytes.
