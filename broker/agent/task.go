@@ -1,6 +1,7 @@
 package agent
 
 import (
+	"cmp"
 	"context"
 	"crypto/ed25519"
 	"crypto/rand"
@@ -53,6 +54,9 @@ type Pending struct {
 	Interval  time.Duration
 	ExpiresAt time.Time
 	dpop      *dpop.Signer
+	// intent and resource are what was asked, for step-ups of the task.
+	intent, resource string
+	steps            *stepUps // shared with the parent, for a follow-on
 }
 
 // Request submits a task request (CIBA backchannel authentication). It
@@ -112,7 +116,8 @@ func (c *Client) Request(ctx context.Context, tr TaskRequest) (*Pending, error) 
 		interval = 5 * time.Second // CIBA §7.3's default
 	}
 	return &Pending{ID: ack.AuthReqID, Interval: interval,
-		ExpiresAt: c.now().Add(time.Duration(ack.ExpiresIn) * time.Second), dpop: signer}, nil
+		ExpiresAt: c.now().Add(time.Duration(ack.ExpiresIn) * time.Second), dpop: signer,
+		intent: tr.Intent, resource: tr.Resource}, nil
 }
 
 func setIf(v url.Values, k, s string) {
@@ -157,6 +162,10 @@ type Task struct {
 
 	client *Client
 	dpop   *dpop.Signer
+	// intent and resource are what was asked; steps counts the task's
+	// step-ups and holds the follow-on tasks they produced.
+	intent, resource string
+	steps            *stepUps
 }
 
 // tokenResponse is the token endpoint's answer.
@@ -206,7 +215,7 @@ func (c *Client) Poll(ctx context.Context, p *Pending) (*Task, error) {
 		ID: p.ID, AccessToken: tr.AccessToken, TokenType: tr.TokenType,
 		ExpiresAt: c.now().Add(time.Duration(tr.ExpiresIn) * time.Second),
 		Scopes:    strings.Fields(tr.Scope), Details: tr.Details, IDToken: tr.IDToken,
-		client: c, dpop: p.dpop,
+		client: c, dpop: p.dpop, intent: p.intent, resource: p.resource, steps: cmp.Or(p.steps, newStepUps()),
 	}, nil
 }
 

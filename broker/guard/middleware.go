@@ -101,3 +101,12 @@ func InsufficientAction(location, action string) *Error {
 func (g *Guard) require(ok func(*Principal) *Error) func(http.Handler) http.Handler {
 	return func(next http.Handler) http.Handler { return g.protect(next, ok) }
 }
+
+// CheckWith is Check with a requirement on the Principal, for guards of
+// protocols that know what a request needs only after reading it (the MCP
+// guard reads the JSON-RPC body): require returns nil to accept, or the
+// refusal (InsufficientAction). The use is reported to writ as accepted or
+// refused accordingly, as the middleware's are.
+func (g *Guard) CheckWith(ctx context.Context, r *http.Request, require func(*Principal) *Error) (*Principal, error) {
+	return g.checkWith(ctx, r, require)
+}
