@@ -71,6 +71,13 @@ func (a *simAgent) run(ctx context.Context, first time.Duration) {
 		return
 	}
 	for n := 0; ctx.Err() == nil; n++ {
+		if mcpAgents[a.id] {
+			a.performMCP(ctx)
+			if !sleep(ctx, a.jitter(a.fleet.Pace)) {
+				return
+			}
+			continue
+		}
 		list := scripts[a.id]
 		s := list[n%len(list)]
 		a.perform(ctx, &s, nil)
