@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"syscall"
 	"time"
@@ -207,6 +208,9 @@ func openBrokerWith(ctx context.Context, cfg *broker.Config, path string, opts b
 	}
 	if opts.Alg == "" {
 		opts.Alg = jose.SignatureAlgorithm(globals.signingAlg)
+	}
+	if !slices.Contains(broker.SupportedAlgs, opts.Alg) { // before a store file is created
+		return nil, fmt.Errorf("--signing-alg %q: want ES256, EdDSA or RS256", opts.Alg)
 	}
 	events := &policyListener{}
 	watcher, reload, err := watchPolicy(policyPath, &opts, events, opts.Logger)
