@@ -13,7 +13,9 @@
 // as the MCP authorization specification's scope challenge asks.
 // Every accepted and refused call is reported to writ with the guard's use
 // reports. ToolsListFilter hides the tools a token does not allow from
-// tools/list.
+// tools/list. The SDK receives the caller as its auth.TokenInfo (the agent
+// as UserID), so it binds each session to the agent that opened it; tool
+// handlers find the Principal with PrincipalOf.
 //
 // The guard reads JSON-RPC bodies the way the SDK does (case-sensitive
 // member names) and refuses any body it cannot read unambiguously: not

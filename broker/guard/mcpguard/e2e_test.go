@@ -36,7 +36,8 @@ type stack struct {
 	svc      *broker.Service
 	issuer   string
 	resource string // the MCP endpoint and resource URI
-	key      *agent.Key
+	key      *agent.Key // deploy-bot
+	other    *agent.Key // ops-bot, another agent allowed the status tool
 	guard    *guard.Guard
 
 	mu        sync.Mutex
@@ -61,6 +62,9 @@ func newStack(t *testing.T) *stack {
 	if s.key, err = agent.GenerateKey("deploy-bot", jose.ES256); err != nil {
 		t.Fatal(err)
 	}
+	if s.other, err = agent.GenerateKey("ops-bot", jose.ES256); err != nil {
+		t.Fatal(err)
+	}
 	rsKey, err := agent.GenerateKey(s.resource, jose.ES256)
 	if err != nil {
 		t.Fatal(err)
@@ -75,7 +79,9 @@ func newStack(t *testing.T) *stack {
 		RequireDPoP: true,
 		Resources:   []broker.Resource{{URI: s.resource, Name: "Deploy", Scopes: scopes, Keys: []jose.JSONWebKey{rsKey.PublicJWK()}}},
 		Agents: []broker.Agent{{ID: s.key.AgentID, Keys: []jose.JSONWebKey{s.key.PublicJWK()},
-			Ceiling: []broker.CeilingEntry{{Resource: s.resource, Scopes: tools}}}},
+			Ceiling: []broker.CeilingEntry{{Resource: s.resource, Scopes: tools}}},
+			{ID: s.other.AgentID, Keys: []jose.JSONWebKey{s.other.PublicJWK()},
+				Ceiling: []broker.CeilingEntry{{Resource: s.resource, Scopes: []string{"tool:status"}}}}},
 	}
 	if s.svc, err = broker.New(ctx, cfg, store.OpenTemp(t), broker.Options{Issuer: s.issuer, Logger: log, PollInterval: time.Second}); err != nil {
 		t.Fatal(err)
@@ -192,10 +198,14 @@ func (s *stack) ran() []string {
 	return slices.Clone(s.calls)
 }
 
-// task asks writ for a task allowing the status tool only.
+// task asks writ for a task of deploy-bot allowing the status tool only.
 func (s *stack) task(t *testing.T, opts agent.Options) *agent.Task {
+	return s.taskOf(t, s.key, opts)
+}
+
+func (s *stack) taskOf(t *testing.T, key *agent.Key, opts agent.Options) *agent.Task {
 	t.Helper()
-	c, err := agent.New(context.Background(), s.issuer, s.key, opts)
+	c, err := agent.New(context.Background(), s.issuer, key, opts)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -325,5 +335,47 @@ func TestStepUpThroughTheMCPClient(t *testing.T) {
 	}
 	if got := s.ran(); len(got) > 5 {
 		t.Errorf("server ran %v", got)
+	}
+}
+
+// TestSessionBoundToItsAgent: another agent, with a valid token of its own
+// for the server, cannot use deploy-bot's MCP session; the session's own
+// agent can, and a request with no token gets the RFC 9728 challenge.
+func TestSessionBoundToItsAgent(t *testing.T) {
+	s := newStack(t)
+	cs := s.connect(t, s.task(t, agent.Options{}).StepUpClient())
+	if _, err := call(cs, "status"); err != nil {
+		t.Fatal(err)
+	}
+	other := s.taskOf(t, s.other, agent.Options{})
+	post := func(hc *http.Client, session string) *http.Response {
+		body := `{"jsonrpc":"2.0","id":99,"method":"tools/call","params":{"name":"status","arguments":{"service":"web"}}}`
+		req, _ := http.NewRequest(http.MethodPost, s.resource, strings.NewReader(body))
+		req.Header.Set("Content-Type", "application/json")
+		req.Header.Set("Accept", "application/json, text/event-stream")
+		req.Header.Set("Mcp-Protocol-Version", "2025-06-18")
+		if session != "" {
+			req.Header.Set("Mcp-Session-Id", session)
+		}
+		resp, err := hc.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		return resp
+	}
+	if resp := post(other.HTTPClient(), cs.ID()); resp.StatusCode != http.StatusForbidden {
+		t.Errorf("ops-bot on deploy-bot's session: %d, want 403", resp.StatusCode)
+	}
+	if got := s.ran(); len(got) != 1 {
+		t.Errorf("server ran %v, want only deploy-bot's status", got)
+	}
+	resp := post(http.DefaultClient, cs.ID())
+	if resp.StatusCode != http.StatusUnauthorized {
+		t.Fatalf("no token: %d", resp.StatusCode)
+	}
+	cs2, err := wire.ParseChallenges(resp.Header.Values("WWW-Authenticate"))
+	if err != nil || len(cs2) == 0 || cs2[0].Params["resource_metadata"] != wire.ProtectedResourceMetadataURL(s.resource) {
+		t.Errorf("no-token challenge %v %v, want resource_metadata", cs2, err)
 	}
 }

@@ -3,15 +3,13 @@ package mcpguard
 import (
 	"bytes"
 	"context"
-	"crypto/rand"
-	"encoding/base64"
 	"errors"
 	"io"
 	"net/http"
 	"slices"
 	"strings"
-	"sync"
 
+	"github.com/modelcontextprotocol/go-sdk/auth"
 	"github.com/modelcontextprotocol/go-sdk/mcp"
 
 	"github.com/writhq/writ/broker/guard"
@@ -20,10 +18,9 @@ import (
 // DefaultMaxBody bounds a request body the guard reads (1 MiB).
 const DefaultMaxBody = 1 << 20
 
-// principalHeader carries, from Handler to the SDK's method handlers, the
-// reference of the request's principal. Handler deletes any value a client
-// sent, so only its own reaches the server.
-const principalHeader = "X-Writ-Mcp-Principal"
+// PrincipalKey is where Handler puts the *guard.Principal in the SDK's
+// auth.TokenInfo.Extra, which tool handlers see as req.Extra.TokenInfo.
+const PrincipalKey = "writ.principal"
 
 // Config configures a Guard.
 type Config struct {
@@ -44,9 +41,6 @@ type Config struct {
 type Guard struct {
 	cfg      Config
 	location string
-
-	mu         sync.Mutex
-	principals map[string]*guard.Principal // by principalHeader value, while the request is served
 }
 
 // New checks cfg and returns a Guard.
@@ -63,7 +57,7 @@ func New(cfg Config) (*Guard, error) {
 	if cfg.MaxBody <= 0 {
 		cfg.MaxBody = DefaultMaxBody
 	}
-	return &Guard{cfg: cfg, location: cfg.Guard.Metadata().Resource, principals: map[string]*guard.Principal{}}, nil
+	return &Guard{cfg: cfg, location: cfg.Guard.Metadata().Resource}, nil
 }
 
 // Need is what one JSON-RPC request needs: an action at a location.
@@ -76,11 +70,13 @@ type Need struct {
 // Handler authenticates every request to next (the SDK's
 // StreamableHTTPHandler) and authorizes the calls in a POST body: a call
 // the token does not allow is answered 403 insufficient_scope, with the
-// step-up challenge, and never reaches next.
+// step-up challenge, and never reaches next. Accepted requests reach next
+// with the SDK's auth.TokenInfo: the agent as UserID, so the SDK binds each
+// session to the agent that opened it and refuses it to any other; the
+// scopes; and the Principal under Extra[PrincipalKey].
 func (m *Guard) Handler(next http.Handler) http.Handler {
 	g := m.cfg.Guard
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		r.Header.Del(principalHeader)
 		var needs []Need
 		if r.Method == http.MethodPost && r.Body != nil {
 			body, err := io.ReadAll(io.LimitReader(r.Body, m.cfg.MaxBody+1))
@@ -112,41 +108,39 @@ func (m *Guard) Handler(next http.Handler) http.Handler {
 			g.WriteError(w, err)
 			return
 		}
-		ref := m.remember(p)
-		defer m.forget(ref)
-		r = r.WithContext(guard.NewContext(r.Context(), p))
-		r.Header.Set(principalHeader, ref)
-		next.ServeHTTP(w, r)
+		withTokenInfo(r, p, next).ServeHTTP(w, r.WithContext(guard.NewContext(r.Context(), p)))
 	})
 }
 
-func (m *Guard) remember(p *guard.Principal) string {
-	var b [16]byte
-	_, _ = rand.Read(b[:])
-	ref := base64.RawURLEncoding.EncodeToString(b[:])
-	m.mu.Lock()
-	m.principals[ref] = p
-	m.mu.Unlock()
-	return ref
+// withTokenInfo hands p to the SDK as its auth.TokenInfo. The SDK sets
+// that only through its own bearer middleware, so the request passes
+// through it with a stand-in Bearer credential that the verifier maps to
+// p (the guard has checked the real one), and leaves it with its own
+// Authorization header back. Expiry is the guard's to judge (with its
+// clock and leeway), so the TokenInfo carries none.
+func withTokenInfo(r *http.Request, p *guard.Principal, next http.Handler) http.Handler {
+	info := &auth.TokenInfo{Scopes: p.Scopes, UserID: p.Agent, Extra: map[string]any{PrincipalKey: p}}
+	original := r.Header.Values("Authorization")
+	verify := func(context.Context, string, *http.Request) (*auth.TokenInfo, error) { return info, nil }
+	inner := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		r.Header["Authorization"] = original
+		next.ServeHTTP(w, r)
+	})
+	bearer := auth.RequireBearerToken(verify, &auth.RequireBearerTokenOptions{AllowMissingExpiration: true})(inner)
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		r.Header.Set("Authorization", "Bearer writ-checked")
+		bearer.ServeHTTP(w, r)
+	})
 }
 
-func (m *Guard) forget(ref string) {
-	m.mu.Lock()
-	delete(m.principals, ref)
-	m.mu.Unlock()
-}
-
-// principalOf returns the principal of the HTTP request that carried a
-// JSON-RPC request, from the header Handler set.
-func (m *Guard) principalOf(req mcp.Request) (*guard.Principal, bool) {
+// PrincipalOf returns the principal of the HTTP request that carried an
+// MCP request, as Handler recorded it.
+func PrincipalOf(req mcp.Request) (*guard.Principal, bool) {
 	extra := req.GetExtra()
-	if extra == nil || extra.Header == nil {
+	if extra == nil || extra.TokenInfo == nil {
 		return nil, false
 	}
-	ref := extra.Header.Get(principalHeader)
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	p, ok := m.principals[ref]
+	p, ok := extra.TokenInfo.Extra[PrincipalKey].(*guard.Principal)
 	return p, ok
 }
 
@@ -165,7 +159,7 @@ func (m *Guard) ToolsListFilter() mcp.Middleware {
 			if !ok {
 				return res, err
 			}
-			p, found := m.principalOf(req)
+			p, found := PrincipalOf(req)
 			out := *list
 			out.Tools = slices.DeleteFunc(slices.Clone(list.Tools), func(t *mcp.Tool) bool {
 				return !found || !p.Allows(m.location, m.cfg.ToolAction(t.Name))
