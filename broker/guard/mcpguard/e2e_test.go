@@ -35,7 +35,7 @@ var op = broker.Operator{Issuer: "https://idp.test", Subject: "priya"}
 type stack struct {
 	svc      *broker.Service
 	issuer   string
-	resource string // the MCP endpoint and resource URI
+	resource string     // the MCP endpoint and resource URI
 	key      *agent.Key // deploy-bot
 	other    *agent.Key // ops-bot, another agent allowed the status tool
 	guard    *guard.Guard
