@@ -19,7 +19,7 @@ import (
 const defaultMaxStepUps = 3
 
 // maxReplayBody bounds a request body the step-up client keeps to send
-// again after a step-up.
+// again after a step-up; a larger one's 403 is returned as it is.
 const maxReplayBody = 4 << 20
 
 // ErrStepUpLimit says a task has used all the step-ups Options.MaxStepUps
@@ -235,8 +235,10 @@ func (st *stepUpTransport) RoundTrip(req *http.Request) (*http.Response, error) 
 		return resp, err
 	}
 	ch, err := wire.ParseScopeChallenge(resp.Header)
-	if err != nil {
-		return resp, nil // a 403 that is not a step-up challenge is the caller's answer
+	if err != nil || replay.Body != nil && replay.Body != http.NoBody && replay.GetBody == nil {
+		// Not a step-up challenge, or a body too large to send again: the
+		// 403 is the caller's answer.
+		return resp, nil
 	}
 	_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10))
 	resp.Body.Close()
@@ -255,23 +257,31 @@ func (st *stepUpTransport) RoundTrip(req *http.Request) (*http.Response, error) 
 	return st.transport(child).RoundTrip(again)
 }
 
-// replayable returns req with a body that can be sent twice.
+// replayable returns req with a body that can be sent twice, when it is
+// no larger than maxReplayBody; a larger one is sent as it is, once.
 func replayable(req *http.Request) (*http.Request, error) {
 	if req.Body == nil || req.Body == http.NoBody || req.GetBody != nil {
 		return req, nil
 	}
 	b, err := io.ReadAll(io.LimitReader(req.Body, maxReplayBody+1))
-	req.Body.Close()
 	if err != nil {
+		req.Body.Close()
 		return nil, fmt.Errorf("agent: read request body: %w", err)
 	}
-	if len(b) > maxReplayBody {
-		return nil, fmt.Errorf("agent: request body over %d bytes cannot be sent again after a step-up", maxReplayBody)
-	}
 	r := req.Clone(req.Context())
+	if len(b) > maxReplayBody {
+		r.Body = readCloser{io.MultiReader(bytes.NewReader(b), req.Body), req.Body}
+		return r, nil
+	}
+	req.Body.Close()
 	r.Body = io.NopCloser(bytes.NewReader(b))
 	r.GetBody = func() (io.ReadCloser, error) { return io.NopCloser(bytes.NewReader(b)), nil }
 	return r, nil
+}
+
+type readCloser struct {
+	io.Reader
+	io.Closer
 }
 
 func sortedCopy(s []string) []string {

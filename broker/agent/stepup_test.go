@@ -2,8 +2,10 @@ package agent_test
 
 import (
 	"context"
+	"encoding/base64"
 	"encoding/json"
 	"errors"
+	"io"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -120,4 +122,82 @@ func TestStepUpAsksForNoMore(t *testing.T) {
 	if _, err := t2.StepUp(context.Background(), ch); !errors.Is(err, agent.ErrStepUpLimit) {
 		t.Fatalf("err %v, want ErrStepUpLimit", err)
 	}
+}
+
+// TestStepUpClient: a 403 challenge to a request becomes a follow-on, and
+// the request (body and all) is sent again with the follow-on's token; a
+// body too large to keep is not sent twice: its 403 comes back as it is.
+func TestStepUpClient(t *testing.T) {
+	key, _ := agent.GenerateKey("release-bot", jose.ES256)
+	// A resource server that wants contents:write for POST and reads the
+	// scope from the token's claims (the agent's own token, unverified: the
+	// signature is not what this test is about).
+	rs := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		_, tok, _ := strings.Cut(r.Header.Get("Authorization"), " ")
+		if !strings.Contains(scopeOf(t, tok), "contents:write") {
+			w.Header().Set("WWW-Authenticate", `DPoP error="insufficient_scope", scope="contents:write"`)
+			w.WriteHeader(http.StatusForbidden)
+			return
+		}
+		body, _ := io.ReadAll(r.Body)
+		_, _ = w.Write(body)
+	}))
+	t.Cleanup(rs.Close)
+	var submitted atomic.Int32
+	_, issuer := writFor(t, key, rs.URL, func(ctx context.Context, svc *broker.Service, r *broker.TaskRequest) {
+		submitted.Add(1)
+		if _, err := svc.Approve(ctx, op, r.ID); err != nil {
+			t.Error(err)
+		}
+	})
+	c, err := agent.New(context.Background(), issuer, key, agent.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	task, err := c.RequestAndWait(context.Background(), agent.TaskRequest{Intent: "x", Scopes: []string{"contents:read"}, Resource: rs.URL, TTL: 10 * time.Minute}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	hc := task.StepUpClient()
+	resp, err := hc.Post(rs.URL+"/repos", "text/plain", io.NopCloser(strings.NewReader("hello")))
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != 200 || string(got) != "hello" || submitted.Load() != 2 {
+		t.Fatalf("after step-up: %d %q, %d requests", resp.StatusCode, got, submitted.Load())
+	}
+	big := strings.Repeat("x", 5<<20)
+	n := submitted.Load()
+	fresh, err := c.RequestAndWait(context.Background(), agent.TaskRequest{Intent: "y", Scopes: []string{"contents:read"}, Resource: rs.URL, TTL: 10 * time.Minute}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp, err = fresh.StepUpClient().Post(rs.URL+"/repos", "text/plain", io.NopCloser(strings.NewReader(big)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusForbidden || submitted.Load() != n+1 {
+		t.Errorf("large body: %d, %d new requests; want the 403 and no step-up", resp.StatusCode, submitted.Load()-n)
+	}
+}
+
+// scopeOf reads the scope claim of a JWT without verifying it.
+func scopeOf(t *testing.T, tok string) string {
+	parts := strings.Split(tok, ".")
+	if len(parts) != 3 {
+		return ""
+	}
+	b, err := base64.RawURLEncoding.DecodeString(parts[1])
+	if err != nil {
+		t.Error(err)
+		return ""
+	}
+	var c struct {
+		Scope string `json:"scope"`
+	}
+	_ = json.Unmarshal(b, &c)
+	return c.Scope
 }
