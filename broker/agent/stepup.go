@@ -42,7 +42,8 @@ func (e *StepUpError) Error() string {
 
 func (e *StepUpError) Unwrap() error { return e.Err }
 
-// Reason is the operator's reason when the step-up was denied, else "".
+// Reason is writ's description of the denial when the operator denied the
+// step-up ("denied: <the operator's reason>"), else "".
 func (e *StepUpError) Reason() string {
 	var oe *Error
 	if errors.Is(e.Err, ErrDenied) && errors.As(e.Err, &oe) {
@@ -59,6 +60,9 @@ type stepUps struct {
 	n        int
 	children []*Task
 	refused  map[string]error // by resource and scopes: denied, expired
+
+	mu       sync.Mutex     // guards outcomes, which Refusals reads at any time
+	outcomes []*StepUpError // the step-ups that produced no token, oldest first
 }
 
 func newStepUps() *stepUps {
@@ -147,15 +151,29 @@ func (t *Task) stepUp(ctx context.Context, ch *wire.ScopeChallenge, requestURL s
 	p.steps = s
 	child, err := t.client.Wait(ctx, p, nil)
 	if err != nil {
+		out := &StepUpError{Resource: resource, Scopes: ch.Scopes, Err: err}
 		if errors.Is(err, ErrDenied) || errors.Is(err, ErrExpired) {
 			s.refused[key] = err
+			s.mu.Lock()
+			s.outcomes = append(s.outcomes, out)
+			s.mu.Unlock()
 		}
-		return fail(err)
+		return nil, out
 	}
 	child.resource = resource
 	s.children = append(s.children, child)
 	t.client.log.Debug("stepped up", "task", short(t.ID), "follow_on", short(child.ID), "scopes", strings.Join(child.Scopes, " "))
 	return child, nil
+}
+
+// Refusals returns the step-ups of t and its follow-ons that the operator
+// denied or nobody decided, oldest first. Clients that do not keep the
+// error's type on the way up (the MCP SDK reports a transport error as
+// text) find the typed cause here.
+func (t *Task) Refusals() []*StepUpError {
+	t.steps.mu.Lock()
+	defer t.steps.mu.Unlock()
+	return slices.Clone(t.steps.outcomes)
 }
 
 // covering returns a live follow-on at resource holding every one of scopes.

@@ -2,7 +2,6 @@ package demo
 
 import (
 	"context"
-	"errors"
 	"strings"
 	"time"
 
@@ -60,9 +59,9 @@ func (a *simAgent) performMCP(ctx context.Context) {
 		}
 		res, err := cs.CallTool(ctx, &mcp.CallToolParams{Name: c.tool, Arguments: deployArgs{Service: "web", Version: c.version}})
 		if err != nil {
-			var su *agent.StepUpError
-			if errors.As(err, &su) && su.Reason() != "" {
-				a.log.Info("step-up denied; stopping the task", "tool", c.tool, "reason", su.Reason())
+			// The MCP SDK reports the step-up's error as text; the task keeps its cause.
+			if r := task.Refusals(); len(r) > 0 && r[len(r)-1].Reason() != "" {
+				a.log.Info("step-up denied; stopping the task", "tool", c.tool, "reason", r[len(r)-1].Reason())
 			} else {
 				a.log.Info("MCP call refused; stopping the task", "tool", c.tool, "err", err)
 			}

@@ -302,6 +302,11 @@ func TestStepUpThroughTheMCPClient(t *testing.T) {
 	if err == nil || !strings.Contains(err.Error(), "no rollbacks during the freeze") {
 		t.Fatalf("denied step-up: %v, want the operator's reason", err)
 	}
+	// The SDK reports the transport's error as text; the task keeps the typed cause.
+	if r := task.Refusals(); len(r) != 1 || !errors.Is(r[0], agent.ErrDenied) || !strings.Contains(r[0].Reason(), "no rollbacks during the freeze") ||
+		!slices.Equal(r[0].Scopes, []string{"tool:rollback"}) {
+		t.Errorf("refusals %v, want the denied tool:rollback with its reason", r)
+	}
 	cs = s.connect(t, task.StepUpClient()) // the SDK may close a session after a transport error
 	if _, err = call(cs, "rollback"); err == nil || !strings.Contains(err.Error(), "no rollbacks during the freeze") {
 		t.Fatalf("rollback again: %v", err)
