@@ -151,3 +151,31 @@ func FuzzParseChallenges(f *testing.F) {
 		_, _ = ParseScopeChallenge(http.Header{"Www-Authenticate": {s}})
 	})
 }
+
+// TestDetailWithin: the narrowing rule broker uses once its
+// AuthorizationDetail is this type (a list may shrink, never be dropped or
+// added), and Clone shares no list.
+func TestDetailWithin(t *testing.T) {
+	w := AuthorizationDetail{Type: TaskDetailType, Locations: []string{"https://a/x", "https://a/y"}, Actions: []string{"read", "write"}}
+	for _, tt := range []struct {
+		name string
+		d    AuthorizationDetail
+		want bool
+	}{
+		{"same", w, true},
+		{"fewer actions", AuthorizationDetail{Type: TaskDetailType, Locations: w.Locations, Actions: []string{"read"}}, true},
+		{"actions dropped (unrestricted)", AuthorizationDetail{Type: TaskDetailType, Locations: w.Locations}, false},
+		{"datatypes added", AuthorizationDetail{Type: TaskDetailType, Locations: w.Locations, Actions: w.Actions, Datatypes: []string{"pii"}}, false},
+		{"another action", AuthorizationDetail{Type: TaskDetailType, Locations: w.Locations, Actions: []string{"admin"}}, false},
+		{"another type", AuthorizationDetail{Type: "x", Locations: w.Locations, Actions: w.Actions}, false},
+	} {
+		if got := tt.d.Within(w); got != tt.want {
+			t.Errorf("%s: Within = %v, want %v", tt.name, got, tt.want)
+		}
+	}
+	c := w.Clone()
+	c.Actions[0] = "changed"
+	if w.Actions[0] != "read" {
+		t.Error("Clone shares the actions list")
+	}
+}

@@ -74,3 +74,40 @@ const ScopeOpenID = "openid"
 // DefaultReviewDeadline is how long writ waits for a decision on a request
 // when neither the request nor the configuration says otherwise.
 const DefaultReviewDeadline = 10 * time.Minute
+
+// Clone returns a deep copy.
+func (d AuthorizationDetail) Clone() AuthorizationDetail {
+	c := d
+	c.Locations = slices.Clone(d.Locations)
+	c.Actions = slices.Clone(d.Actions)
+	c.Datatypes = slices.Clone(d.Datatypes)
+	c.Privileges = slices.Clone(d.Privileges)
+	return c
+}
+
+// Within reports whether d grants no more than w: same type, identifier and
+// intent, and each list a subset of w's. A list w restricts may not be
+// dropped (an absent list would mean "unrestricted"); a list w leaves
+// absent may not be added.
+func (d AuthorizationDetail) Within(w AuthorizationDetail) bool {
+	if d.Type != w.Type || d.Identifier != w.Identifier || d.Intent != w.Intent {
+		return false
+	}
+	return listWithin(d.Locations, w.Locations) && listWithin(d.Actions, w.Actions) &&
+		listWithin(d.Datatypes, w.Datatypes) && listWithin(d.Privileges, w.Privileges)
+}
+
+func listWithin(narrow, wide []string) bool {
+	if len(wide) == 0 {
+		return len(narrow) == 0
+	}
+	if len(narrow) == 0 {
+		return false
+	}
+	for _, v := range narrow {
+		if !slices.Contains(wide, v) {
+			return false
+		}
+	}
+	return true
+}
