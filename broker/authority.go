@@ -154,33 +154,6 @@ func namesAction(details []AuthorizationDetail, action string) bool {
 	return slices.ContainsFunc(details, func(d AuthorizationDetail) bool { return slices.Contains(d.Actions, action) })
 }
 
-// AllowsAt is the one rule for whether scopes and authorization details
-// allow action at location (a URI within the token's resource): the scopes
-// must name the action, and when any detail names the action, one of
-// those details must cover the location (a detail without locations
-// covers the whole resource; a location covers the paths beneath it). An
-// action no detail names applies to the whole resource. The guard asks
-// this of every token it accepts.
-func AllowsAt(scopes []string, details []AuthorizationDetail, location, action string) bool {
-	if action == "" || action == ScopeOpenID || !slices.Contains(scopes, action) {
-		return false
-	}
-	if _, err := CheckLocation(location, location); err != nil {
-		return false // an ambiguous location is allowed nowhere
-	}
-	named := false
-	for _, d := range details {
-		if !slices.Contains(d.Actions, action) {
-			continue
-		}
-		named = true
-		if len(d.Locations) == 0 || slices.ContainsFunc(d.Locations, func(l string) bool { return ResourceWithin(location, l) }) {
-			return true
-		}
-	}
-	return !named
-}
-
 // Within reports why a is not contained in parent, or "" if it is: the
 // same resource, no action the parent lacks, each detail within one of
 // the parent's (a parent without details is unrestricted within its

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/writhq/writ/broker"
+	"github.com/writhq/writ/wire"
 )
 
 // The tests in this file are the reproductions of issue 9: each failed on
@@ -37,7 +38,7 @@ func TestDetailActionBeyondScopesRefused(t *testing.T) {
 	if got := res.RiskOf(terms); got != broker.RiskHigh {
 		t.Errorf("risk of read scope with a write detail = %s, want high", got)
 	}
-	if broker.AllowsAt([]string{"contents:read"}, terms.Details, webLoc, "contents:write") {
+	if wire.AllowsAt([]string{"contents:read"}, terms.Details, webLoc, "contents:write") {
 		t.Error("a detail action without its scope is allowed")
 	}
 }
@@ -56,7 +57,7 @@ func TestAllowsAt(t *testing.T) {
 		{webLoc + "/../api", "contents:write", false},              // dot segments climb nowhere
 		{gitURI + "/repos/acme/webhooks", "contents:write", false}, // a prefix is not a path beneath
 	} {
-		if got := broker.AllowsAt(scopes, details, c.loc, c.action); got != c.want {
+		if got := wire.AllowsAt(scopes, details, c.loc, c.action); got != c.want {
 			t.Errorf("AllowsAt(%s, %s) = %v, want %v", c.loc, c.action, got, c.want)
 		}
 	}

@@ -32,7 +32,19 @@ type liveKey struct {
 }
 
 // SupportedAlgs are the token signing algorithms writ offers.
-var SupportedAlgs = []jose.SignatureAlgorithm{jose.EdDSA, jose.ES256, jose.RS256}
+var SupportedAlgs = []jose.SignatureAlgorithm{jose.ES256, jose.EdDSA, jose.RS256}
+
+// DefaultAlg signs a new store's first key: ES256, which every common SSF
+// receiver and resource-server JWT library accepts (several refuse EdDSA).
+const DefaultAlg = jose.ES256
+
+// CurrentSigningKey returns the metadata of the key that signs now
+// (without private members).
+func (s *Service) CurrentSigningKey() SigningKey {
+	m := s.keys.signer().meta
+	m.Private = nil
+	return m
+}
 
 // GenerateSigningKey creates a key for alg with the RFC 7638 thumbprint as kid.
 func GenerateSigningKey(alg jose.SignatureAlgorithm, rnd interface{ Read([]byte) (int, error) }, now time.Time) (SigningKey, error) {
@@ -46,7 +58,7 @@ func GenerateSigningKey(alg jose.SignatureAlgorithm, rnd interface{ Read([]byte)
 	case jose.RS256:
 		priv, err = rsa.GenerateKey(rnd, 2048)
 	default:
-		return SigningKey{}, Errorf(EINVALID, "unsupported signing algorithm %q (want EdDSA, ES256 or RS256)", alg)
+		return SigningKey{}, Errorf(EINVALID, "unsupported signing algorithm %q (want ES256, EdDSA or RS256)", alg)
 	}
 	if err != nil {
 		return SigningKey{}, fmt.Errorf("generate %s key: %w", alg, err)

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"slices"
 	"sync"
 	"time"
 
@@ -19,7 +20,11 @@ type Options struct {
 	// Issuer is the public URL agents and resource servers know writ by:
 	// the iss of every token.
 	Issuer string
-	// Alg is the signing algorithm of a new key: EdDSA (default), ES256 or RS256.
+	// Alg is the signing algorithm of a new key: ES256 (default), EdDSA or
+	// RS256. ES256 is the default because widely used SSF receivers and
+	// resource-server JWT libraries accept only RS256 and ES256. A store
+	// that already has a current key keeps it (and its algorithm) until
+	// the keys are rotated.
 	Alg jose.SignatureAlgorithm
 	// Now is the clock; time.Now when nil.
 	Now func() time.Time
@@ -91,7 +96,10 @@ func New(ctx context.Context, cfg *Config, st Store, opts Options) (*Service, er
 		cfg.Limits = DefaultLimits
 	}
 	if opts.Alg == "" {
-		opts.Alg = jose.EdDSA
+		opts.Alg = DefaultAlg
+	}
+	if !slices.Contains(SupportedAlgs, opts.Alg) {
+		return nil, Errorf(EINVALID, "unsupported signing algorithm %q (want ES256, EdDSA or RS256)", opts.Alg)
 	}
 	if opts.PollInterval == 0 {
 		opts.PollInterval = 2 * time.Second

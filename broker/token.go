@@ -1,6 +1,8 @@
 package broker
 
 import (
+	"github.com/writhq/writ/wire"
+
 	"context"
 	"crypto/sha256"
 	"crypto/sha512"
@@ -13,46 +15,17 @@ import (
 	"time"
 )
 
-// AccessClaims are the claims of writ's RFC 9068 access token.
-type AccessClaims struct {
-	Issuer    string                `json:"iss"`
-	Subject   string                `json:"sub"` // the agent
-	ClientID  string                `json:"client_id"`
-	Audience  string                `json:"aud"` // exactly one resource (RFC 8707)
-	IssuedAt  int64                 `json:"iat"`
-	NotBefore int64                 `json:"nbf"`
-	Expiry    int64                 `json:"exp"`
-	JTI       string                `json:"jti"`
-	Scope     string                `json:"scope,omitempty"`
-	Details   []AuthorizationDetail `json:"authorization_details,omitempty"`
-	Cnf       *Confirmation         `json:"cnf,omitempty"`
-	SID       string                `json:"sid"` // the grant
-	Writ      WritClaims            `json:"writ"`
-}
-
-// Confirmation binds a token to a DPoP key (RFC 9449 §6.1).
-type Confirmation struct {
-	JKT string `json:"jkt"`
-}
-
-// WritClaims trace a token to its consent: which task, which intent, which
-// decision, which operator; and the revocation epochs it was issued under,
-// so a resource server can apply an agent-wide or global revocation itself.
-type WritClaims struct {
-	Task         string      `json:"task"`
-	IntentSHA256 string      `json:"intent_sha256"`
-	Decision     string      `json:"decision"`
-	Approver     ApproverRef `json:"approver"`
-	Parent       string      `json:"parent,omitempty"` // parent task id
-	Epoch        uint64      `json:"epoch"`
-	AgentEpoch   uint64      `json:"agent_epoch"`
-}
-
-// ApproverRef identifies the operator who approved.
-type ApproverRef struct {
-	Issuer  string `json:"iss"`
-	Subject string `json:"sub"`
-}
+// The token's claims are wire types, which the SDKs read without the issuer.
+type (
+	// AccessClaims are the claims of writ's RFC 9068 access token.
+	AccessClaims = wire.AccessClaims
+	// Confirmation binds a token to a DPoP key (RFC 9449 §6.1).
+	Confirmation = wire.Confirmation
+	// WritClaims trace a token to its consent.
+	WritClaims = wire.WritClaims
+	// ApproverRef identifies the operator who approved.
+	ApproverRef = wire.ApproverRef
+)
 
 // IssuedToken is the token endpoint's answer for an approved request.
 type IssuedToken struct {

@@ -2,6 +2,8 @@ package broker
 
 import (
 	"time"
+
+	"github.com/writhq/writ/wire"
 )
 
 // RequestState is where a task request is in its lifecycle:
@@ -29,21 +31,14 @@ const (
 )
 
 // TaskDetailType is writ's RFC 9396 authorization_details type.
-const TaskDetailType = "https://writ.dev/agent-task"
+const TaskDetailType = wire.TaskDetailType
 
-// AuthorizationDetail is one RFC 9396 object of writ's task type. An object
-// grants the cartesian product of its lists. Locations, Actions, Datatypes
-// and Privileges may be narrowed by an operator (each to a subset);
-// Identifier and Intent are fixed by the agent, Intent is display-only.
-type AuthorizationDetail struct {
-	Type       string   `json:"type"`
-	Locations  []string `json:"locations,omitempty"`
-	Actions    []string `json:"actions,omitempty"`
-	Datatypes  []string `json:"datatypes,omitempty"`
-	Identifier string   `json:"identifier,omitempty"`
-	Privileges []string `json:"privileges,omitempty"`
-	Intent     string   `json:"intent,omitempty"`
-}
+// AuthorizationDetail is one RFC 9396 object of writ's task type (the wire
+// type its SDKs read). An object grants the cartesian product of its lists.
+// Locations, Actions, Datatypes and Privileges may be narrowed by an
+// operator (each to a subset); Identifier and Intent are fixed by the
+// agent, Intent is display-only.
+type AuthorizationDetail = wire.AuthorizationDetail
 
 // Terms are what a request asks for or a decision grants.
 type Terms struct {

@@ -12,8 +12,8 @@ import (
 	"github.com/go-jose/go-jose/v4"
 	"github.com/spf13/cobra"
 
-	"github.com/writhq/writ/broker"
 	"github.com/writhq/writ/broker/agent"
+	"github.com/writhq/writ/wire"
 )
 
 func init() {
@@ -112,12 +112,12 @@ func agentRequestCmd() *cobra.Command {
 				tr.Scopes = append(tr.Scopes, strings.Fields(s)...)
 			}
 			for _, d := range details {
-				var one broker.AuthorizationDetail
+				var one wire.AuthorizationDetail
 				if err := json.Unmarshal([]byte(d), &one); err != nil {
 					return fmt.Errorf("--detail %q is not a JSON authorization detail: %w", d, err)
 				}
 				if one.Type == "" {
-					one.Type = broker.TaskDetailType
+					one.Type = wire.TaskDetailType
 				}
 				tr.Details = append(tr.Details, one)
 			}

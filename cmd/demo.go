@@ -146,6 +146,10 @@ func runDemo(ctx context.Context, f demoFlags) error {
 	if err != nil {
 		return err
 	}
+	// The guarded deploy MCP server, where deploy-bot steps up.
+	if err := rs.AddMCP(setup, log); err != nil {
+		return err
+	}
 	fleet := &demo.Fleet{Setup: setup, Issuer: issuer, Pace: f.pace, Step: f.step, Logger: log}
 	return runConsole(ctx, consoleRun{flags: f.console, env: env, ln: ln, issuer: issuer, client: client, log: log, stateDir: state,
 		background: []func(context.Context){

@@ -64,7 +64,7 @@ func init() {
 			return nil
 		},
 	}
-	rotate.Flags().StringVar(&alg, "alg", "", "algorithm of the new key: EdDSA, ES256 or RS256 (default: the current one)")
+	rotate.Flags().StringVar(&alg, "alg", "", "algorithm of the new key: ES256, EdDSA or RS256 (default: the current one)")
 	list := &cobra.Command{
 		Use:   "list",
 		Short: "List the signing keys and when retired ones leave the JWKS",
@@ -75,6 +75,8 @@ func init() {
 				return err
 			}
 			defer env.Close()
+			cur := env.Service.CurrentSigningKey()
+			fmt.Fprintf(cmd.OutOrStdout(), "signing with %s (key %s)\n", cur.Alg, cur.ID)
 			ks := env.Service.SigningKeys()
 			sort.Slice(ks, func(i, j int) bool { return ks[i].CreatedAt.Before(ks[j].CreatedAt) })
 			tw := tabwriter.NewWriter(cmd.OutOrStdout(), 0, 4, 2, ' ', 0)

@@ -10,10 +10,12 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"syscall"
 	"time"
 
+	"github.com/go-jose/go-jose/v4"
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
 
@@ -31,6 +33,7 @@ var globals struct {
 	configPath string
 	dbPath     string
 	lockWait   time.Duration
+	signingAlg string
 }
 
 var rootCmd = &cobra.Command{
@@ -52,6 +55,7 @@ func init() {
 	pf.StringVar(&globals.configPath, "config", "", "configuration file (default $XDG_CONFIG_HOME/writ/writ.yaml; env WRIT_CONFIG)")
 	pf.StringVar(&globals.dbPath, "db", "", "store file (default $XDG_DATA_HOME/writ/writ.db; env WRIT_DB)")
 	pf.DurationVar(&globals.lockWait, "lock-timeout", 2*time.Second, "how long to wait for a store another process holds")
+	pf.StringVar(&globals.signingAlg, "signing-alg", string(broker.DefaultAlg), "algorithm of the first signing key of a new store: ES256, EdDSA or RS256 (an existing store keeps its key until `writ keys rotate`)")
 	rootCmd.AddCommand(&cobra.Command{
 		Use:   "version",
 		Short: "Print writ's version",
@@ -204,6 +208,12 @@ func openServingBroker(ctx context.Context, opts broker.Options, policyFlag stri
 func openBrokerWith(ctx context.Context, cfg *broker.Config, path string, opts broker.Options, policyPath string) (*brokerEnv, error) {
 	if opts.Logger == nil {
 		opts.Logger = slog.Default()
+	}
+	if opts.Alg == "" {
+		opts.Alg = jose.SignatureAlgorithm(globals.signingAlg)
+	}
+	if !slices.Contains(broker.SupportedAlgs, opts.Alg) { // before a store file is created
+		return nil, fmt.Errorf("--signing-alg %q: want ES256, EdDSA or RS256", opts.Alg)
 	}
 	events := &policyListener{}
 	watcher, reload, err := watchPolicy(policyPath, &opts, events, opts.Logger)

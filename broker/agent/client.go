@@ -54,6 +54,9 @@ type Options struct {
 	// in memory, so a token can never outlive its task's process.
 	DPoPKey any
 	DPoPAlg jose.SignatureAlgorithm
+	// MaxStepUps bounds the step-ups of one task and its follow-ons
+	// (default 3; negative: none at all).
+	MaxStepUps int
 	// LoginHint is the approver queue requests name when they name none
 	// (default "oncall").
 	LoginHint string

@@ -25,13 +25,19 @@ const gitURI = "https://git.acme.example"
 // operator that decides each request with decide as it arrives.
 func writ(t *testing.T, key *agent.Key, decide func(ctx context.Context, svc *broker.Service, r *broker.TaskRequest)) (*broker.Service, string) {
 	t.Helper()
+	return writFor(t, key, gitURI, decide)
+}
+
+// writFor is writ with resource as the one resource.
+func writFor(t *testing.T, key *agent.Key, resource string, decide func(ctx context.Context, svc *broker.Service, r *broker.TaskRequest)) (*broker.Service, string) {
+	t.Helper()
 	ts := httptest.NewUnstartedServer(nil)
 	issuer := "http://" + ts.Listener.Addr().String()
 	cfg := &broker.Config{
 		Limits:    broker.DefaultLimits,
-		Resources: []broker.Resource{{URI: gitURI, Scopes: []broker.Scope{{Name: "contents:read"}, {Name: "contents:write"}}}},
+		Resources: []broker.Resource{{URI: resource, Scopes: []broker.Scope{{Name: "contents:read"}, {Name: "contents:write"}}}},
 		Agents: []broker.Agent{{ID: key.AgentID, Keys: []jose.JSONWebKey{key.PublicJWK()},
-			Ceiling: []broker.CeilingEntry{{Resource: gitURI, Scopes: []string{"contents:read", "contents:write"}}}}},
+			Ceiling: []broker.CeilingEntry{{Resource: resource, Scopes: []string{"contents:read", "contents:write"}}}}},
 	}
 	quiet := slog.New(slog.DiscardHandler)
 	svc, err := broker.New(context.Background(), cfg, store.OpenTemp(t), broker.Options{Issuer: issuer, PollInterval: time.Second, Logger: quiet})

@@ -1,6 +1,7 @@
 package agent
 
 import (
+	"cmp"
 	"context"
 	"crypto/ed25519"
 	"crypto/rand"
@@ -15,8 +16,8 @@ import (
 
 	"github.com/go-jose/go-jose/v4"
 
-	"github.com/writhq/writ/broker"
 	"github.com/writhq/writ/broker/dpop"
+	"github.com/writhq/writ/wire"
 )
 
 // TaskRequest is what an agent asks for.
@@ -27,8 +28,8 @@ type TaskRequest struct {
 	// Scopes asked for at Resource.
 	Scopes []string
 	// Details are RFC 9396 authorization details of writ's task type
-	// (broker.TaskDetailType), the fine-grained form of Scopes. Optional.
-	Details []broker.AuthorizationDetail
+	// (wire.TaskDetailType), the fine-grained form of Scopes. Optional.
+	Details []wire.AuthorizationDetail
 	// Resource is the audience (RFC 8707): the resource server's URI. May be
 	// empty when the agent may ask for one resource only.
 	Resource string
@@ -53,6 +54,9 @@ type Pending struct {
 	Interval  time.Duration
 	ExpiresAt time.Time
 	dpop      *dpop.Signer
+	// intent and resource are what was asked, for step-ups of the task.
+	intent, resource string
+	steps            *stepUps // shared with the parent, for a follow-on
 }
 
 // Request submits a task request (CIBA backchannel authentication). It
@@ -67,7 +71,7 @@ func (c *Client) Request(ctx context.Context, tr TaskRequest) (*Pending, error) 
 	}
 	scopes := tr.Scopes
 	if tr.OpenID {
-		scopes = append([]string{broker.ScopeOpenID}, scopes...)
+		scopes = append([]string{wire.ScopeOpenID}, scopes...)
 	}
 	hint := tr.LoginHint
 	if hint == "" {
@@ -112,7 +116,8 @@ func (c *Client) Request(ctx context.Context, tr TaskRequest) (*Pending, error) 
 		interval = 5 * time.Second // CIBA §7.3's default
 	}
 	return &Pending{ID: ack.AuthReqID, Interval: interval,
-		ExpiresAt: c.now().Add(time.Duration(ack.ExpiresIn) * time.Second), dpop: signer}, nil
+		ExpiresAt: c.now().Add(time.Duration(ack.ExpiresIn) * time.Second), dpop: signer,
+		intent: tr.Intent, resource: tr.Resource}, nil
 }
 
 func setIf(v url.Values, k, s string) {
@@ -151,22 +156,26 @@ type Task struct {
 	// Scopes and Details are what was granted: an operator may have
 	// narrowed them from what was asked.
 	Scopes  []string
-	Details []broker.AuthorizationDetail
+	Details []wire.AuthorizationDetail
 	// IDToken names the approving operator, when OpenID was asked for.
 	IDToken string
 
 	client *Client
 	dpop   *dpop.Signer
+	// intent and resource are what was asked; steps counts the task's
+	// step-ups and holds the follow-on tasks they produced.
+	intent, resource string
+	steps            *stepUps
 }
 
 // tokenResponse is the token endpoint's answer.
 type tokenResponse struct {
-	AccessToken string                       `json:"access_token"`
-	TokenType   string                       `json:"token_type"`
-	ExpiresIn   int64                        `json:"expires_in"`
-	Scope       string                       `json:"scope"`
-	Details     []broker.AuthorizationDetail `json:"authorization_details"`
-	IDToken     string                       `json:"id_token"`
+	AccessToken string                     `json:"access_token"`
+	TokenType   string                     `json:"token_type"`
+	ExpiresIn   int64                      `json:"expires_in"`
+	Scope       string                     `json:"scope"`
+	Details     []wire.AuthorizationDetail `json:"authorization_details"`
+	IDToken     string                     `json:"id_token"`
 }
 
 // Poll asks once whether the task was decided (CIBA token request). It
@@ -206,7 +215,7 @@ func (c *Client) Poll(ctx context.Context, p *Pending) (*Task, error) {
 		ID: p.ID, AccessToken: tr.AccessToken, TokenType: tr.TokenType,
 		ExpiresAt: c.now().Add(time.Duration(tr.ExpiresIn) * time.Second),
 		Scopes:    strings.Fields(tr.Scope), Details: tr.Details, IDToken: tr.IDToken,
-		client: c, dpop: p.dpop,
+		client: c, dpop: p.dpop, intent: p.intent, resource: p.resource, steps: cmp.Or(p.steps, newStepUps()),
 	}, nil
 }
 
@@ -348,7 +357,7 @@ func (c *Client) Resume(id string, interval time.Duration) (*Pending, error) {
 	if interval <= 0 {
 		interval = 5 * time.Second
 	}
-	return &Pending{ID: id, Interval: interval, ExpiresAt: c.now().Add(broker.DefaultLimits.ReviewDeadline), dpop: signer}, nil
+	return &Pending{ID: id, Interval: interval, ExpiresAt: c.now().Add(wire.DefaultReviewDeadline), dpop: signer}, nil
 }
 
 func short(id string) string {

@@ -20,6 +20,9 @@ const (
 	ResBilling   = "billing"
 	ResWarehouse = "warehouse"
 	ResVault     = "vault"
+	// ResDeploy is the deploy MCP server (streamable HTTP at its URI),
+	// whose tools are the scopes tool:<name>.
+	ResDeploy = "deploy"
 )
 
 // catalogue is the demo's resources and their scopes.
@@ -45,6 +48,11 @@ var catalogue = []struct {
 	{ResVault, "Secrets vault", "Service credentials", []broker.Scope{
 		{Name: "secrets:rotate", Description: "Rotate a service credential", Risk: broker.RiskCritical},
 	}},
+	{ResDeploy, "Deploy (MCP)", "MCP server of the deploy pipeline; each tool is a scope", []broker.Scope{
+		{Name: "tool:status", Description: "Read a service's rollout status", Risk: broker.RiskLow},
+		{Name: "tool:deploy", Description: "Roll out a new version to production", Risk: broker.RiskHigh},
+		{Name: "tool:rollback", Description: "Roll production back to an earlier version", Risk: broker.RiskHigh},
+	}},
 }
 
 // agentSpec describes one simulated agent.
@@ -60,6 +68,9 @@ var agentSpecs = []agentSpec{
 	{"support-agent", "Support assistant", "support-eng@acme.example", map[string][]string{ResBilling: {"customers:read", "refunds:create"}}, 30 * time.Minute},
 	{"analyst", "Analytics agent", "data-team@acme.example", map[string][]string{ResWarehouse: {"tables:read", "tables:export"}}, time.Hour},
 	{"rotator", "Credential rotator", "security@acme.example", map[string][]string{ResVault: {"secrets:rotate"}}, 15 * time.Minute},
+	// deploy-bot talks to the deploy MCP server with the MCP Go SDK; it is
+	// granted the status tool and steps up for deploy when it gets there.
+	{"deploy-bot", "Deploy agent", "platform-team@acme.example", map[string][]string{ResDeploy: {"tool:status", "tool:deploy", "tool:rollback"}}, 30 * time.Minute},
 	// triage-bot misbehaves: it asks for far more than its intent needs,
 	// and now and then floods the queue with near-identical requests.
 	{"triage-bot", "Issue triage", "dev-productivity@acme.example", map[string][]string{ResGit: {"contents:read", "contents:write", "secrets:read"}}, 15 * time.Minute},

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/writhq/writ/broker/agent"
+	"github.com/writhq/writ/wire"
 )
 
 // Fleet runs the simulated agents.
@@ -70,6 +71,13 @@ func (a *simAgent) run(ctx context.Context, first time.Duration) {
 		return
 	}
 	for n := 0; ctx.Err() == nil; n++ {
+		if mcpAgents[a.id] {
+			a.performMCP(ctx)
+			if !sleep(ctx, a.jitter(a.fleet.Pace)) {
+				return
+			}
+			continue
+		}
 		list := scripts[a.id]
 		s := list[n%len(list)]
 		a.perform(ctx, &s, nil)
@@ -87,7 +95,9 @@ func (a *simAgent) jitter(d time.Duration) time.Duration {
 // perform asks for a task, waits for the decision and, if granted, does the work.
 func (a *simAgent) perform(ctx context.Context, s *script, parent *agent.Task) {
 	tr := agent.TaskRequest{Intent: s.intent, Scopes: s.scopes, Resource: a.fleet.Setup.Resources[s.res], TTL: s.ttl}
-	tr.Details = s.details(tr.Resource)
+	for _, d := range s.details(tr.Resource) {
+		tr.Details = append(tr.Details, wire.AuthorizationDetail(d))
+	}
 	var pending *agent.Pending
 	var err error
 	for range max(1, s.burst) {

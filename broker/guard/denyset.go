@@ -8,7 +8,7 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/writhq/writ/broker"
+	"github.com/writhq/writ/wire"
 )
 
 // denySet is what the revocation feed has said: revoked grants and tokens,
@@ -33,7 +33,7 @@ type denySet struct {
 type narrowing struct {
 	at      time.Time
 	scopes  []string // nil: unchanged
-	details []broker.AuthorizationDetail
+	details []wire.AuthorizationDetail
 	hasDet  bool
 	exp     int64 // 0: unchanged
 }

@@ -29,7 +29,13 @@
 // lookup and an atomic load; nothing is verified twice. Refusals answer per
 // RFC 6750 §3 and RFC 9449 §7.1: 400 invalid_request, 401 invalid_token or
 // invalid_dpop_proof, 403 insufficient_scope, each with Bearer and DPoP
-// challenges (algs listed), and a JSON body. Every decision about a token
+// challenges (algs listed, and resource_metadata: the URL of this
+// resource's RFC 9728 metadata, which MetadataHandler serves), and a JSON
+// body. An insufficient_scope answer names only the missing scopes, and
+// for RequireAction also the one authorization detail (writ's type, the
+// action, the location) that would cover the call, as the challenge's
+// authorization_details parameter (base64url JSON) and in the body: the
+// agent SDK's Task.StepUp asks for exactly that. Every decision about a token
 // writ issued is reported back to writ in batches (accepted or refused, per
 // grant), which is how the console shows "revoked 3s ago, 2 refused uses
 // since, 0 accepted". Counters are available as Stats and in Prometheus

@@ -6,6 +6,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/writhq/writ/wire"
 )
 
 // Reasons a request is refused. They are stable: metrics are labelled with
@@ -45,8 +47,12 @@ type Error struct {
 	Description string
 	// DPoP says the challenge carrying the error uses the DPoP scheme.
 	DPoP bool
-	// Scope lists the scopes needed, for insufficient_scope.
+	// Scope lists the scopes needed and not held, for insufficient_scope.
 	Scope string
+	// Details are the authorization details that would cover the refused
+	// call (insufficient_scope): in the challenge as writ's
+	// authorization_details parameter, and in the body.
+	Details []wire.AuthorizationDetail
 	// RetryAfter is set when the guard fails closed for a while.
 	RetryAfter time.Duration
 }
@@ -81,6 +87,9 @@ func (g *Guard) WriteError(w http.ResponseWriter, err error) {
 		b.WriteString(scheme)
 		b.WriteString(" ")
 		b.WriteString(realm)
+		if g.cfg.ResourceMetadataURL != "" {
+			b.WriteString(`, resource_metadata="` + quoteValue(g.cfg.ResourceMetadataURL) + `"`)
+		}
 		if withError && e.Code != "" {
 			b.WriteString(`, error="` + e.Code + `"`)
 			if e.Description != "" {
@@ -88,6 +97,10 @@ func (g *Guard) WriteError(w http.ResponseWriter, err error) {
 			}
 			if e.Scope != "" {
 				b.WriteString(`, scope="` + quoteValue(e.Scope) + `"`)
+			}
+			if len(e.Details) > 0 {
+				// base64url needs no escaping and may exceed quoteValue's cap.
+				b.WriteString(`, authorization_details="` + wire.EncodeDetails(e.Details) + `"`)
 			}
 		}
 		if scheme == "DPoP" {
@@ -113,7 +126,14 @@ func (g *Guard) WriteError(w http.ResponseWriter, err error) {
 			code = "unauthorized"
 		}
 	}
-	body, _ := json.Marshal(map[string]string{"error": code, "error_description": e.Description})
+	fields := map[string]any{"error": code, "error_description": e.Description}
+	if e.Scope != "" {
+		fields["scope"] = e.Scope
+	}
+	if len(e.Details) > 0 {
+		fields["authorization_details"] = e.Details
+	}
+	body, _ := json.Marshal(fields)
 	h.Set("Content-Type", "application/json")
 	h.Set("Cache-Control", "no-store")
 	w.WriteHeader(e.Status)

@@ -16,6 +16,7 @@ import (
 
 	"github.com/writhq/writ/broker/dpop"
 	"github.com/writhq/writ/broker/ratelimit"
+	"github.com/writhq/writ/wire"
 )
 
 // Config configures a Guard. Issuer and Audience are required.
@@ -32,7 +33,7 @@ type Config struct {
 	// X-Forwarded-* headers. Audience when empty.
 	PublicURL string
 	// Algs is the allow-list of token and SET signature algorithms
-	// (default EdDSA, ES256, RS256). none and MAC algorithms never pass.
+	// (default ES256, EdDSA, RS256). none and MAC algorithms never pass.
 	Algs []jose.SignatureAlgorithm
 	// Leeway tolerates clock skew on exp, nbf and iat (default 5s).
 	Leeway time.Duration
@@ -84,6 +85,16 @@ type Config struct {
 	MaxCachedTokens int
 	// Realm is the realm of challenges (default Audience).
 	Realm string
+	// Scopes are the scopes (writ's actions) this resource understands,
+	// published as scopes_supported in its protected-resource metadata.
+	Scopes []string
+	// ResourceName is a human-readable name for the metadata document.
+	ResourceName string
+	// ResourceMetadataURL is where this resource's RFC 9728 metadata is
+	// published, named in every challenge as resource_metadata. Default:
+	// the well-known URL of Audience (RFC 9728 §3.1); serve the document
+	// there with MetadataHandler.
+	ResourceMetadataURL string
 	// Logger receives the guard's logs; slog.Default() when nil.
 	Logger *slog.Logger
 	// Now is the clock; time.Now when nil.
@@ -147,8 +158,11 @@ func New(cfg Config) (*Guard, error) {
 	if cfg.Realm == "" {
 		cfg.Realm = cfg.Audience
 	}
+	if cfg.ResourceMetadataURL == "" {
+		cfg.ResourceMetadataURL = wire.ProtectedResourceMetadataURL(cfg.Audience)
+	}
 	if len(cfg.Algs) == 0 {
-		cfg.Algs = []jose.SignatureAlgorithm{jose.EdDSA, jose.ES256, jose.RS256}
+		cfg.Algs = []jose.SignatureAlgorithm{jose.ES256, jose.EdDSA, jose.RS256}
 	}
 	for _, a := range cfg.Algs {
 		if a == "none" || strings.HasPrefix(string(a), "HS") {

@@ -348,15 +348,16 @@ func TestRequireDPoP(t *testing.T) {
 	}
 }
 
-// TestAlgAllowList: a guard that accepts only ES256 refuses writ's EdDSA tokens.
+// TestAlgAllowList: a guard that accepts only EdDSA refuses writ's (default
+// ES256) tokens.
 func TestAlgAllowList(t *testing.T) {
 	ssftest.CheckLeaks(t)
 	h := ssftest.New(t, ssftest.Options{})
-	g := newGuard(t, h, "rs-es256", func(c *guard.Config) { c.Algs = []jose.SignatureAlgorithm{jose.ES256} })
+	g := newGuard(t, h, "rs-eddsa", func(c *guard.Config) { c.Algs = []jose.SignatureAlgorithm{jose.EdDSA} })
 	tok := h.Mint(ssftest.Agent, "", "contents:read").AccessToken
 	_, err := g.Check(context.Background(), request("GET", "/x", "Bearer", tok))
 	if e, ok := err.(*guard.Error); !ok || e.Reason != guard.ReasonAlg {
-		t.Fatalf("EdDSA token at an ES256-only guard: %v", err)
+		t.Fatalf("ES256 token at an EdDSA-only guard: %v", err)
 	}
 	if _, err := guard.New(guard.Config{Issuer: h.URL, Audience: ssftest.Resource, Algs: []jose.SignatureAlgorithm{jose.HS256}}); err == nil {
 		t.Error("a guard accepting HS256 was built")

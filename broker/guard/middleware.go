@@ -4,6 +4,8 @@ import (
 	"context"
 	"net/http"
 	"strings"
+
+	"github.com/writhq/writ/wire"
 )
 
 type principalKey struct{}
@@ -51,33 +53,60 @@ func (g *Guard) protect(next http.Handler, require func(*Principal) *Error) http
 }
 
 // RequireScope returns middleware that authenticates like Middleware and
-// also requires every one of scopes (403 insufficient_scope otherwise).
+// also requires every one of scopes (403 insufficient_scope otherwise,
+// naming the scopes the token lacks).
 func (g *Guard) RequireScope(scopes ...string) func(http.Handler) http.Handler {
 	return g.require(func(p *Principal) *Error {
+		var missing []string
 		for _, s := range scopes {
 			if !p.HasScope(s) {
-				e := refuse(http.StatusForbidden, "insufficient_scope", ReasonScope, "the token does not grant scope "+s)
-				e.Scope = strings.Join(scopes, " ")
-				return e
+				missing = append(missing, s)
 			}
 		}
-		return nil
+		if len(missing) == 0 {
+			return nil
+		}
+		e := refuse(http.StatusForbidden, "insufficient_scope", ReasonScope, "the token does not grant scope "+strings.Join(missing, " "))
+		e.Scope = strings.Join(missing, " ")
+		return e
 	})
 }
 
 // RequireAction returns middleware that authenticates like Middleware and
-// also requires an authorization detail allowing action at location
-// (403 insufficient_scope otherwise).
+// also requires that the principal Allows action at location (403
+// insufficient_scope otherwise, with the challenge InsufficientAction
+// describes).
 func (g *Guard) RequireAction(location, action string) func(http.Handler) http.Handler {
 	return g.require(func(p *Principal) *Error {
 		if !p.Allows(location, action) {
-			return refuse(http.StatusForbidden, "insufficient_scope", ReasonScope,
-				"the token's authorization_details do not allow "+action+" at "+location)
+			return InsufficientAction(location, action)
 		}
 		return nil
 	})
 }
 
+// InsufficientAction is the refusal of a call that needs action at
+// location: 403 insufficient_scope whose challenge names the action as
+// scope and carries the one authorization detail (writ's type, that
+// action, that location) that would cover it, so an agent can ask for
+// exactly that and no more.
+func InsufficientAction(location, action string) *Error {
+	e := refuse(http.StatusForbidden, "insufficient_scope", ReasonScope,
+		"the token does not allow "+action+" at "+location)
+	e.Scope = action
+	e.Details = []wire.AuthorizationDetail{{Type: wire.TaskDetailType, Actions: []string{action}, Locations: []string{location}}}
+	return e
+}
+
 func (g *Guard) require(ok func(*Principal) *Error) func(http.Handler) http.Handler {
 	return func(next http.Handler) http.Handler { return g.protect(next, ok) }
+}
+
+// CheckWith is Check with a requirement on the Principal, for guards of
+// protocols that know what a request needs only after reading it (the MCP
+// guard reads the JSON-RPC body): require returns nil to accept, or the
+// refusal (InsufficientAction). The use is reported to writ as accepted or
+// refused accordingly, as the middleware's are.
+func (g *Guard) CheckWith(ctx context.Context, r *http.Request, require func(*Principal) *Error) (*Principal, error) {
+	return g.checkWith(ctx, r, require)
 }

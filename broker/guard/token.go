@@ -13,7 +13,7 @@ import (
 
 	"github.com/go-jose/go-jose/v4"
 
-	"github.com/writhq/writ/broker"
+	"github.com/writhq/writ/wire"
 )
 
 // maxTokenSize bounds an access token; writ's are well under 2 KiB.
@@ -30,7 +30,7 @@ type Principal struct {
 	// Scopes and Details are what the grant allows now: the token's, or
 	// narrower when an operator narrowed the grant while it was live.
 	Scopes    []string
-	Details   []broker.AuthorizationDetail
+	Details   []wire.AuthorizationDetail
 	IssuedAt  time.Time
 	ExpiresAt time.Time
 	// JKT is the thumbprint of the DPoP key the token is bound to ("" for a
@@ -41,7 +41,7 @@ type Principal struct {
 	Task         string
 	IntentSHA256 string
 	Decision     string
-	Approver     broker.ApproverRef
+	Approver     wire.ApproverRef
 	ParentTask   string
 	// Narrowed says the grant was narrowed after the token was minted.
 	Narrowed bool
@@ -51,32 +51,32 @@ type Principal struct {
 func (p *Principal) HasScope(scope string) bool { return slices.Contains(p.Scopes, scope) }
 
 // Allows reports whether the token allows action at location, by writ's
-// one rule (broker.AllowsAt): its scope must name the action, and when an
+// one rule (wire.AllowsAt): its scope must name the action, and when an
 // authorization detail names the action, one such detail must cover the
 // location (a location covers itself and the paths beneath it, judged by
-// broker.CheckLocation, so "/acme/..;/admin" never passes for a path
+// wire.CheckLocation, so "/acme/..;/admin" never passes for a path
 // beneath /acme, and an ambiguous location is allowed nowhere).
 func (p *Principal) Allows(location, action string) bool {
-	return broker.AllowsAt(p.Scopes, p.Details, location, action)
+	return wire.AllowsAt(p.Scopes, p.Details, location, action)
 }
 
 // tokenClaims are the claims of a writ access token as the guard reads them.
 type tokenClaims struct {
-	Issuer    string                       `json:"iss"`
-	Subject   string                       `json:"sub"`
-	ClientID  string                       `json:"client_id"`
-	Audience  json.RawMessage              `json:"aud"`
-	IssuedAt  *float64                     `json:"iat"`
-	NotBefore *float64                     `json:"nbf"`
-	Expiry    *float64                     `json:"exp"`
-	JTI       string                       `json:"jti"`
-	Scope     string                       `json:"scope"`
-	Details   []broker.AuthorizationDetail `json:"authorization_details"`
+	Issuer    string                     `json:"iss"`
+	Subject   string                     `json:"sub"`
+	ClientID  string                     `json:"client_id"`
+	Audience  json.RawMessage            `json:"aud"`
+	IssuedAt  *float64                   `json:"iat"`
+	NotBefore *float64                   `json:"nbf"`
+	Expiry    *float64                   `json:"exp"`
+	JTI       string                     `json:"jti"`
+	Scope     string                     `json:"scope"`
+	Details   []wire.AuthorizationDetail `json:"authorization_details"`
 	Cnf       *struct {
 		JKT string `json:"jkt"`
 	} `json:"cnf"`
-	SID  string            `json:"sid"`
-	Writ broker.WritClaims `json:"writ"`
+	SID  string          `json:"sid"`
+	Writ wire.WritClaims `json:"writ"`
 }
 
 // entry is a verified token: checked once, then found by its bytes.

@@ -13,6 +13,7 @@ import (
 	"github.com/writhq/writ/broker"
 	"github.com/writhq/writ/broker/agent"
 	"github.com/writhq/writ/broker/dpop"
+	"github.com/writhq/writ/wire"
 )
 
 func TestDiscovery(t *testing.T) {
@@ -82,7 +83,7 @@ func TestTaskLifecycle(t *testing.T) {
 	p, err := c.Request(ctx, agent.TaskRequest{
 		Intent: "Open a PR fixing CVE-2026-1234", Scopes: []string{"contents:write", "pulls:write"},
 		Resource: gitURI, TTL: 30 * time.Minute, OpenID: true,
-		Details: []broker.AuthorizationDetail{{Type: broker.TaskDetailType, Locations: []string{gitURI + "/acme/web"},
+		Details: []wire.AuthorizationDetail{{Type: wire.TaskDetailType, Locations: []string{gitURI + "/acme/web"},
 			Actions: []string{"contents:write", "pulls:write"}, Intent: "fix CVE-2026-1234"}},
 	})
 	if err != nil {
@@ -166,7 +167,7 @@ func TestNarrowedGrantIsVisible(t *testing.T) {
 	detail := broker.AuthorizationDetail{Type: broker.TaskDetailType, Locations: []string{gitURI + "/acme/web"},
 		Actions: []string{"contents:write", "workflows:write"}}
 	p, err := c.Request(ctx, agent.TaskRequest{Intent: "release", Scopes: []string{"contents:write", "workflows:write"},
-		Resource: gitURI, TTL: time.Hour, Details: []broker.AuthorizationDetail{detail}})
+		Resource: gitURI, TTL: time.Hour, Details: []wire.AuthorizationDetail{wire.AuthorizationDetail(detail)}})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -40,6 +40,9 @@ type Metadata struct {
 	ClaimsParameterSupported               bool     `json:"claims_parameter_supported"`
 	RequestParameterSupported              bool     `json:"request_parameter_supported"`
 	DPoPBoundAccessTokensRequired          bool     `json:"dpop_bound_access_tokens_required,omitempty"`
+	// ProtectedResources are the resources writ issues tokens for (RFC
+	// 9728 §4): each one's resource identifier, the aud of its tokens.
+	ProtectedResources []string `json:"protected_resources,omitempty"`
 }
 
 // Metadata returns the server's metadata document.
@@ -78,7 +81,17 @@ func (s *Server) Metadata() *Metadata {
 		SubjectTypesSupported:                  []string{"public"},
 		IDTokenSigningAlgsSupported:            signing,
 		DPoPBoundAccessTokensRequired:          s.requireDPoP,
+		ProtectedResources:                     s.protectedResources(),
 	}
+}
+
+// protectedResources lists the configured resources' URIs.
+func (s *Server) protectedResources() []string {
+	var out []string
+	for _, r := range s.svc.Config().Resources {
+		out = append(out, r.URI)
+	}
+	return out
 }
 
 // scopes lists openid, every scope of every configured resource, and the
