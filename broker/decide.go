@@ -128,7 +128,35 @@ func (s *Service) decide(ctx context.Context, op Operator, requestID string, kin
 	// Batch groups concurrent decisions into one fsync; fn re-reads all it
 	// needs, so running it again after a failed batch is safe.
 	err := s.store.Batch(ctx, func(tx Tx) error {
-		dec, grant = nil, nil
+		var err error
+		req, dec, grant, err = s.decideTx(tx, op, requestID, kind, granted, reason, now)
+		return err
+	})
+	if err != nil {
+		return nil, nil, err
+	}
+	s.publishDecided(req, dec, grant, now)
+	return req, grant, nil
+}
+
+// publishDecided tells subscribers what a decision committed: the request
+// updated (one approval of several recorded) or decided with its grant.
+func (s *Service) publishDecided(req *TaskRequest, dec *Decision, grant *Grant, now time.Time) {
+	c := *req
+	if grant == nil {
+		s.publish(Event{Kind: EventRequestUpdated, At: now, Request: &c})
+		return
+	}
+	s.publish(Event{Kind: EventRequestDecided, At: now, Request: &c, Decision: dec, Grant: grant})
+}
+
+// decideTx is a decision inside a write transaction: it checks everything
+// (pending, frozen, quarantine, owner, terms, ceiling, parent) before it
+// writes anything, so a refusal leaves the transaction untouched. It
+// returns the request as it now stands, the decision and the grant (both
+// nil when it recorded one approval of several).
+func (s *Service) decideTx(tx Tx, op Operator, requestID string, kind DecisionKind, granted *Terms, reason string, now time.Time) (req *TaskRequest, dec *Decision, grant *Grant, err error) {
+	err = func() error {
 		var err error
 		if req, err = s.pendingRequest(tx, requestID); err != nil {
 			return err
@@ -227,17 +255,11 @@ func (s *Service) decide(ctx context.Context, op Operator, requestID string, kin
 		}
 		e.Data = auditData(data)
 		return tx.AppendAudit(e)
-	})
+	}()
 	if err != nil {
-		return nil, nil, err
+		return nil, nil, nil, err
 	}
-	c := *req
-	if grant == nil {
-		s.publish(Event{Kind: EventRequestUpdated, At: now, Request: &c})
-		return req, nil, nil
-	}
-	s.publish(Event{Kind: EventRequestDecided, At: now, Request: &c, Decision: dec, Grant: grant})
-	return req, grant, nil
+	return req, dec, grant, nil
 }
 
 // decidedTerms are the terms an approval grants: what the earlier

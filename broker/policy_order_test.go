@@ -79,3 +79,57 @@ func TestRevokeNeverWaitsForPolicy(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// countingStore counts write transactions.
+type countingStore struct {
+	broker.Store
+	writes int
+}
+
+func (s *countingStore) Update(ctx context.Context, fn func(broker.Tx) error) error {
+	s.writes++
+	return s.Store.Update(ctx, fn)
+}
+
+func (s *countingStore) Batch(ctx context.Context, fn func(broker.Tx) error) error {
+	s.writes++
+	return s.Store.Batch(ctx, fn)
+}
+
+type approveAll struct{}
+
+func (approveAll) Evaluate(ctx context.Context, in broker.PolicyInput) broker.PolicyResult {
+	r := broker.Baseline(in)
+	r.Verdict, r.Rule, r.AutoApprove = broker.VerdictAutoApprove, "all", true
+	return r
+}
+
+// TestPolicyApprovalIsOneCommit (issue 12): a request a policy approves is
+// submitted, decided and granted in one durable write, with both audit
+// entries, in order.
+func TestPolicyApprovalIsOneCommit(t *testing.T) {
+	st := &countingStore{Store: store.OpenTemp(t)}
+	svc, err := broker.New(context.Background(), testConfig(), st, broker.Options{
+		Issuer: "https://writ.example", Now: newClock().Now, SubmitRate: 1000, SubmitBurst: 1000, MaxPendingPerAgent: 1000, Policy: approveAll{},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	before := st.writes
+	r, err := svc.Submit(ctx, "release-bot", broker.SubmitInput{LoginHint: "oncall", Intent: "read", Scopes: []string{"contents:read"},
+		Resource: gitURI, TTL: 10 * time.Minute})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r.State != broker.RequestApproved || r.GrantID == "" {
+		t.Fatalf("state %s, grant %q", r.State, r.GrantID)
+	}
+	if n := st.writes - before; n != 1 {
+		t.Errorf("%d write transactions for a policy-approved submission, want 1", n)
+	}
+	es, err := svc.Audit(ctx, broker.AuditFilter{Limit: 2})
+	if err != nil || len(es) != 2 || es[1].Kind != broker.AuditRequestSubmitted || es[0].Kind != broker.AuditDecision {
+		t.Fatalf("audit (newest first): %v %v", es, err)
+	}
+}

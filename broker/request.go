@@ -107,11 +107,18 @@ func (s *Service) Submit(ctx context.Context, agentID string, in SubmitInput) (*
 	}
 	applyPolicy(req, &pr)
 	applyDropActions(req, &pr, fx)
-	req.Policy = &pr
 	asked := req.Terms
+	var decided *TaskRequest
+	var dec *Decision
+	var grant *Grant
+	// One durable commit: the submission, and a policy's approval of it.
 	err = s.store.Batch(ctx, func(tx Tx) error {
 		// Batch may run this more than once: start from what was decided above.
 		req.Terms = asked.Clone()
+		p := pr
+		p.Trace = slices.Clone(pr.Trace)
+		req.Policy = &p
+		decided, dec, grant = nil, nil, nil
 		if in.ParentID != "" {
 			if _, err := s.submittedParent(tx, agentID, in.ParentID, now); err != nil {
 				return err
@@ -123,7 +130,27 @@ func (s *Service) Submit(ctx context.Context, agentID string, in SubmitInput) (*
 		e := s.audit(AuditRequestSubmitted, agentActor(agentID), nil, req.Intent)
 		e.AgentID, e.RequestID = agentID, req.ID
 		e.Data = auditData(map[string]any{"requested": req.Terms, "login_hint": req.LoginHint, "parent": req.ParentID, "policy": pr, "effects": fx})
-		return tx.AppendAudit(e)
+		if err := tx.AppendAudit(e); err != nil {
+			return err
+		}
+		if !p.AutoApprove {
+			return nil
+		}
+		r, d, g, err := s.decideTx(tx, PolicyOperator(p.Rule), req.ID, DecisionApprove, nil, "auto_approve by policy rule "+p.Rule, now)
+		switch {
+		case err == nil:
+			decided, dec, grant = r, d, g
+			return nil
+		case !refusal(err):
+			return err
+		}
+		// The approval cannot take effect (issuance frozen, the agent
+		// quarantined since the checks above): an operator decides, and
+		// the trace says why.
+		s.log.Warn("auto-approval did not take effect", "request", short(req.ID), "rule", p.Rule, "err", err)
+		p.AutoApprove, p.Verdict = false, VerdictReview
+		p.Trace = append(p.Trace, "auto_approve did not take effect ("+ErrorMessage(err)+"): an operator decides")
+		return tx.PutRequest(req)
 	})
 	if err != nil {
 		return nil, err
@@ -132,8 +159,9 @@ func (s *Service) Submit(ctx context.Context, agentID string, in SubmitInput) (*
 	c := *req
 	ast := s.agentState(agentID)
 	s.publish(Event{Kind: EventRequestSubmitted, At: now, Request: &c, Agent: &ast})
-	if req.Policy.AutoApprove {
-		return s.autoApprove(ctx, req), nil
+	if decided != nil {
+		s.publishDecided(decided, dec, grant, now)
+		return decided, nil
 	}
 	if r := s.approveByStanding(ctx, req); r != nil {
 		return r, nil
@@ -207,41 +235,15 @@ func (s *Service) noteRefused(ctx context.Context, req *TaskRequest, pr PolicyRe
 	s.publish(Event{Kind: EventRequestRefused, At: s.now(), Request: &c})
 }
 
-// autoApprove approves a request policy approved at submission, under the
-// rule's policy operator, and returns the request as it now stands. If the
-// approval cannot take effect (issuance frozen or the agent quarantined
-// since the request was checked) the request stays pending for an
-// operator, and its trace says why.
-func (s *Service) autoApprove(ctx context.Context, req *TaskRequest) *TaskRequest {
-	rule := req.Policy.Rule
-	decided, _, err := s.decide(ctx, PolicyOperator(rule), req.ID, DecisionApprove, nil, "auto_approve by policy rule "+rule)
-	if err == nil {
-		return decided
+// refusal reports whether err is the domain refusing a decision (frozen,
+// quarantined, not pending, …), which decideTx says before it writes
+// anything, rather than the store failing.
+func refusal(err error) bool {
+	switch ErrorCode(err) {
+	case EFROZEN, EFORBIDDEN, ECONFLICT, EINVALID, EEXPIRED, EUNAUTHORIZED, ENOTFOUND:
+		return true
 	}
-	s.log.Warn("auto-approval did not take effect", "request", short(req.ID), "rule", rule, "err", err)
-	why := ErrorMessage(err)
-	now := s.now().UTC()
-	var updated *TaskRequest
-	err = s.store.Update(ctx, func(tx Tx) error {
-		r, err := tx.Request(req.ID)
-		if err != nil || r.State != RequestPending || r.Policy == nil {
-			updated = nil
-			return err
-		}
-		r.Policy.AutoApprove, r.Policy.Verdict = false, VerdictReview
-		r.Policy.Trace = append(r.Policy.Trace, "auto_approve did not take effect ("+why+"): an operator decides")
-		updated = r
-		return tx.PutRequest(r)
-	})
-	if err != nil {
-		s.log.Error("note failed auto-approval", "request", short(req.ID), "err", err)
-	}
-	if updated == nil {
-		return req
-	}
-	c := *updated
-	s.publish(Event{Kind: EventRequestUpdated, At: now, Request: &c})
-	return updated
+	return false
 }
 
 // checkRequest validates what an agent asks for against the catalogue and

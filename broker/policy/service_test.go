@@ -59,8 +59,9 @@ func serviceConfig() *broker.Config {
 	}
 }
 
-// hookStore runs a hook once after the next Batch commits, to put the
-// issuer in a state between a submission and its auto-approval.
+// hookStore runs a hook once before the next Batch, to change the issuer
+// between a submission's checks and its transaction (where a policy's
+// approval commits with the submission).
 type hookStore struct {
 	broker.Store
 	mu   sync.Mutex
@@ -68,7 +69,6 @@ type hookStore struct {
 }
 
 func (s *hookStore) Batch(ctx context.Context, fn func(broker.Tx) error) error {
-	err := s.Store.Batch(ctx, fn)
 	s.mu.Lock()
 	h := s.hook
 	s.hook = nil
@@ -76,7 +76,7 @@ func (s *hookStore) Batch(ctx context.Context, fn func(broker.Tx) error) error {
 	if h != nil {
 		h()
 	}
-	return err
+	return s.Store.Batch(ctx, fn)
 }
 
 type env struct {
@@ -328,7 +328,7 @@ func TestAutoApproveNeverForHighRisk(t *testing.T) {
 }
 
 // TestAutoApproveThatCannotTakeEffect: issuance frozen between the
-// submission and its auto-approval leaves the request for an operator.
+// submission's checks and its commit leaves the request for an operator.
 func TestAutoApproveThatCannotTakeEffect(t *testing.T) {
 	e := newEnv(t, examplePolicy(t))
 	e.st.mu.Lock()
@@ -349,11 +349,15 @@ func TestAutoApproveThatCannotTakeEffect(t *testing.T) {
 	if es := e.audit(broker.AuditDecision); len(es) != 0 {
 		t.Errorf("a decision was audited: %+v", es[0])
 	}
-	var updated bool
+	// The submission and the failed approval are one commit, so the
+	// submission's event already says the request waits for a person.
+	var told bool
 	for _, ev := range e.drain() {
-		updated = updated || ev.Kind == broker.EventRequestUpdated && ev.Request.ID == r.ID
+		told = told || ev.Request != nil && ev.Request.ID == r.ID && ev.Request.State == broker.RequestPending &&
+			ev.Request.Policy != nil && !ev.Request.Policy.AutoApprove &&
+			containsLine(ev.Request.Policy.Trace, "auto_approve did not take effect")
 	}
-	if !updated {
+	if !told {
 		t.Error("no event told the console the request now waits for a person")
 	}
 }
