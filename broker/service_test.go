@@ -8,6 +8,7 @@ import (
 
 	"github.com/writhq/writ/broker"
 	"github.com/writhq/writ/store"
+	"github.com/writhq/writ/store/storetest"
 )
 
 // clock is a settable test clock.
@@ -68,7 +69,7 @@ type harness struct {
 
 func newHarness(t testing.TB) *harness {
 	t.Helper()
-	st := store.OpenTemp(t)
+	st := storetest.MustOpen(t)
 	c := newClock()
 	svc, err := broker.New(context.Background(), testConfig(), st, broker.Options{
 		Issuer: "https://writ.example", Now: c.Now, SubmitRate: 1000, SubmitBurst: 1000, MaxPendingPerAgent: 1000,
@@ -128,7 +129,7 @@ func wantReason(t *testing.T, err error, reason string) {
 // newHarnessWith is newHarness with another configuration.
 func newHarnessWith(t testing.TB, cfg *broker.Config) *harness {
 	t.Helper()
-	st := store.OpenTemp(t)
+	st := storetest.MustOpen(t)
 	c := newClock()
 	svc, err := broker.New(context.Background(), cfg, st, broker.Options{
 		Issuer: "https://writ.example", Now: c.Now, SubmitRate: 1000, SubmitBurst: 1000, MaxPendingPerAgent: 1000,

@@ -14,14 +14,14 @@ import (
 	"github.com/writhq/writ/broker"
 	"github.com/writhq/writ/broker/ssf/ssftest"
 	"github.com/writhq/writ/broker/visible"
-	"github.com/writhq/writ/store"
+	"github.com/writhq/writ/store/storetest"
 )
 
 // Issue 10, item 5: `writ audit export` wrote agent and operator text with
 // raw C1 controls and invisible characters. Now every such character is a
 // JSON escape, and the export still decodes to exactly what was recorded.
 func TestAuditExportMakesHiddenCharactersVisible(t *testing.T) {
-	st := store.OpenTemp(t)
+	st := storetest.MustOpen(t)
 	svc, err := broker.New(context.Background(), ssftest.Config(), st, broker.Options{Issuer: "https://writ.example", Logger: slog.New(slog.DiscardHandler)})
 	if err != nil {
 		t.Fatal(err)

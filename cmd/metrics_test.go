@@ -12,7 +12,7 @@ import (
 
 	"github.com/writhq/writ/broker"
 	"github.com/writhq/writ/broker/ssf/ssftest"
-	"github.com/writhq/writ/store"
+	"github.com/writhq/writ/store/storetest"
 )
 
 // writ serve --metrics-listen: /metrics on its own address, behind the
@@ -29,7 +29,7 @@ func TestMetricsListener(t *testing.T) {
 		t.Fatal(err)
 	}
 	quiet := slog.New(slog.DiscardHandler)
-	svc, err := broker.New(context.Background(), ssftest.Config(), store.OpenTemp(t), broker.Options{Issuer: "http://127.0.0.1:1", Logger: quiet})
+	svc, err := broker.New(context.Background(), ssftest.Config(), storetest.MustOpen(t), broker.Options{Issuer: "http://127.0.0.1:1", Logger: quiet})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -17,6 +17,7 @@ import (
 	"github.com/writhq/writ/broker/config"
 	"github.com/writhq/writ/broker/policy"
 	"github.com/writhq/writ/store"
+	"github.com/writhq/writ/store/storetest"
 	"github.com/writhq/writ/tui"
 )
 
@@ -195,7 +196,7 @@ func TestSendPolicyReplayCoversTheLastDay(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	st := store.OpenTemp(t)
+	st := storetest.MustOpen(t)
 	now := time.Date(2026, 12, 1, 9, 0, 0, 0, time.UTC)
 	clock := func() time.Time { return now }
 	ctx := context.Background()

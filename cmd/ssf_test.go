@@ -27,7 +27,7 @@ import (
 	"github.com/writhq/writ/broker/httpapi"
 	"github.com/writhq/writ/broker/ssf"
 	"github.com/writhq/writ/broker/ssf/ssftest"
-	"github.com/writhq/writ/store"
+	"github.com/writhq/writ/store/storetest"
 )
 
 // feedEnv is the agent API with the revocation feed mounted, as `writ
@@ -51,7 +51,7 @@ func newFeedEnv(t *testing.T) *feedEnv {
 	ts := httptest.NewUnstartedServer(nil) // listens on 127.0.0.1
 	issuer := "http://" + ts.Listener.Addr().String()
 	quiet := slog.New(slog.DiscardHandler)
-	svc, err := broker.New(context.Background(), cfg, store.OpenTemp(t), broker.Options{
+	svc, err := broker.New(context.Background(), cfg, storetest.MustOpen(t), broker.Options{
 		Issuer: issuer, Logger: quiet, SubmitRate: 1000, SubmitBurst: 1000, MaxPendingPerAgent: 1000,
 	})
 	if err != nil {

@@ -17,7 +17,19 @@ import (
 // MustOpen opens a temporary store, closed when the test ends.
 func MustOpen(tb testing.TB) *Store {
 	tb.Helper()
-	return OpenTemp(tb)
+	s, err := Open(filepath.Join(tb.TempDir(), "writ.db"), Options{NoSync: true})
+	if err != nil {
+		tb.Fatalf("open temporary store: %v", err)
+	}
+	tb.Cleanup(func() {
+		if err := s.Check(); err != nil {
+			tb.Errorf("%v", err)
+		}
+		if err := s.Close(); err != nil {
+			tb.Errorf("close temporary store: %v", err)
+		}
+	})
+	return s
 }
 
 // update runs fn in an Update and fails the test on error.

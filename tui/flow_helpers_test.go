@@ -12,7 +12,7 @@ import (
 	"github.com/charmbracelet/x/exp/teatest/v2"
 
 	"github.com/writhq/writ/broker"
-	"github.com/writhq/writ/store"
+	"github.com/writhq/writ/store/storetest"
 	"github.com/writhq/writ/themes"
 )
 
@@ -150,7 +150,7 @@ func (f *flow) typeText(s string) { f.tm.Type(s) }
 func realBroker(t *testing.T) (*broker.Service, *clock) {
 	t.Helper()
 	c := &clock{t: fixedNow}
-	svc, err := broker.New(t.Context(), fixtureConfig(), store.OpenTemp(t), broker.Options{
+	svc, err := broker.New(t.Context(), fixtureConfig(), storetest.MustOpen(t), broker.Options{
 		Issuer: "https://writ.test", Now: c.Now, SubmitBurst: 100, SubmitRate: 100,
 	})
 	if err != nil {

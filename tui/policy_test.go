@@ -12,7 +12,7 @@ import (
 	"github.com/charmbracelet/x/exp/teatest/v2"
 
 	"github.com/writhq/writ/broker"
-	"github.com/writhq/writ/store"
+	"github.com/writhq/writ/store/storetest"
 )
 
 // rulesPolicy is a policy for console flows: what broker/policy would
@@ -35,7 +35,7 @@ func (p rulesPolicy) Evaluate(_ context.Context, in broker.PolicyInput) broker.P
 func realBrokerWithPolicy(t *testing.T, p broker.Policy) (*broker.Service, *clock) {
 	t.Helper()
 	c := &clock{t: fixedNow}
-	svc, err := broker.New(t.Context(), fixtureConfig(), store.OpenTemp(t), broker.Options{
+	svc, err := broker.New(t.Context(), fixtureConfig(), storetest.MustOpen(t), broker.Options{
 		Issuer: "https://writ.test", Now: c.Now, SubmitBurst: 100, SubmitRate: 100, Policy: p,
 	})
 	if err != nil {

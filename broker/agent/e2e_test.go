@@ -16,7 +16,7 @@ import (
 	"github.com/writhq/writ/broker/agent"
 	"github.com/writhq/writ/broker/dpop"
 	"github.com/writhq/writ/broker/httpapi"
-	"github.com/writhq/writ/store"
+	"github.com/writhq/writ/store/storetest"
 )
 
 const gitURI = "https://git.acme.example"
@@ -40,7 +40,7 @@ func writFor(t *testing.T, key *agent.Key, resource string, decide func(ctx cont
 			Ceiling: []broker.CeilingEntry{{Resource: resource, Scopes: []string{"contents:read", "contents:write"}}}}},
 	}
 	quiet := slog.New(slog.DiscardHandler)
-	svc, err := broker.New(context.Background(), cfg, store.OpenTemp(t), broker.Options{Issuer: issuer, PollInterval: time.Second, Logger: quiet})
+	svc, err := broker.New(context.Background(), cfg, storetest.MustOpen(t), broker.Options{Issuer: issuer, PollInterval: time.Second, Logger: quiet})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -18,7 +18,7 @@ import (
 	"github.com/writhq/writ/broker/httpapi"
 	"github.com/writhq/writ/broker/policy"
 	"github.com/writhq/writ/broker/ssf"
-	"github.com/writhq/writ/store"
+	"github.com/writhq/writ/store/storetest"
 )
 
 // TestScriptsFitTheConfiguration keeps the simulated agents' tasks within
@@ -132,7 +132,7 @@ func TestFleetAgainstTheRealAPI(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	svc, err := broker.New(ctx, setup.Config, store.OpenTemp(t), broker.Options{Issuer: issuer, Logger: log, Policy: pol})
+	svc, err := broker.New(ctx, setup.Config, storetest.MustOpen(t), broker.Options{Issuer: issuer, Logger: log, Policy: pol})
 	if err != nil {
 		t.Fatal(err)
 	}

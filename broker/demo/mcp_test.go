@@ -19,7 +19,7 @@ import (
 	"github.com/writhq/writ/broker/agent"
 	"github.com/writhq/writ/broker/httpapi"
 	"github.com/writhq/writ/broker/ssf"
-	"github.com/writhq/writ/store"
+	"github.com/writhq/writ/store/storetest"
 )
 
 // demoStack is the demo's writ (agent API and feed, with the demo policy)
@@ -50,7 +50,7 @@ func startDemoStack(t *testing.T, ctx context.Context) *demoStack {
 	if err != nil {
 		t.Fatal(err)
 	}
-	svc, err := broker.New(ctx, setup.Config, store.OpenTemp(t), broker.Options{Issuer: issuer, Logger: log, Policy: pol, PollInterval: time.Second})
+	svc, err := broker.New(ctx, setup.Config, storetest.MustOpen(t), broker.Options{Issuer: issuer, Logger: log, Policy: pol, PollInterval: time.Second})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -17,7 +17,7 @@ import (
 	"github.com/writhq/writ/broker/httpapi"
 	"github.com/writhq/writ/broker/load"
 	"github.com/writhq/writ/broker/policy"
-	"github.com/writhq/writ/store"
+	"github.com/writhq/writ/store/storetest"
 )
 
 // serve runs the agent API for setup on loopback, with the load policy
@@ -30,7 +30,7 @@ func serve(t *testing.T, setup *load.Setup) string {
 	if err != nil {
 		t.Fatal(err)
 	}
-	svc, err := broker.New(context.Background(), setup.Config, store.OpenTemp(t),
+	svc, err := broker.New(context.Background(), setup.Config, storetest.MustOpen(t),
 		broker.Options{Issuer: issuer, Policy: pol, Logger: slog.New(slog.DiscardHandler)})
 	if err != nil {
 		t.Fatal(err)

@@ -11,7 +11,7 @@ import (
 
 	"github.com/writhq/writ/broker"
 	"github.com/writhq/writ/broker/policy"
-	"github.com/writhq/writ/store"
+	"github.com/writhq/writ/store/storetest"
 )
 
 // These tests run each effect end to end: a real Service over a real
@@ -89,7 +89,7 @@ type env struct {
 
 func newEnv(t *testing.T, p broker.Policy) *env {
 	t.Helper()
-	st := &hookStore{Store: store.OpenTemp(t)}
+	st := &hookStore{Store: storetest.MustOpen(t)}
 	svc, err := broker.New(context.Background(), serviceConfig(), st, broker.Options{
 		Issuer: "https://writ.example", Policy: p, Logger: quiet(),
 		SubmitRate: 1000, SubmitBurst: 1000, MaxPendingPerAgent: 1000,

@@ -23,7 +23,7 @@ import (
 	"github.com/writhq/writ/broker/guard/mcpguard"
 	"github.com/writhq/writ/broker/httpapi"
 	"github.com/writhq/writ/broker/ssf"
-	"github.com/writhq/writ/store"
+	"github.com/writhq/writ/store/storetest"
 	"github.com/writhq/writ/wire"
 )
 
@@ -83,7 +83,7 @@ func newStack(t *testing.T) *stack {
 			{ID: s.other.AgentID, Keys: []jose.JSONWebKey{s.other.PublicJWK()},
 				Ceiling: []broker.CeilingEntry{{Resource: s.resource, Scopes: []string{"tool:status"}}}}},
 	}
-	if s.svc, err = broker.New(ctx, cfg, store.OpenTemp(t), broker.Options{Issuer: s.issuer, Logger: log, PollInterval: time.Second}); err != nil {
+	if s.svc, err = broker.New(ctx, cfg, storetest.MustOpen(t), broker.Options{Issuer: s.issuer, Logger: log, PollInterval: time.Second}); err != nil {
 		t.Fatal(err)
 	}
 	api, err := httpapi.New(s.svc, httpapi.Options{PublicURL: s.issuer, RequireDPoP: true, Logger: log,

@@ -27,6 +27,7 @@ import (
 	"github.com/writhq/writ/broker"
 	"github.com/writhq/writ/broker/ssf"
 	"github.com/writhq/writ/store"
+	"github.com/writhq/writ/store/storetest"
 )
 
 // Resource is the audience of the harness's resource server.
@@ -88,7 +89,7 @@ func New(tb testing.TB, o Options) *Harness {
 	if err != nil {
 		tb.Fatalf("listen on loopback: %v", err)
 	}
-	h := &Harness{TB: tb, Ctx: context.Background(), Store: store.OpenTemp(tb)}
+	h := &Harness{TB: tb, Ctx: context.Background(), Store: storetest.MustOpen(tb)}
 	h.URL = "http://" + ln.Addr().String()
 	h.Svc, err = broker.New(h.Ctx, Config(), h.Store, broker.Options{
 		Issuer: h.URL, Now: o.Now, SubmitRate: 1e6, SubmitBurst: 1 << 20, MaxPendingPerAgent: 1 << 20,
