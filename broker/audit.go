@@ -35,8 +35,11 @@ const (
 )
 
 // AuditEntry is one link of the tamper-evident log. Hash is SHA-256 over
-// Prev and the canonical JSON of the entry with Hash empty, so changing,
-// removing or reordering any entry breaks every hash after it.
+// Prev and the entry's stored bytes (Body), so changing, removing or
+// reordering any entry breaks every hash after it, and adding a field to
+// this struct never breaks the entries written before it. Entries written
+// before the stored bytes were kept (Body empty) are hashed over their
+// canonical JSON with Hash empty, as they were then.
 type AuditEntry struct {
 	Seq       uint64          `json:"seq"`
 	At        time.Time       `json:"at"`
@@ -51,25 +54,41 @@ type AuditEntry struct {
 	Data      json.RawMessage `json:"data,omitempty"`
 	Prev      string          `json:"prev"` // hex hash of the previous entry; "" for the first
 	Hash      string          `json:"hash"`
+	// Body is the entry as stored, the bytes Hash covers (without Prev and
+	// Hash); the store keeps it and fills it in when it reads the entry.
+	Body json.RawMessage `json:"-"`
 }
 
-// ComputeHash returns the hash the entry must carry given its Prev.
+// ComputeHash returns the hash the entry must carry given its Prev: over
+// its stored bytes, or, for an entry stored before those were kept, over
+// its canonical JSON.
 func (e *AuditEntry) ComputeHash() (string, error) {
+	h := sha256.New()
+	h.Write([]byte(e.Prev))
+	if len(e.Body) > 0 {
+		h.Write(e.Body)
+		return hex.EncodeToString(h.Sum(nil)), nil
+	}
 	c := *e
 	c.Hash = ""
 	b, err := json.Marshal(&c)
 	if err != nil {
 		return "", fmt.Errorf("encode audit entry %d: %w", e.Seq, err)
 	}
-	h := sha256.New()
-	h.Write([]byte(c.Prev))
 	h.Write(b)
 	return hex.EncodeToString(h.Sum(nil)), nil
 }
 
-// Seal sets Prev and Hash, chaining the entry after prev ("" for the first).
+// Seal encodes the entry once as the bytes to store (Body), and sets Prev
+// and Hash, chaining it after prev ("" for the first).
 func (e *AuditEntry) Seal(prev string) error {
-	e.Prev = prev
+	c := *e
+	c.Prev, c.Hash, c.Body = "", "", nil
+	body, err := json.Marshal(&c)
+	if err != nil {
+		return fmt.Errorf("encode audit entry %d: %w", e.Seq, err)
+	}
+	e.Prev, e.Body = prev, body
 	h, err := e.ComputeHash()
 	if err != nil {
 		return err

@@ -33,8 +33,20 @@ func (t *tx) AppendAudit(e *broker.AuditEntry) error {
 	if err := e.Seal(prev); err != nil {
 		return err
 	}
-	return putJSON(b, "audit entry", seqKey(e.Seq), e)
+	return putJSON(b, "audit entry", seqKey(e.Seq), storedAudit{V: auditV1, Prev: e.Prev, Hash: e.Hash, Entry: e.Body})
 }
+
+// storedAudit is an audit entry as stored from version 1 on: the entry's
+// own bytes, exactly as hashed, beside the chain links. An entry stored
+// before (version 0) is the entry's JSON itself, with prev and hash in it.
+type storedAudit struct {
+	V     int             `json:"v"`
+	Prev  string          `json:"prev"`
+	Hash  string          `json:"hash"`
+	Entry json.RawMessage `json:"entry"`
+}
+
+const auditV1 = 1
 
 // LastAudit returns the newest entry, or nil on an empty log.
 func (t *tx) LastAudit() (*broker.AuditEntry, error) {
@@ -120,8 +132,22 @@ func decodeAudit(k, v []byte) (*broker.AuditEntry, error) {
 		return nil, fmt.Errorf("store: audit: %w", err)
 	}
 	e := new(broker.AuditEntry)
-	if err := json.Unmarshal(v, e); err != nil {
+	var st storedAudit
+	if err := json.Unmarshal(v, &st); err != nil {
 		return nil, &broker.ChainError{Seq: seq, Reason: "is not valid JSON (altered): " + err.Error()}
+	}
+	switch st.V {
+	case 0: // the entry's own JSON
+		if err := json.Unmarshal(v, e); err != nil {
+			return nil, &broker.ChainError{Seq: seq, Reason: "is not valid JSON (altered): " + err.Error()}
+		}
+	case auditV1:
+		if err := json.Unmarshal(st.Entry, e); err != nil {
+			return nil, &broker.ChainError{Seq: seq, Reason: "is not a valid entry (altered): " + err.Error()}
+		}
+		e.Prev, e.Hash, e.Body = st.Prev, st.Hash, st.Entry
+	default:
+		return nil, &broker.ChainError{Seq: seq, Reason: fmt.Sprintf("has format version %d, which this writ does not know", st.V)}
 	}
 	if e.Seq != seq {
 		return nil, &broker.ChainError{Seq: seq, Reason: fmt.Sprintf("is stored under key %d but says it is %d (moved)", seq, e.Seq)}

@@ -146,15 +146,19 @@ func TestVerifyAuditFindsTampering(t *testing.T) {
 		{"content changed", func(v []byte) []byte { return bytes.Replace(v, []byte("issued"), []byte("ISSUED"), 1) }},
 		{"not JSON any more", func(v []byte) []byte { v[0] = 'X'; return v }},
 		{"hash rewritten to match", func(v []byte) []byte {
+			var st storedAudit
 			var e broker.AuditEntry
-			if err := json.Unmarshal(v, &e); err != nil {
+			if err := json.Unmarshal(v, &st); err != nil {
+				t.Fatal(err)
+			}
+			if err := json.Unmarshal(st.Entry, &e); err != nil {
 				t.Fatal(err)
 			}
 			e.Message = "forged"
-			if err := e.Seal(e.Prev); err != nil {
+			if err := e.Seal(st.Prev); err != nil {
 				t.Fatal(err)
 			}
-			b, _ := json.Marshal(&e)
+			b, _ := json.Marshal(storedAudit{V: auditV1, Prev: e.Prev, Hash: e.Hash, Entry: e.Body})
 			return b
 		}},
 	}
@@ -312,5 +316,41 @@ func TestAppendWhileVisitingAudit(t *testing.T) {
 	}
 	if n, err := broker.VerifyAuditLog(t.Context(), s); n != 6 || err != nil {
 		t.Errorf("VerifyAudit = %d, %v; want 6", n, err)
+	}
+}
+
+// TestAuditFormatsVerify: entries stored before the stored bytes were kept
+// (version 0) still verify, a version-1 entry with a field this writ does
+// not know verifies (the hash covers the stored bytes, not a re-encoding),
+// and the chain runs across both.
+func TestAuditFormatsVerify(t *testing.T) {
+	s := MustOpen(t)
+	update(t, s, func(btx broker.Tx) error {
+		b, err := btx.(*tx).writeBucket(bucketAudit)
+		if err != nil {
+			return err
+		}
+		legacy := &broker.AuditEntry{Seq: 1, Kind: broker.AuditFrozen, Actor: "system", Message: "old"}
+		legacy.Body = nil
+		h, err := legacy.ComputeHash()
+		if err != nil {
+			return err
+		}
+		legacy.Hash = h
+		if err := putJSON(b, "audit entry", seqKey(1), legacy); err != nil {
+			return err
+		}
+		// A newer writ's entry, with a field this one lacks.
+		body := []byte(`{"seq":2,"at":"2026-12-02T10:00:00Z","kind":"issuer.unfrozen","actor":"system","message":"new","added_later":{"x":1},"prev":"","hash":""}`)
+		next := &broker.AuditEntry{Prev: legacy.Hash, Body: body}
+		h2, err := next.ComputeHash()
+		if err != nil {
+			return err
+		}
+		return putJSON(b, "audit entry", seqKey(2), storedAudit{V: auditV1, Prev: legacy.Hash, Hash: h2, Entry: body})
+	})
+	appendAudit(t, s, 1)
+	if n, err := broker.VerifyAuditLog(t.Context(), s); n != 3 || err != nil {
+		t.Fatalf("VerifyAuditLog = %d, %v; want 3 entries verified", n, err)
 	}
 }
