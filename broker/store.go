@@ -59,8 +59,6 @@ type Tx interface {
 	PutRequest(*TaskRequest) error
 	// ForEachPending visits pending requests, oldest first.
 	ForEachPending(fn func(*TaskRequest) error) error
-	// ForEachRequest visits every request, oldest first.
-	ForEachRequest(fn func(*TaskRequest) error) error
 
 	Decision(id string) (*Decision, error)
 	PutDecision(*Decision) error
@@ -73,8 +71,6 @@ type Tx interface {
 	// ForEachActiveGrant visits grants in state active, oldest first. Grants
 	// dead by an epoch are still visited: callers check Live.
 	ForEachActiveGrant(fn func(*Grant) error) error
-	// ForEachAgentGrant visits the active grants of one agent.
-	ForEachAgentGrant(agentID string, fn func(*Grant) error) error
 	// ForEachGrant visits every grant, oldest first.
 	ForEachGrant(fn func(*Grant) error) error
 
@@ -86,14 +82,10 @@ type Tx interface {
 	// ForEachDue visits expiry index entries with At ≤ before, earliest
 	// first. fn may Put the record it names (which removes its entry).
 	ForEachDue(before time.Time, fn func(Due) error) error
-	// NextDue returns the earliest expiry index entry, if any.
-	NextDue() (Due, bool, error)
 
 	// AppendAudit assigns the entry its Seq (one more than the last),
 	// chains it after the last entry (Seal) and writes it.
 	AppendAudit(*AuditEntry) error
-	// LastAudit returns the newest entry, or nil on an empty log.
-	LastAudit() (*AuditEntry, error)
 	// ForEachAudit visits entries with Seq ≥ from, in order.
 	ForEachAudit(from uint64, fn func(*AuditEntry) error) error
 	// ForEachAuditReverse visits entries with Seq ≤ from (0: from the

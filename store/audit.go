@@ -48,15 +48,6 @@ type storedAudit struct {
 
 const auditV1 = 1
 
-// LastAudit returns the newest entry, or nil on an empty log.
-func (t *tx) LastAudit() (*broker.AuditEntry, error) {
-	b, err := t.bucket(bucketAudit)
-	if err != nil {
-		return nil, err
-	}
-	return lastAudit(b)
-}
-
 func lastAudit(b *bolt.Bucket) (*broker.AuditEntry, error) {
 	k, v := b.Cursor().Last()
 	if k == nil {

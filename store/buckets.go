@@ -1,6 +1,7 @@
 package store
 
 import (
+	"errors"
 	"fmt"
 
 	bolt "go.etcd.io/bbolt"
@@ -25,8 +26,6 @@ var (
 
 	// bucketRequests: request id → broker.TaskRequest.
 	bucketRequests = []byte("requests")
-	// bucketRequestsByCreated: time(CreatedAt) ‖ request id → empty. Every request.
-	bucketRequestsByCreated = []byte("requests_by_created")
 	// bucketRequestsPending: time(CreatedAt) ‖ request id → empty. Pending requests only.
 	bucketRequestsPending = []byte("requests_pending")
 
@@ -39,9 +38,6 @@ var (
 	bucketGrantsByCreated = []byte("grants_by_created")
 	// bucketGrantsActive: time(CreatedAt) ‖ grant id → empty. Active grants only.
 	bucketGrantsActive = []byte("grants_active")
-	// bucketGrantsByAgent: agent id ‖ 0x00 ‖ time(CreatedAt) ‖ grant id → empty.
-	// Active grants only; agent ids never contain 0x00.
-	bucketGrantsByAgent = []byte("grants_by_agent")
 
 	// bucketDue is the expiry index: time(At) ‖ kind byte ‖ id → empty, where
 	// kind is 'r' (a pending request at its Deadline) or 'g' (an active grant
@@ -73,12 +69,17 @@ var (
 // topBuckets lists every top-level bucket, for creation on open.
 var topBuckets = [][]byte{
 	bucketMeta, bucketIssuer, bucketAgents,
-	bucketRequests, bucketRequestsByCreated, bucketRequestsPending,
+	bucketRequests, bucketRequestsPending,
 	bucketDecisions,
-	bucketGrants, bucketGrantsByCreated, bucketGrantsActive, bucketGrantsByAgent,
+	bucketGrants, bucketGrantsByCreated, bucketGrantsActive,
 	bucketDue, bucketTokens, bucketRevocations,
 	bucketAudit, bucketSignals, bucketSigningKeys, bucketRecords,
 }
+
+// obsoleteBuckets are indexes an older writ kept and nothing reads any
+// more (every request by creation time; active grants by agent). A store
+// opened for writing drops them, so they never hold stale entries.
+var obsoleteBuckets = [][]byte{[]byte("requests_by_created"), []byte("grants_by_agent")}
 
 // Keys of bucketMeta and bucketIssuer.
 var (
@@ -105,6 +106,11 @@ func missingBuckets(tx *bolt.Tx) bool {
 			return true
 		}
 	}
+	for _, name := range obsoleteBuckets {
+		if tx.Bucket(name) != nil {
+			return true
+		}
+	}
 	records := tx.Bucket(bucketRecords)
 	for _, ns := range broker.RecordNamespaces {
 		if records.Bucket([]byte(ns)) == nil {
@@ -114,13 +120,19 @@ func missingBuckets(tx *bolt.Tx) bool {
 	return false
 }
 
-// ensureBuckets creates every bucket that is missing and records the magic
-// and schema version. It is how a new store is initialised and how a store
-// written by an older writ of the same schema gains newer buckets.
+// ensureBuckets creates every bucket that is missing, drops obsolete ones,
+// and records the magic and schema version. It is how a new store is
+// initialised and how a store written by an older writ of the same schema
+// gains newer buckets.
 func ensureBuckets(tx *bolt.Tx) error {
 	for _, name := range topBuckets {
 		if _, err := tx.CreateBucketIfNotExists(name); err != nil {
 			return fmt.Errorf("create bucket %s: %w", name, err)
+		}
+	}
+	for _, name := range obsoleteBuckets {
+		if err := tx.DeleteBucket(name); err != nil && !errors.Is(err, bolt.ErrBucketNotFound) {
+			return fmt.Errorf("drop obsolete bucket %s: %w", name, err)
 		}
 	}
 	records := tx.Bucket(bucketRecords)

@@ -31,19 +31,3 @@ func (t *tx) ForEachDue(before time.Time, fn func(broker.Due) error) error {
 	})
 }
 
-// NextDue returns the earliest expiry index entry, if any.
-func (t *tx) NextDue() (broker.Due, bool, error) {
-	b, err := t.bucket(bucketDue)
-	if err != nil {
-		return broker.Due{}, false, err
-	}
-	k, _ := b.Cursor().First()
-	if k == nil {
-		return broker.Due{}, false, nil
-	}
-	d, err := decodeDue(k)
-	if err != nil {
-		return broker.Due{}, false, fmt.Errorf("store: %w", err)
-	}
-	return d, true, nil
-}

@@ -36,8 +36,8 @@ func (t *tx) PutGrant(g *broker.Grant) error {
 }
 
 // grantIndex lists the index keys a grant holds in its state: every grant
-// is in the by-creation index; an active one is also in the active index,
-// its agent's index and the expiry index at ExpiresAt.
+// is in the by-creation index; an active one is also in the active index
+// and the expiry index at ExpiresAt.
 func grantIndex(g *broker.Grant) []indexKey {
 	if g == nil {
 		return nil
@@ -46,7 +46,6 @@ func grantIndex(g *broker.Grant) []indexKey {
 	if g.State == broker.GrantActive {
 		keys = append(keys,
 			indexKey{bucketGrantsActive, timeIDKey(g.CreatedAt, g.ID)},
-			indexKey{bucketGrantsByAgent, agentGrantKey(g.AgentID, g.CreatedAt, g.ID)},
 			indexKey{bucketDue, dueKey(g.ExpiresAt, dueKindGrant, g.ID)})
 	}
 	return keys
@@ -55,14 +54,6 @@ func grantIndex(g *broker.Grant) []indexKey {
 // ForEachActiveGrant visits active grants, oldest first.
 func (t *tx) ForEachActiveGrant(fn func(*broker.Grant) error) error {
 	return t.forEachGrantIn(bucketGrantsActive, nil, fn)
-}
-
-// ForEachAgentGrant visits the active grants of one agent, oldest first.
-func (t *tx) ForEachAgentGrant(agentID string, fn func(*broker.Grant) error) error {
-	if strings.IndexByte(agentID, 0) >= 0 {
-		return nil // no grant can name such an agent
-	}
-	return t.forEachGrantIn(bucketGrantsByAgent, agentPrefix(agentID), fn)
 }
 
 // ForEachGrant visits every grant, oldest first.

@@ -1,9 +1,12 @@
 package store
 
 import (
+	"path/filepath"
 	"reflect"
 	"testing"
 	"time"
+
+	bolt "go.etcd.io/bbolt"
 
 	"github.com/writhq/writ/broker"
 )
@@ -14,7 +17,7 @@ type indexState map[string][]string
 func indexes(tb testing.TB, s *Store) indexState {
 	tb.Helper()
 	st := indexState{}
-	for _, b := range [][]byte{bucketRequestsByCreated, bucketRequestsPending, bucketGrantsByCreated, bucketGrantsActive, bucketGrantsByAgent, bucketDue} {
+	for _, b := range [][]byte{bucketRequestsPending, bucketGrantsByCreated, bucketGrantsActive, bucketDue} {
 		if keys := bucketKeys(tb, s, b); len(keys) > 0 {
 			st[string(b)] = keys
 		}
@@ -31,11 +34,10 @@ func tk(t time.Time) string {
 func TestRequestIndexes(t *testing.T) {
 	created, deadline := t0, at(5*time.Minute)
 	pending := indexState{
-		"requests_by_created": {tk(created) + "r1"},
-		"requests_pending":    {tk(created) + "r1"},
-		"due":                 {tk(deadline) + "r" + "r1"},
+		"requests_pending": {tk(created) + "r1"},
+		"due":              {tk(deadline) + "r" + "r1"},
 	}
-	closed := indexState{"requests_by_created": {tk(created) + "r1"}}
+	closed := indexState{} // a closed request is in no index
 	cases := []struct {
 		name   string
 		change func(*broker.TaskRequest)
@@ -43,9 +45,8 @@ func TestRequestIndexes(t *testing.T) {
 	}{
 		{"submitted", func(*broker.TaskRequest) {}, pending},
 		{"deadline moved", func(r *broker.TaskRequest) { r.Deadline = at(time.Hour) }, indexState{
-			"requests_by_created": {tk(created) + "r1"},
-			"requests_pending":    {tk(created) + "r1"},
-			"due":                 {tk(at(time.Hour)) + "r" + "r1"},
+			"requests_pending": {tk(created) + "r1"},
+			"due":              {tk(at(time.Hour)) + "r" + "r1"},
 		}},
 		{"approved", func(r *broker.TaskRequest) { r.State = broker.RequestApproved }, closed},
 		{"redeemed", func(r *broker.TaskRequest) { r.State = broker.RequestRedeemed }, closed},
@@ -72,7 +73,6 @@ func TestGrantIndexes(t *testing.T) {
 	active := indexState{
 		"grants_by_created": {tk(created) + "g1"},
 		"grants_active":     {tk(created) + "g1"},
-		"grants_by_agent":   {"agent-1\x00" + tk(created) + "g1"},
 		"due":               {tk(expires) + "g" + "g1"},
 	}
 	ended := indexState{"grants_by_created": {tk(created) + "g1"}}
@@ -86,7 +86,6 @@ func TestGrantIndexes(t *testing.T) {
 		{"expiry moved", func(g *broker.Grant) { g.ExpiresAt = at(time.Minute) }, indexState{
 			"grants_by_created": {tk(created) + "g1"},
 			"grants_active":     {tk(created) + "g1"},
-			"grants_by_agent":   {"agent-1\x00" + tk(created) + "g1"},
 			"due":               {tk(at(time.Minute)) + "g" + "g1"},
 		}},
 		{"revoked", func(g *broker.Grant) { g.State = broker.GrantRevoked }, ended},
@@ -152,16 +151,6 @@ func TestForEachOrder(t *testing.T) {
 		}{
 			{"ForEachGrant", func() ([]string, error) { return ids(tx.ForEachGrant, grantID) }, []string{"g-0", "g-z", "g-c", "g-b", "g-a"}},
 			{"ForEachActiveGrant", func() ([]string, error) { return ids(tx.ForEachActiveGrant, grantID) }, []string{"g-z", "g-c", "g-b", "g-a"}},
-			{"ForEachAgentGrant a", func() ([]string, error) {
-				return ids(func(fn func(*broker.Grant) error) error { return tx.ForEachAgentGrant("a", fn) }, grantID)
-			}, []string{"g-c", "g-a"}},
-			{"ForEachAgentGrant ab", func() ([]string, error) {
-				return ids(func(fn func(*broker.Grant) error) error { return tx.ForEachAgentGrant("ab", fn) }, grantID)
-			}, []string{"g-z"}},
-			{"ForEachAgentGrant none", func() ([]string, error) {
-				return ids(func(fn func(*broker.Grant) error) error { return tx.ForEachAgentGrant("nobody", fn) }, grantID)
-			}, nil},
-			{"ForEachRequest", func() ([]string, error) { return ids(tx.ForEachRequest, requestID) }, []string{"r-0", "r-z", "r-c", "r-b", "r-a"}},
 			{"ForEachPending", func() ([]string, error) { return ids(tx.ForEachPending, requestID) }, []string{"r-z", "r-c", "r-a"}},
 		}
 		for _, tc := range cases {
@@ -178,7 +167,6 @@ func TestRevokeWhileVisitingActiveGrants(t *testing.T) {
 	const n = 50
 	for name, each := range map[string]func(broker.Tx, func(*broker.Grant) error) error{
 		"active": func(tx broker.Tx, fn func(*broker.Grant) error) error { return tx.ForEachActiveGrant(fn) },
-		"agent":  func(tx broker.Tx, fn func(*broker.Grant) error) error { return tx.ForEachAgentGrant("a", fn) },
 	} {
 		t.Run(name, func(t *testing.T) {
 			s := MustOpen(t)
@@ -206,5 +194,48 @@ func TestRevokeWhileVisitingActiveGrants(t *testing.T) {
 				t.Errorf("indexes after revoking all: %q", got)
 			}
 		})
+	}
+}
+
+// TestObsoleteIndexesDropped: indexes an older writ kept and nothing reads
+// (requests by creation, grants by agent) are dropped when a store is
+// opened for writing, so they never hold stale entries.
+func TestObsoleteIndexesDropped(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "writ.db")
+	s, err := Open(path, Options{NoSync: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.db.Update(func(btx *bolt.Tx) error {
+		for _, name := range obsoleteBuckets {
+			b, err := btx.CreateBucket(name)
+			if err != nil {
+				return err
+			}
+			if err := b.Put([]byte("k"), nil); err != nil {
+				return err
+			}
+		}
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	s, err = Open(path, Options{NoSync: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	if err := s.db.View(func(btx *bolt.Tx) error {
+		for _, name := range obsoleteBuckets {
+			if btx.Bucket(name) != nil {
+				t.Errorf("obsolete bucket %s kept", name)
+			}
+		}
+		return nil
+	}); err != nil {
+		t.Fatal(err)
 	}
 }

@@ -60,19 +60,6 @@ func idFromTimeIDKey(k []byte) (string, error) {
 	return string(k[timeKeyLen:]), nil
 }
 
-// agentPrefix is agent id ‖ 0x00, the prefix of one agent's keys in
-// bucketGrantsByAgent.
-func agentPrefix(agentID string) []byte {
-	k := make([]byte, len(agentID)+1)
-	copy(k, agentID)
-	return k
-}
-
-// agentGrantKey is agent id ‖ 0x00 ‖ time(createdAt) ‖ grant id.
-func agentGrantKey(agentID string, createdAt time.Time, id string) []byte {
-	return append(agentPrefix(agentID), timeIDKey(createdAt, id)...)
-}
-
 // Kind bytes of the expiry index.
 const (
 	dueKindRequest byte = 'r'

@@ -29,30 +29,22 @@ func (t *tx) PutRequest(r *broker.TaskRequest) error {
 	return t.reindex(requestIndex(prev), requestIndex(r))
 }
 
-// requestIndex lists the index keys a request holds in its state: every
-// request is in the by-creation index; a pending one is also in the pending
-// index and in the expiry index at its Deadline.
+// requestIndex lists the index keys a request holds in its state: a
+// pending one is in the pending index and in the expiry index at its
+// Deadline; any other is in none.
 func requestIndex(r *broker.TaskRequest) []indexKey {
-	if r == nil {
+	if r == nil || r.State != broker.RequestPending {
 		return nil
 	}
-	keys := []indexKey{{bucketRequestsByCreated, timeIDKey(r.CreatedAt, r.ID)}}
-	if r.State == broker.RequestPending {
-		keys = append(keys,
-			indexKey{bucketRequestsPending, timeIDKey(r.CreatedAt, r.ID)},
-			indexKey{bucketDue, dueKey(r.Deadline, dueKindRequest, r.ID)})
+	return []indexKey{
+		{bucketRequestsPending, timeIDKey(r.CreatedAt, r.ID)},
+		{bucketDue, dueKey(r.Deadline, dueKindRequest, r.ID)},
 	}
-	return keys
 }
 
 // ForEachPending visits pending requests, oldest first.
 func (t *tx) ForEachPending(fn func(*broker.TaskRequest) error) error {
 	return t.forEachRequestIn(bucketRequestsPending, fn)
-}
-
-// ForEachRequest visits every request, oldest first.
-func (t *tx) ForEachRequest(fn func(*broker.TaskRequest) error) error {
-	return t.forEachRequestIn(bucketRequestsByCreated, fn)
 }
 
 func (t *tx) forEachRequestIn(index []byte, fn func(*broker.TaskRequest) error) error {
