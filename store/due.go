@@ -30,4 +30,3 @@ func (t *tx) ForEachDue(before time.Time, fn func(broker.Due) error) error {
 		return true, fn(d)
 	})
 }
-
