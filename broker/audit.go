@@ -141,7 +141,7 @@ func (v *ChainVerifier) Check(e *AuditEntry) error {
 // log could not be read at all, which says nothing about tampering.
 func VerifyAuditLog(ctx context.Context, st Store) (uint64, error) {
 	var v ChainVerifier
-	err := st.View(ctx, func(tx Tx) error {
+	err := st.View(ctx, func(tx TxReader) error {
 		return tx.ForEachAudit(1, func(e *AuditEntry) error {
 			if v.Count%4096 == 0 {
 				if err := ctx.Err(); err != nil {

@@ -169,7 +169,7 @@ func checkAfterCrash(t *testing.T, round int, path string, minted map[string]str
 		t.Fatalf("round %d: audit chain: %v", round, err)
 	}
 	issued := map[string]bool{}
-	err = st.View(ctx, func(tx broker.Tx) error {
+	err = st.View(ctx, func(tx broker.TxReader) error {
 		return tx.ForEachAudit(1, func(e *broker.AuditEntry) error {
 			if e.Kind == broker.AuditTokenIssued {
 				issued[e.JTI] = true
@@ -180,7 +180,7 @@ func checkAfterCrash(t *testing.T, round int, path string, minted map[string]str
 	if err != nil {
 		t.Fatal(err)
 	}
-	err = st.View(ctx, func(tx broker.Tx) error {
+	err = st.View(ctx, func(tx broker.TxReader) error {
 		for jti, gid := range minted {
 			tok, err := tx.Token(jti)
 			if err != nil {

@@ -75,7 +75,7 @@ func (s *Service) Deny(ctx context.Context, op Operator, requestID, reason strin
 
 // pendingRequest returns a request that can still be decided, or an error
 // saying exactly why not (another operator decided, the deadline passed).
-func (s *Service) pendingRequest(tx Tx, id string) (*TaskRequest, error) {
+func (s *Service) pendingRequest(tx TxReader, id string) (*TaskRequest, error) {
 	req, err := tx.Request(id)
 	if err != nil {
 		return nil, err
@@ -364,7 +364,7 @@ func contains(list []string, v string) bool {
 
 // decidedParent returns the live parent grant of a follow-on being
 // decided; the parent may have ended since the follow-on was asked for.
-func (s *Service) decidedParent(tx Tx, parentRequestID string, now time.Time) (*Grant, error) {
+func (s *Service) decidedParent(tx TxReader, parentRequestID string, now time.Time) (*Grant, error) {
 	p, err := tx.Request(parentRequestID)
 	if err != nil {
 		return nil, err

@@ -59,7 +59,7 @@ func (s *Service) ExpireDue(ctx context.Context) (int, error) {
 func (s *Service) expireBatch(ctx context.Context) (int, error) {
 	now := s.now().UTC()
 	var due []Due
-	err := s.store.View(ctx, func(tx Tx) error {
+	err := s.store.View(ctx, func(tx TxReader) error {
 		return tx.ForEachDue(now, func(d Due) error {
 			if len(due) >= expiryBatch {
 				return errStop

@@ -231,7 +231,7 @@ func sinceIndex(l []time.Time, t time.Time) int {
 // counts of past events start empty.
 func (s *Service) seedHistory(ctx context.Context) error {
 	var live []*Grant
-	err := s.store.View(ctx, func(tx Tx) error {
+	err := s.store.View(ctx, func(tx TxReader) error {
 		return tx.ForEachActiveGrant(func(g *Grant) error {
 			if s.EffectiveState(g) == GrantActive {
 				live = append(live, &Grant{ID: g.ID, AgentID: g.AgentID, ExpiresAt: g.ExpiresAt})

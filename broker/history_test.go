@@ -286,7 +286,7 @@ func TestHistoryFromTheAuditLogMatchesTheLiveOne(t *testing.T) {
 	}
 	h.clock.Advance(time.Minute)
 	rebuilt := broker.NewHistory()
-	err = h.st.View(h.ctx, func(tx broker.Tx) error {
+	err = h.st.View(h.ctx, func(tx broker.TxReader) error {
 		return tx.ForEachAudit(1, func(e *broker.AuditEntry) error {
 			var exp time.Time
 			if e.GrantID != "" && e.Kind == broker.AuditDecision {

@@ -71,7 +71,7 @@ func (s *Service) Introspect(ctx context.Context, raw string) (*Introspection, e
 	}
 	now := s.now()
 	var g *Grant
-	err = s.store.View(ctx, func(tx Tx) error {
+	err = s.store.View(ctx, func(tx TxReader) error {
 		var err error
 		g, err = tx.Grant(c.SID)
 		return err

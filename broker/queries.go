@@ -8,7 +8,7 @@ import (
 // Pending returns the pending requests, oldest first.
 func (s *Service) Pending(ctx context.Context) ([]*TaskRequest, error) {
 	var out []*TaskRequest
-	err := s.store.View(ctx, func(tx Tx) error {
+	err := s.store.View(ctx, func(tx TxReader) error {
 		return tx.ForEachPending(func(r *TaskRequest) error {
 			out = append(out, r)
 			return nil
@@ -20,7 +20,7 @@ func (s *Service) Pending(ctx context.Context) ([]*TaskRequest, error) {
 // Request returns one request.
 func (s *Service) Request(ctx context.Context, id string) (*TaskRequest, error) {
 	var r *TaskRequest
-	err := s.store.View(ctx, func(tx Tx) error {
+	err := s.store.View(ctx, func(tx TxReader) error {
 		var err error
 		r, err = tx.Request(id)
 		return err
@@ -31,7 +31,7 @@ func (s *Service) Request(ctx context.Context, id string) (*TaskRequest, error) 
 // Grant returns one grant.
 func (s *Service) Grant(ctx context.Context, id string) (*Grant, error) {
 	var g *Grant
-	err := s.store.View(ctx, func(tx Tx) error {
+	err := s.store.View(ctx, func(tx TxReader) error {
 		var err error
 		g, err = tx.Grant(id)
 		return err
@@ -42,7 +42,7 @@ func (s *Service) Grant(ctx context.Context, id string) (*Grant, error) {
 // Decision returns one decision.
 func (s *Service) Decision(ctx context.Context, id string) (*Decision, error) {
 	var d *Decision
-	err := s.store.View(ctx, func(tx Tx) error {
+	err := s.store.View(ctx, func(tx TxReader) error {
 		var err error
 		d, err = tx.Decision(id)
 		return err
@@ -56,7 +56,7 @@ func (s *Service) Decision(ctx context.Context, id string) (*Decision, error) {
 func (s *Service) Grants(ctx context.Context, recent time.Duration) ([]*Grant, error) {
 	cutoff := s.now().Add(-recent)
 	var out []*Grant
-	err := s.store.View(ctx, func(tx Tx) error {
+	err := s.store.View(ctx, func(tx TxReader) error {
 		if recent <= 0 {
 			return tx.ForEachActiveGrant(func(g *Grant) error {
 				out = append(out, g)
@@ -113,7 +113,7 @@ func (s *Service) Audit(ctx context.Context, f AuditFilter) ([]*AuditEntry, erro
 		return nil, nil
 	}
 	var out []*AuditEntry
-	err := s.store.View(ctx, func(tx Tx) error {
+	err := s.store.View(ctx, func(tx TxReader) error {
 		err := tx.ForEachAuditReverse(from, func(e *AuditEntry) error {
 			if (f.AgentID != "" && e.AgentID != f.AgentID) || (f.GrantID != "" && e.GrantID != f.GrantID) {
 				return nil

@@ -77,7 +77,7 @@ func (s *Service) Submit(ctx context.Context, agentID string, in SubmitInput) (*
 	}
 	var parent *Grant
 	if in.ParentID != "" {
-		err := s.store.View(ctx, func(tx Tx) error {
+		err := s.store.View(ctx, func(tx TxReader) error {
 			var err error
 			parent, err = s.submittedParent(tx, agentID, in.ParentID, now)
 			return err
@@ -398,7 +398,7 @@ func (s *Service) touchAgent(id string, now time.Time) {
 
 // submittedParent returns the live parent grant a follow-on names, which
 // must be a task of the same agent.
-func (s *Service) submittedParent(tx Tx, agentID, parentID string, now time.Time) (*Grant, error) {
+func (s *Service) submittedParent(tx TxReader, agentID, parentID string, now time.Time) (*Grant, error) {
 	p, err := tx.Request(parentID)
 	if err != nil || p.AgentID != agentID {
 		return nil, Errorf(EINVALID, "parent_auth_req_id names no task of this agent").WithReason(ReasonInvalidRequest)
@@ -409,7 +409,7 @@ func (s *Service) submittedParent(tx Tx, agentID, parentID string, now time.Time
 // liveParent returns the grant of a follow-on's parent task, which must be
 // granted and still live: a follow-on of a denied, expired or revoked task
 // would be a way around the revocation, so it is refused.
-func (s *Service) liveParent(tx Tx, p *TaskRequest, now time.Time) (*Grant, error) {
+func (s *Service) liveParent(tx TxReader, p *TaskRequest, now time.Time) (*Grant, error) {
 	if p.GrantID == "" {
 		return nil, Errorf(EINVALID, "the parent task is %s, not granted: a follow-on needs a granted parent", p.State).WithReason(ReasonInvalidRequest)
 	}

@@ -182,7 +182,7 @@ func (s *Service) publishEnded(ended []*Grant, now time.Time) {
 // refreshSignalSeq reads the feed's newest seq after a commit and wakes waiters.
 func (s *Service) refreshSignalSeq() {
 	var seq uint64
-	err := s.store.View(context.Background(), func(tx Tx) error {
+	err := s.store.View(context.Background(), func(tx TxReader) error {
 		var err error
 		seq, err = tx.LastSignalSeq()
 		return err

@@ -149,7 +149,7 @@ func New(ctx context.Context, cfg *Config, st Store, opts Options) (*Service, er
 		return nil, err
 	}
 	s.keys = keys
-	err = st.View(ctx, func(tx Tx) error {
+	err = st.View(ctx, func(tx TxReader) error {
 		var err error
 		if s.issuer, err = tx.Issuer(); err != nil {
 			return err
@@ -304,7 +304,7 @@ func (s *Service) LastSignalSeq() uint64 {
 // Signals returns up to max feed signals after seq, in order.
 func (s *Service) Signals(ctx context.Context, after uint64, max int) ([]Signal, error) {
 	var out []Signal
-	err := s.store.View(ctx, func(tx Tx) error {
+	err := s.store.View(ctx, func(tx TxReader) error {
 		var err error
 		out, err = tx.Signals(after, max)
 		return err

@@ -11,18 +11,27 @@ import (
 // the feed's own records, batched use reports, and narrowing a live grant,
 // which reaches resource servers as a CAEP token-claims-change.
 
-// RecordTx is the part of a transaction that subpackages keeping their own
-// records (SSF streams and delivery cursors) may use.
-type RecordTx interface {
-	Record(ns, id string) ([]byte, error)
-	PutRecord(ns, id string, value []byte) error
-	DeleteRecord(ns, id string) error
-	ForEachRecord(ns string, fn func(id string, value []byte) error) error
-}
+// RecordReader and RecordWriter are the parts of a transaction that
+// subpackages keeping their own records (SSF streams and delivery
+// cursors, standing approvals) may use; RecordTx is both.
+type (
+	RecordReader interface {
+		Record(ns, id string) ([]byte, error)
+		ForEachRecord(ns string, fn func(id string, value []byte) error) error
+	}
+	RecordWriter interface {
+		PutRecord(ns, id string, value []byte) error
+		DeleteRecord(ns, id string) error
+	}
+	RecordTx interface {
+		RecordReader
+		RecordWriter
+	}
+)
 
 // ViewRecords runs fn in a read-only transaction over the records.
-func (s *Service) ViewRecords(ctx context.Context, fn func(RecordTx) error) error {
-	return s.store.View(ctx, func(tx Tx) error { return fn(tx) })
+func (s *Service) ViewRecords(ctx context.Context, fn func(RecordReader) error) error {
+	return s.store.View(ctx, func(tx TxReader) error { return fn(tx) })
 }
 
 // UpdateRecords runs fn in a read-write transaction over the records and
@@ -71,7 +80,7 @@ func (s *Service) ReportUses(ctx context.Context, r UseReport) error {
 	}
 	now := s.now()
 	var g *Grant
-	err := s.store.View(ctx, func(tx Tx) error {
+	err := s.store.View(ctx, func(tx TxReader) error {
 		var err error
 		g, err = tx.Grant(r.GrantID)
 		return err

@@ -49,7 +49,7 @@ func standingOf(b []byte) (*StandingApproval, error) {
 
 // loadStanding reads the standing approvals kept in the store.
 func (s *Service) loadStanding(ctx context.Context) error {
-	return s.store.View(ctx, func(tx Tx) error {
+	return s.store.View(ctx, func(tx TxReader) error {
 		return tx.ForEachRecord(RecordStanding, func(id string, value []byte) error {
 			sa, err := standingOf(value)
 			if err != nil {

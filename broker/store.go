@@ -11,7 +11,7 @@ import (
 // signal) inside one Update so it is all or nothing.
 type Store interface {
 	// View runs fn in a read-only transaction.
-	View(ctx context.Context, fn func(Tx) error) error
+	View(ctx context.Context, fn func(TxReader) error) error
 	// Update runs fn in a read-write transaction and commits durably
 	// (fsync) before returning. If fn returns an error nothing is written.
 	Update(ctx context.Context, fn func(Tx) error) error
@@ -38,77 +38,81 @@ type Due struct {
 	ID   string
 }
 
-// Tx is one store transaction. Getters return a *Error with ENOTFOUND for a
-// missing record. Records returned are copies owned by the caller. Write
-// methods fail on a read-only transaction.
-type Tx interface {
+// TxReader is what a read-only transaction offers. Getters return a
+// *Error with ENOTFOUND for a missing record. Records returned are copies
+// owned by the caller.
+type TxReader interface {
 	// Issuer returns the issuer state (zero value on a new store).
 	Issuer() (IssuerState, error)
-	PutIssuer(IssuerState) error
-
 	// AgentState returns the agent's mutable state (zero value with ID set
 	// for an agent never seen).
 	AgentState(id string) (AgentState, error)
-	PutAgentState(AgentState) error
 	ForEachAgentState(fn func(AgentState) error) error
 
 	Request(id string) (*TaskRequest, error)
-	// PutRequest writes a request and keeps its indexes: pending requests
-	// are in the pending index (ordered by CreatedAt) and in the expiry
-	// index at their Deadline; any other state is in neither.
-	PutRequest(*TaskRequest) error
 	// ForEachPending visits pending requests, oldest first.
 	ForEachPending(fn func(*TaskRequest) error) error
-
 	Decision(id string) (*Decision, error)
-	PutDecision(*Decision) error
 
 	Grant(id string) (*Grant, error)
-	// PutGrant writes a grant and keeps its indexes: an active grant is in
-	// the active index (ordered by CreatedAt, and by agent) and in the expiry
-	// index at ExpiresAt; an ended grant is in neither.
-	PutGrant(*Grant) error
 	// ForEachActiveGrant visits grants in state active, oldest first. Grants
-	// dead by an epoch are still visited: callers check Live.
+	// dead by an epoch are still visited: callers check StatusOf.
 	ForEachActiveGrant(fn func(*Grant) error) error
 	// ForEachGrant visits every grant, oldest first.
 	ForEachGrant(fn func(*Grant) error) error
-
 	Token(jti string) (*Token, error)
-	PutToken(*Token) error
-
-	PutRevocation(*Revocation) error
 
 	// ForEachDue visits expiry index entries with At ≤ before, earliest
-	// first. fn may Put the record it names (which removes its entry).
+	// first. In a write transaction fn may Put the record it names (which
+	// removes its entry).
 	ForEachDue(before time.Time, fn func(Due) error) error
 
-	// AppendAudit assigns the entry its Seq (one more than the last),
-	// chains it after the last entry (Seal) and writes it.
-	AppendAudit(*AuditEntry) error
 	// ForEachAudit visits entries with Seq ≥ from, in order.
 	ForEachAudit(from uint64, fn func(*AuditEntry) error) error
 	// ForEachAuditReverse visits entries with Seq ≤ from (0: from the
 	// newest), newest first.
 	ForEachAuditReverse(from uint64, fn func(*AuditEntry) error) error
 
-	// AppendSignal assigns the signal its Seq and writes it to the feed.
-	AppendSignal(*Signal) error
 	// Signals returns up to max signals with Seq > after, in order.
 	Signals(after uint64, max int) ([]Signal, error)
 	// LastSignalSeq returns the newest signal's Seq, 0 if none.
 	LastSignalSeq() (uint64, error)
 
 	SigningKeys() ([]SigningKey, error)
+
+	RecordReader
+}
+
+// TxWriter is what a read-write transaction adds. Every write keeps the
+// record's indexes.
+type TxWriter interface {
+	PutIssuer(IssuerState) error
+	PutAgentState(AgentState) error
+	// PutRequest writes a request and keeps its indexes: pending requests
+	// are in the pending index (ordered by CreatedAt) and in the expiry
+	// index at their Deadline; any other state is in neither.
+	PutRequest(*TaskRequest) error
+	PutDecision(*Decision) error
+	// PutGrant writes a grant and keeps its indexes: an active grant is in
+	// the active index (ordered by CreatedAt) and in the expiry index at
+	// ExpiresAt; an ended grant is in neither.
+	PutGrant(*Grant) error
+	PutToken(*Token) error
+	PutRevocation(*Revocation) error
+	// AppendAudit assigns the entry its Seq (one more than the last),
+	// chains it after the last entry (Seal) and writes it.
+	AppendAudit(*AuditEntry) error
+	// AppendSignal assigns the signal its Seq and writes it to the feed.
+	AppendSignal(*Signal) error
 	PutSigningKey(SigningKey) error
 	DeleteSigningKey(kid string) error
+	RecordWriter
+}
 
-	// Records are opaque values kept for subpackages (SSF streams and
-	// delivery cursors), in namespaces named by the Record* constants.
-	Record(ns, id string) ([]byte, error)
-	PutRecord(ns, id string, value []byte) error
-	DeleteRecord(ns, id string) error
-	ForEachRecord(ns string, fn func(id string, value []byte) error) error
+// Tx is a read-write store transaction.
+type Tx interface {
+	TxReader
+	TxWriter
 }
 
 // Record namespaces. The store creates one bucket per namespace on open.

@@ -55,7 +55,7 @@ func (s *Service) Redeem(ctx context.Context, agentID, requestID, jkt string) (*
 	var req *TaskRequest
 	var grant *Grant
 	var dec *Decision
-	err := s.store.View(ctx, func(tx Tx) error {
+	err := s.store.View(ctx, func(tx TxReader) error {
 		var err error
 		req, err = tx.Request(requestID)
 		if err != nil || req.AgentID != agentID {

@@ -81,7 +81,7 @@ func exportAudit(cmd *cobra.Command, st *store.Store, w io.Writer, from uint64) 
 		return bw.WriteByte('\n')
 	}
 	var v broker.ChainVerifier
-	err := st.View(cmd.Context(), func(tx broker.Tx) error {
+	err := st.View(cmd.Context(), func(tx broker.TxReader) error {
 		return tx.ForEachAudit(from, func(e *broker.AuditEntry) error {
 			if from <= 1 {
 				if err := v.Check(e); err != nil {

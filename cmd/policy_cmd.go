@@ -258,7 +258,7 @@ var errFound = errors.New("found")
 // reading the whole log.
 func auditSince(st *store.Store, t time.Time) policy.AuditSource {
 	return func(fn func(*broker.AuditEntry) error) error {
-		return st.View(context.Background(), func(tx broker.Tx) error {
+		return st.View(context.Background(), func(tx broker.TxReader) error {
 			from := uint64(0)
 			err := tx.ForEachAuditReverse(0, func(e *broker.AuditEntry) error {
 				if e.At.Before(t) {

@@ -53,7 +53,7 @@ func TestAppendAudit(t *testing.T) {
 		t.Errorf("second entry: seq %d prev %q, want 2 and %q", second.Seq, second.Prev, first.Hash)
 	}
 	appendAudit(t, s, 3) // a later transaction continues the chain
-	view(t, s, func(tx broker.Tx) error {
+	view(t, s, func(tx broker.TxReader) error {
 		last, err := newestAudit(tx)
 		if err != nil || last == nil || last.Seq != 5 {
 			t.Errorf("newest entry = %+v, %v; want seq 5", last, err)
@@ -80,7 +80,7 @@ func TestForEachAudit(t *testing.T) {
 		}
 		return out
 	}
-	view(t, s, func(tx broker.Tx) error {
+	view(t, s, func(tx broker.TxReader) error {
 		cases := []struct {
 			name string
 			got  []uint64
@@ -195,7 +195,7 @@ func TestVerifyAuditFindsTampering(t *testing.T) {
 			// too) calls an unreadable entry a broken chain, never
 			// something else.
 			if tc.name == "not JSON any more" {
-				err := s.View(t.Context(), func(tx broker.Tx) error {
+				err := s.View(t.Context(), func(tx broker.TxReader) error {
 					return tx.ForEachAuditReverse(0, func(*broker.AuditEntry) error { return nil })
 				})
 				if ce, ok := errors.AsType[*broker.ChainError](err); !ok || ce.Seq != 4 {
@@ -219,7 +219,7 @@ func TestVerifyAuditCancelled(t *testing.T) {
 
 func TestSignals(t *testing.T) {
 	s := MustOpen(t)
-	view(t, s, func(tx broker.Tx) error {
+	view(t, s, func(tx broker.TxReader) error {
 		if n, err := tx.LastSignalSeq(); n != 0 || err != nil {
 			t.Errorf("LastSignalSeq of an empty feed = %d, %v", n, err)
 		}
@@ -239,7 +239,7 @@ func TestSignals(t *testing.T) {
 		}
 		return nil
 	})
-	view(t, s, func(tx broker.Tx) error {
+	view(t, s, func(tx broker.TxReader) error {
 		cases := []struct {
 			after uint64
 			limit int
@@ -356,7 +356,7 @@ func TestAuditFormatsVerify(t *testing.T) {
 }
 
 // newestAudit is the newest entry of the log, or nil.
-func newestAudit(tx broker.Tx) (*broker.AuditEntry, error) {
+func newestAudit(tx broker.TxReader) (*broker.AuditEntry, error) {
 	var last *broker.AuditEntry
 	err := tx.ForEachAuditReverse(0, func(e *broker.AuditEntry) error {
 		last = e

@@ -40,7 +40,7 @@ func TestBatchConcurrent(t *testing.T) {
 	}
 	wg.Wait()
 	ok := 0
-	view(t, s, func(tx broker.Tx) error {
+	view(t, s, func(tx broker.TxReader) error {
 		for i, err := range errs {
 			id := fmt.Sprintf("g%03d", i)
 			_, getErr := tx.Grant(id)

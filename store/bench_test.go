@@ -90,7 +90,7 @@ func BenchmarkGrantView(b *testing.B) {
 	b.RunParallel(func(pb *testing.PB) {
 		for pb.Next() {
 			id := fmt.Sprintf("g%016x", n.Add(7919)%grants)
-			err := s.View(b.Context(), func(tx broker.Tx) error {
+			err := s.View(b.Context(), func(tx broker.TxReader) error {
 				_, err := tx.Grant(id)
 				return err
 			})

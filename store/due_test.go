@@ -34,7 +34,7 @@ func dueFixture(tb testing.TB, s *Store) {
 	})
 }
 
-func dueIDs(tx broker.Tx, before time.Time) ([]string, error) {
+func dueIDs(tx broker.TxReader, before time.Time) ([]string, error) {
 	var got []string
 	err := tx.ForEachDue(before, func(d broker.Due) error {
 		got = append(got, string(d.Kind)+":"+d.ID)
@@ -55,7 +55,7 @@ func TestForEachDueOrder(t *testing.T) {
 		{at(5 * time.Minute), []string{"grant:g-first", "request:r-early"}},
 		{at(time.Hour), []string{"grant:g-first", "request:r-early", "grant:g-mid", "request:r-late"}},
 	}
-	view(t, s, func(tx broker.Tx) error {
+	view(t, s, func(tx broker.TxReader) error {
 		for _, tc := range cases {
 			got, err := dueIDs(tx, tc.before)
 			if err != nil || !reflect.DeepEqual(got, tc.want) {
@@ -73,7 +73,7 @@ func TestForEachDueOrder(t *testing.T) {
 
 func TestNothingDueOnEmpty(t *testing.T) {
 	s := MustOpen(t)
-	view(t, s, func(tx broker.Tx) error {
+	view(t, s, func(tx broker.TxReader) error {
 		if d, ok, err := firstDue(tx); ok || err != nil {
 			t.Errorf("first due on an empty store = %+v, %v, %v", d, ok, err)
 		}
@@ -82,7 +82,7 @@ func TestNothingDueOnEmpty(t *testing.T) {
 }
 
 // firstDue is the earliest entry of the expiry index, if any.
-func firstDue(tx broker.Tx) (broker.Due, bool, error) {
+func firstDue(tx broker.TxReader) (broker.Due, bool, error) {
 	var first broker.Due
 	found := false
 	err := tx.ForEachDue(time.Date(9999, 1, 1, 0, 0, 0, 0, time.UTC), func(d broker.Due) error {
@@ -101,7 +101,7 @@ func TestZeroDeadlineIsDueFirst(t *testing.T) {
 	update(t, s, func(tx broker.Tx) error {
 		return tx.PutRequest(&broker.TaskRequest{ID: "r-zero", State: broker.RequestPending, CreatedAt: t0})
 	})
-	view(t, s, func(tx broker.Tx) error {
+	view(t, s, func(tx broker.TxReader) error {
 		d, ok, err := firstDue(tx)
 		if err != nil || !ok || d.ID != "r-zero" || !d.At.IsZero() {
 			t.Errorf("first due = %+v, %v, %v; want r-zero at the zero time", d, ok, err)

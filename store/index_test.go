@@ -143,7 +143,7 @@ func TestForEachOrder(t *testing.T) {
 		}
 		return nil
 	})
-	view(t, s, func(tx broker.Tx) error {
+	view(t, s, func(tx broker.TxReader) error {
 		cases := []struct {
 			name string
 			each func() ([]string, error)

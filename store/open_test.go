@@ -52,7 +52,7 @@ func TestOpenCreates(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer s.Close()
-	view(t, s, func(tx broker.Tx) error {
+	view(t, s, func(tx broker.TxReader) error {
 		_, err := tx.Grant("g1")
 		return err
 	})

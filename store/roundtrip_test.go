@@ -44,7 +44,7 @@ func TestRoundTrip(t *testing.T) {
 	cases := []struct {
 		name string
 		put  func(broker.Tx) error
-		get  func(broker.Tx) (any, error)
+		get  func(broker.TxReader) (any, error)
 		want any
 	}{
 		{
@@ -52,7 +52,7 @@ func TestRoundTrip(t *testing.T) {
 			put: func(tx broker.Tx) error {
 				return tx.PutIssuer(broker.IssuerState{Frozen: true, FrozenAt: t0, FrozenBy: &alice, FrozenWhy: "incident", Epoch: 7, EpochAt: t0})
 			},
-			get:  func(tx broker.Tx) (any, error) { return tx.Issuer() },
+			get:  func(tx broker.TxReader) (any, error) { return tx.Issuer() },
 			want: broker.IssuerState{Frozen: true, FrozenAt: t0, FrozenBy: &alice, FrozenWhy: "incident", Epoch: 7, EpochAt: t0},
 		},
 		{
@@ -60,13 +60,13 @@ func TestRoundTrip(t *testing.T) {
 			put: func(tx broker.Tx) error {
 				return tx.PutAgentState(broker.AgentState{ID: "agent-1", Epoch: 2, EpochAt: t0, Quarantined: true, LastSeen: t0, Throttled: 9})
 			},
-			get:  func(tx broker.Tx) (any, error) { return tx.AgentState("agent-1") },
+			get:  func(tx broker.TxReader) (any, error) { return tx.AgentState("agent-1") },
 			want: broker.AgentState{ID: "agent-1", Epoch: 2, EpochAt: t0, Quarantined: true, LastSeen: t0, Throttled: 9},
 		},
 		{
 			name: "request",
 			put:  func(tx broker.Tx) error { return tx.PutRequest(sampleRequest("r1", broker.RequestPending, t0)) },
-			get:  func(tx broker.Tx) (any, error) { return tx.Request("r1") },
+			get:  func(tx broker.TxReader) (any, error) { return tx.Request("r1") },
 			want: sampleRequest("r1", broker.RequestPending, t0),
 		},
 		{
@@ -74,19 +74,19 @@ func TestRoundTrip(t *testing.T) {
 			put: func(tx broker.Tx) error {
 				return tx.PutDecision(&broker.Decision{ID: "d1", RequestID: "r1", Kind: broker.DecisionNarrow, Operator: alice, Reason: "too broad", At: t0, Requested: terms, Granted: &broker.Terms{Scopes: []string{"repo:read"}, Resource: terms.Resource, TTL: time.Minute}})
 			},
-			get:  func(tx broker.Tx) (any, error) { return tx.Decision("d1") },
+			get:  func(tx broker.TxReader) (any, error) { return tx.Decision("d1") },
 			want: &broker.Decision{ID: "d1", RequestID: "r1", Kind: broker.DecisionNarrow, Operator: alice, Reason: "too broad", At: t0, Requested: terms, Granted: &broker.Terms{Scopes: []string{"repo:read"}, Resource: terms.Resource, TTL: time.Minute}},
 		},
 		{
 			name: "active grant",
 			put:  func(tx broker.Tx) error { return tx.PutGrant(sampleGrant("g1", "agent-1", broker.GrantActive, t0)) },
-			get:  func(tx broker.Tx) (any, error) { return tx.Grant("g1") },
+			get:  func(tx broker.TxReader) (any, error) { return tx.Grant("g1") },
 			want: sampleGrant("g1", "agent-1", broker.GrantActive, t0),
 		},
 		{
 			name: "ended grant",
 			put:  func(tx broker.Tx) error { return tx.PutGrant(ended) },
-			get:  func(tx broker.Tx) (any, error) { return tx.Grant("g2") },
+			get:  func(tx broker.TxReader) (any, error) { return tx.Grant("g2") },
 			want: ended,
 		},
 		{
@@ -94,14 +94,14 @@ func TestRoundTrip(t *testing.T) {
 			put: func(tx broker.Tx) error {
 				return tx.PutToken(&broker.Token{JTI: "j1", GrantID: "g1", AgentID: "agent-1", KeyID: "k1", IssuedAt: t0, ExpiresAt: at(time.Hour), JKT: "thumb"})
 			},
-			get:  func(tx broker.Tx) (any, error) { return tx.Token("j1") },
+			get:  func(tx broker.TxReader) (any, error) { return tx.Token("j1") },
 			want: &broker.Token{JTI: "j1", GrantID: "g1", AgentID: "agent-1", KeyID: "k1", IssuedAt: t0, ExpiresAt: at(time.Hour), JKT: "thumb"},
 		},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			update(t, s, tc.put)
-			view(t, s, func(tx broker.Tx) error {
+			view(t, s, func(tx broker.TxReader) error {
 				got, err := tc.get(tx)
 				if err != nil {
 					t.Fatalf("get: %v", err)
@@ -127,7 +127,7 @@ func TestRevocationIsWritten(t *testing.T) {
 
 func TestZeroValues(t *testing.T) {
 	s := MustOpen(t)
-	view(t, s, func(tx broker.Tx) error {
+	view(t, s, func(tx broker.TxReader) error {
 		if st, err := tx.Issuer(); err != nil || !reflect.DeepEqual(st, broker.IssuerState{}) {
 			t.Errorf("Issuer on a new store: %+v, %v", st, err)
 		}
@@ -140,13 +140,13 @@ func TestZeroValues(t *testing.T) {
 
 func TestNotFound(t *testing.T) {
 	s := MustOpen(t)
-	gets := map[string]func(broker.Tx) error{
-		"Request":  func(tx broker.Tx) error { _, err := tx.Request("x"); return err },
-		"Decision": func(tx broker.Tx) error { _, err := tx.Decision("x"); return err },
-		"Grant":    func(tx broker.Tx) error { _, err := tx.Grant("x"); return err },
-		"Token":    func(tx broker.Tx) error { _, err := tx.Token("x"); return err },
-		"Record":   func(tx broker.Tx) error { _, err := tx.Record(broker.RecordSSFStream, "x"); return err },
-		"empty id": func(tx broker.Tx) error { _, err := tx.Grant(""); return err },
+	gets := map[string]func(broker.TxReader) error{
+		"Request":  func(tx broker.TxReader) error { _, err := tx.Request("x"); return err },
+		"Decision": func(tx broker.TxReader) error { _, err := tx.Decision("x"); return err },
+		"Grant":    func(tx broker.TxReader) error { _, err := tx.Grant("x"); return err },
+		"Token":    func(tx broker.TxReader) error { _, err := tx.Token("x"); return err },
+		"Record":   func(tx broker.TxReader) error { _, err := tx.Record(broker.RecordSSFStream, "x"); return err },
+		"empty id": func(tx broker.TxReader) error { _, err := tx.Grant(""); return err },
 	}
 	for name, get := range gets {
 		t.Run(name, func(t *testing.T) {
@@ -196,7 +196,7 @@ func TestSigningKeys(t *testing.T) {
 		}
 		return tx.PutSigningKey(older)
 	})
-	view(t, s, func(tx broker.Tx) error {
+	view(t, s, func(tx broker.TxReader) error {
 		keys, err := tx.SigningKeys()
 		if err != nil {
 			t.Fatal(err)
@@ -212,7 +212,7 @@ func TestSigningKeys(t *testing.T) {
 		}
 		return tx.DeleteSigningKey("never-existed")
 	})
-	view(t, s, func(tx broker.Tx) error {
+	view(t, s, func(tx broker.TxReader) error {
 		keys, err := tx.SigningKeys()
 		if err != nil || len(keys) != 1 || keys[0].ID != newer.ID {
 			t.Errorf("after delete: %+v, %v", keys, err)
@@ -237,7 +237,7 @@ func TestRecords(t *testing.T) {
 		return nil
 	})
 	var got []string
-	view(t, s, func(tx broker.Tx) error {
+	view(t, s, func(tx broker.TxReader) error {
 		v, err := tx.Record(broker.RecordSSFCursor, "s1")
 		if err != nil || string(v) != "17" {
 			t.Errorf("cursor s1 = %q, %v", v, err)
@@ -264,7 +264,7 @@ func TestRecords(t *testing.T) {
 	if want := []string{"s1", "s2", "s3"}; !reflect.DeepEqual(visited, want) {
 		t.Errorf("visited while deleting %q, want %q", visited, want)
 	}
-	view(t, s, func(tx broker.Tx) error {
+	view(t, s, func(tx broker.TxReader) error {
 		if _, err := tx.Record(broker.RecordSSFStream, "s1"); broker.ErrorCode(err) != broker.ENOTFOUND {
 			t.Errorf("deleted record: %v, want ENOTFOUND", err)
 		}
@@ -281,14 +281,14 @@ func TestRecordValueIsACopy(t *testing.T) {
 	update(t, s, func(tx broker.Tx) error { return tx.PutRecord(broker.RecordSSFCursor, "c", value) })
 	value[0] = 'X' // the caller reusing its buffer must not change the store
 	var got []byte
-	view(t, s, func(tx broker.Tx) error {
+	view(t, s, func(tx broker.TxReader) error {
 		var err error
 		got, err = tx.Record(broker.RecordSSFCursor, "c")
 		return err
 	})
 	// Writing after the transaction ended must not fault or change the store.
 	got[0] = 'Y'
-	view(t, s, func(tx broker.Tx) error {
+	view(t, s, func(tx broker.TxReader) error {
 		v, err := tx.Record(broker.RecordSSFCursor, "c")
 		if err != nil || !bytes.Equal(v, []byte("original")) {
 			t.Errorf("record = %q, %v; want original", v, err)

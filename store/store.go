@@ -60,8 +60,8 @@ func (s *Store) Close() error {
 }
 
 // View runs fn in a read-only transaction.
-func (s *Store) View(ctx context.Context, fn func(broker.Tx) error) error {
-	return s.run(ctx, "read", s.db.View, fn)
+func (s *Store) View(ctx context.Context, fn func(broker.TxReader) error) error {
+	return s.run(ctx, "read", s.db.View, func(tx broker.Tx) error { return fn(tx) })
 }
 
 // Update runs fn in a read-write transaction and commits it durably

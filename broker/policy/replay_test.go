@@ -127,7 +127,7 @@ func TestReplayFindsTheKnownFlips(t *testing.T) {
 	flip(policy.OutcomeUndecided, "reviewed by 3 people", r.ID)
 
 	rep, err := policy.Replay(ctx, mustParse(t, candidate), cfg, func(fn func(*broker.AuditEntry) error) error {
-		return st.View(ctx, func(tx broker.Tx) error { return tx.ForEachAudit(1, fn) })
+		return st.View(ctx, func(tx broker.TxReader) error { return tx.ForEachAudit(1, fn) })
 	}, since)
 	if err != nil {
 		t.Fatal(err)
@@ -164,7 +164,7 @@ func TestReplayFindsTheKnownFlips(t *testing.T) {
 
 	// The live policy replayed over its own log changes nothing.
 	same, err := policy.Replay(ctx, examplePolicy(t), cfg, func(fn func(*broker.AuditEntry) error) error {
-		return st.View(ctx, func(tx broker.Tx) error { return tx.ForEachAudit(1, fn) })
+		return st.View(ctx, func(tx broker.TxReader) error { return tx.ForEachAudit(1, fn) })
 	}, since)
 	if err != nil {
 		t.Fatal(err)

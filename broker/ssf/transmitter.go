@@ -30,7 +30,7 @@ type Broker interface {
 	LastSignalSeq() uint64
 	// Sign signs claims with the issuer's current key and the given typ.
 	Sign(typ string, claims any) (string, error)
-	ViewRecords(ctx context.Context, fn func(broker.RecordTx) error) error
+	ViewRecords(ctx context.Context, fn func(broker.RecordReader) error) error
 	UpdateRecords(ctx context.Context, fn func(broker.RecordTx) error) error
 	ReportUses(ctx context.Context, r broker.UseReport) error
 	MaxTokenLifetime() time.Duration
@@ -198,7 +198,7 @@ func RequireHTTPS(u *url.URL) error {
 // load reads every stream and cursor from the store.
 func (t *Transmitter) load(ctx context.Context) error {
 	now := t.b.Now()
-	return t.b.ViewRecords(ctx, func(tx broker.RecordTx) error {
+	return t.b.ViewRecords(ctx, func(tx broker.RecordReader) error {
 		return tx.ForEachRecord(broker.RecordSSFStream, func(id string, value []byte) error {
 			var rec streamRecord
 			if err := json.Unmarshal(value, &rec); err != nil || rec.Config.StreamID != id {
