@@ -99,17 +99,12 @@ func (s *Service) expireBatch(ctx context.Context) (int, error) {
 				if err != nil || g.State != GrantActive {
 					continue
 				}
-				issuer, err := tx.Issuer()
-				if err != nil {
-					return err
-				}
-				ast, err := tx.AgentState(g.AgentID)
-				if err != nil {
-					return err
-				}
 				// The record now says how the grant ended: expired, or, if
 				// an epoch ended it first, revoked, for good.
-				st := StatusOf(g, issuer, ast, now)
+				st, err := statusIn(tx, g, now)
+				if err != nil {
+					return err
+				}
 				if st.Live() {
 					continue // its expiry moved since the scan
 				}

@@ -417,15 +417,11 @@ func (s *Service) liveParent(tx TxReader, p *TaskRequest, now time.Time) (*Grant
 	if err != nil {
 		return nil, err
 	}
-	issuer, err := tx.Issuer()
+	st, err := statusIn(tx, g, now)
 	if err != nil {
 		return nil, err
 	}
-	ast, err := tx.AgentState(g.AgentID)
-	if err != nil {
-		return nil, err
-	}
-	if st := StatusOf(g, issuer, ast, now); !st.Live() {
+	if !st.Live() {
 		return nil, Errorf(EINVALID, "the parent task's grant %s: ask for a new task instead", st.Why()).WithReason(ReasonInvalidRequest)
 	}
 	return g, nil

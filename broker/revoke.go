@@ -22,15 +22,11 @@ func (s *Service) Revoke(ctx context.Context, op Operator, grantID, reason strin
 		if err != nil {
 			return err
 		}
-		issuer, err := tx.Issuer()
+		st, err := statusIn(tx, g, now)
 		if err != nil {
 			return err
 		}
-		ast, err := tx.AgentState(g.AgentID)
-		if err != nil {
-			return err
-		}
-		if st := StatusOf(g, issuer, ast, now); !st.Live() {
+		if !st.Live() {
 			return Errorf(ECONFLICT, "grant %s %s already", grantID, st.Why())
 		}
 		cause := EndCause{Kind: EndRevokedGrant, Actor: op, At: now, Reason: reason}
@@ -213,15 +209,11 @@ func (s *Service) Complete(ctx context.Context, agentID, jti string) error {
 		if err != nil {
 			return err
 		}
-		issuer, err := tx.Issuer()
+		st, err := statusIn(tx, g, now)
 		if err != nil {
 			return err
 		}
-		ast, err := tx.AgentState(g.AgentID)
-		if err != nil {
-			return err
-		}
-		if !StatusOf(g, issuer, ast, now).Live() {
+		if !st.Live() {
 			// Already ended (revoked, by an epoch too, or expired): it
 			// stays as it ended, and revoking twice is not an error (RFC 7009).
 			return nil

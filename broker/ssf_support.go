@@ -173,15 +173,11 @@ func (s *Service) NarrowGrant(ctx context.Context, op Operator, grantID string, 
 		if g, err = tx.Grant(grantID); err != nil {
 			return err
 		}
-		issuer, err := tx.Issuer()
+		st, err := statusIn(tx, g, now)
 		if err != nil {
 			return err
 		}
-		ast, err := tx.AgentState(g.AgentID)
-		if err != nil {
-			return err
-		}
-		if st := StatusOf(g, issuer, ast, now); !st.Live() {
+		if !st.Live() {
 			return Errorf(ECONFLICT, "grant %s %s", grantID, st.Why())
 		}
 		// Dropping a scope drops it from every detail.

@@ -187,3 +187,16 @@ func (s GrantStatus) Why() string {
 	}
 	return "was " + s.Cause.Describe()
 }
+
+// statusIn is StatusOf with the epochs as a transaction sees them.
+func statusIn(tx TxReader, g *Grant, now time.Time) (GrantStatus, error) {
+	issuer, err := tx.Issuer()
+	if err != nil {
+		return GrantStatus{}, err
+	}
+	agent, err := tx.AgentState(g.AgentID)
+	if err != nil {
+		return GrantStatus{}, err
+	}
+	return StatusOf(g, issuer, agent, now), nil
+}
