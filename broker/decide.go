@@ -42,7 +42,8 @@ func (s *Service) Deny(ctx context.Context, op Operator, requestID, reason strin
 	now := s.now().UTC()
 	var req *TaskRequest
 	var dec *Decision
-	err := s.store.Update(ctx, func(tx Tx) error {
+	// A decision, like Approve's: Batch, and fn re-reads all it needs.
+	err := s.store.Batch(ctx, func(tx Tx) error {
 		var err error
 		if req, err = s.pendingRequest(tx, requestID); err != nil {
 			return err

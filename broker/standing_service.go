@@ -177,28 +177,38 @@ func (s *Service) approveByStanding(ctx context.Context, req *TaskRequest) *Task
 	if sa == nil {
 		return nil
 	}
-	decided, _, err := s.decide(ctx, sa.Operator(), req.ID, DecisionApprove, nil, "standing approval "+sa.ID)
+	// The decision and the use it makes of the standing approval are one
+	// commit, so no grant names a standing approval whose record lacks it.
+	var decided *TaskRequest
+	var dec *Decision
+	var grant *Grant
+	err := s.store.Batch(ctx, func(tx Tx) error {
+		r, d, g, err := s.decideTx(tx, sa.Operator(), req.ID, DecisionApprove, nil, "standing approval "+sa.ID, now)
+		if err != nil {
+			return err
+		}
+		b, err := tx.Record(RecordStanding, sa.ID)
+		if err != nil {
+			return err
+		}
+		stored, err := standingOf(b)
+		if err != nil {
+			return err
+		}
+		stored.Uses = append(stored.Uses, StandingUse{RequestID: req.ID, At: now})
+		if b, err = recordOf(stored); err != nil {
+			return err
+		}
+		decided, dec, grant = r, d, g
+		return tx.PutRecord(RecordStanding, sa.ID, b)
+	})
 	if err != nil {
 		s.log.Warn("standing approval did not take effect", "request", short(req.ID), "standing", sa.ID, "err", err)
 		return nil
 	}
 	if err := s.standing.RecordUse(sa.ID, req.ID, now); err != nil {
 		s.log.Error("record standing approval use", "standing", sa.ID, "err", err)
-		return decided
 	}
-	err = s.store.Update(ctx, func(tx Tx) error {
-		cur := s.standing.get(sa.ID)
-		if cur == nil {
-			return nil
-		}
-		b, err := recordOf(cur)
-		if err != nil {
-			return err
-		}
-		return tx.PutRecord(RecordStanding, sa.ID, b)
-	})
-	if err != nil {
-		s.log.Error("store standing approval use", "standing", sa.ID, "err", err)
-	}
+	s.publishDecided(decided, dec, grant, now)
 	return decided
 }

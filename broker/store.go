@@ -8,15 +8,26 @@ import (
 // Store is the durable state the Service needs. package store implements it
 // with bbolt. Each call to View, Update or Batch is one transaction; the
 // Service composes a whole operation (state change, audit entry, feed
-// signal) inside one Update so it is all or nothing.
+// signal) inside one so it is all or nothing, and acknowledges it only
+// after the commit.
+//
+// The one rule for Update versus Batch: Batch for the writes many callers
+// make at once (agent submissions, redemptions, and decisions: approve,
+// narrow, deny, a policy's or a standing approval's), each of whose fn
+// re-reads everything it needs and so may run again; Update for what must
+// neither wait for nor be retried with another caller's write: every
+// revocation, freeze and unfreeze, a live grant's narrowing, key rotation,
+// the expiry sweep and the use flush.
 type Store interface {
 	// View runs fn in a read-only transaction.
 	View(ctx context.Context, fn func(TxReader) error) error
-	// Update runs fn in a read-write transaction and commits durably
-	// (fsync) before returning. If fn returns an error nothing is written.
+	// Update runs fn in a read-write transaction of its own and commits
+	// durably (fsync) before returning. If fn returns an error nothing is
+	// written.
 	Update(ctx context.Context, fn func(Tx) error) error
-	// Batch is Update with group commit, for concurrent writes from the
-	// agent API. fn may run more than once, so it must be idempotent.
+	// Batch is Update with group commit: concurrent calls share one
+	// transaction and one fsync. fn may run more than once, so it must be
+	// idempotent.
 	Batch(ctx context.Context, fn func(Tx) error) error
 	// Path names the store for messages.
 	Path() string
