@@ -84,6 +84,9 @@ type Harness struct {
 	cancel context.CancelFunc
 	done   chan struct{}
 	path   string
+
+	connMu sync.Mutex
+	conns  map[net.Conn]struct{}
 }
 
 // Start starts a harness; everything stops when the test ends.
@@ -156,7 +159,20 @@ func (h *Harness) start() {
 	wg.Go(func() { _ = svc.Run(ctx) })
 	wg.Go(func() { _ = api.Run(ctx) })
 	h.srv = &http.Server{Handler: api, ReadHeaderTimeout: 10 * time.Second,
-		BaseContext: func(net.Listener) context.Context { return ctx }}
+		BaseContext: func(net.Listener) context.Context { return ctx },
+		ConnState: func(c net.Conn, st http.ConnState) {
+			h.connMu.Lock()
+			defer h.connMu.Unlock()
+			if h.conns == nil {
+				h.conns = make(map[net.Conn]struct{})
+			}
+			switch st {
+			case http.StateNew:
+				h.conns[c] = struct{}{}
+			case http.StateClosed, http.StateHijacked:
+				delete(h.conns, c)
+			}
+		}}
 	ln := h.ln
 	wg.Go(func() { _ = h.srv.Serve(ln) })
 	go func() { wg.Wait(); close(h.done) }()
@@ -178,9 +194,23 @@ func (h *Harness) Stop() {
 	}
 	h.cancel()
 	_ = h.srv.Close()
-	<-h.done
+	select {
+	case <-h.done:
+	case <-time.After(20 * time.Second):
+		h.T.Errorf("the server did not stop within 20 s")
+	}
 	_ = h.Store.Close()
 	h.cancel = nil
+}
+
+// DropConnections cuts every open connection, as a network failure
+// would; the server keeps running.
+func (h *Harness) DropConnections() {
+	h.connMu.Lock()
+	defer h.connMu.Unlock()
+	for c := range h.conns {
+		_ = c.Close()
+	}
 }
 
 // Restart stops the server and starts a new one on the same address and
