@@ -30,6 +30,7 @@ type serveFlags struct {
 	tlsKey      string
 	requireDPoP bool
 	policy      string // --policy: the policy file, over the configuration's
+	opapi       operatorAPIFlags
 }
 
 // DefaultListen is where writ serves the agent API unless told otherwise.
@@ -60,6 +61,9 @@ exactly that URL. Behind a proxy or on a non-loopback address, set it, and use
 TLS (--tls-cert/--tls-key, or a TLS-terminating proxy).`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
+			if err := applyConsoleConfig(cmd); err != nil {
+				return err
+			}
 			ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
 			defer stop()
 			return runServe(ctx, f, slog.New(slog.NewTextHandler(cmd.ErrOrStderr(), nil)))
@@ -72,6 +76,7 @@ TLS (--tls-cert/--tls-key, or a TLS-terminating proxy).`,
 	fl.StringVar(&f.tlsKey, "tls-key", "", "TLS private key file (PEM)")
 	fl.BoolVar(&f.requireDPoP, "require-dpop", false, "mint only DPoP-bound tokens, whatever the configuration says")
 	addPolicyFlag(fl, &f.policy)
+	f.opapi.add(fl)
 	rootCmd.AddCommand(serve)
 }
 
@@ -121,6 +126,11 @@ func runServe(ctx context.Context, f serveFlags, log *slog.Logger) error {
 	if f.requireDPoP {
 		env.Config.RequireDPoP = true
 	}
+	opAPI, err := prepareOperatorAPI(ctx, f.opapi, env)
+	if err != nil {
+		return err
+	}
+	operatorAPI.Store(opAPI)
 	api, err := newAgentAPI(env, issuer, f.requireDPoP, log)
 	if err != nil {
 		return err
