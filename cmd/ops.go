@@ -473,4 +473,3 @@ func freshError(err error) error {
 	}
 	return err
 }
-
