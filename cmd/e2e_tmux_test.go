@@ -116,5 +116,8 @@ func TestDemoInTmux(t *testing.T) {
 		time.Sleep(300 * time.Millisecond)
 	}
 	s.waitFor("the refusal counted on the revoked grant", regexp.MustCompile(`REVOKED +release-bot +revoked .* [1-9]\d* refused · 0 accepted`).MatchString)
+	// The embedded console asks before q stops the agent API.
 	s.keys("q")
+	s.waitFor("the quit question", contains("Quit writ?"))
+	s.keys("y")
 }

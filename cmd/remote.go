@@ -139,8 +139,17 @@ func operatorClient(ctx context.Context, server string, log *slog.Logger) (*oper
 // remote is a signed-in operator API client for a command.
 type remote struct {
 	*client.Client
+	oc *operator.Client
+
+	mu      sync.Mutex
 	session *operator.Session
-	oc      *operator.Client
+}
+
+// setSession replaces the session after a refresh.
+func (r *remote) setSession(s *operator.Session) {
+	r.mu.Lock()
+	r.session = s
+	r.mu.Unlock()
 }
 
 // connectRemote resumes the remembered session and signs in at the server.
@@ -161,11 +170,10 @@ func connectRemote(ctx context.Context, f *remoteFlags, log *slog.Logger, onConn
 		return nil, err
 	}
 	r := &remote{session: sess, oc: oc}
-	var mu sync.Mutex
 	c, err := client.New(client.Options{Server: server, Logger: log, OnConnection: onConn,
 		IDToken: func(ctx context.Context) (string, error) {
-			mu.Lock()
-			defer mu.Unlock()
+			r.mu.Lock()
+			defer r.mu.Unlock()
 			if r.session.Remaining(time.Now()) < 30*time.Second {
 				ns, err := oc.Refresh(ctx, r.session)
 				if err != nil {

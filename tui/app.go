@@ -26,6 +26,9 @@ type app struct {
 	sessionEnded string // why the last session ended; "" while live or never signed in
 	lastOp       *broker.Operator
 	policyErr    string // why the policy file did not reload, neutralised; "" when it is in force
+	// disconnected says why a remote console lost its server, neutralised;
+	// "" while connected (and always for the embedded console).
+	disconnected string
 
 	dialogs []dialog
 	toasts  []toast

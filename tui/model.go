@@ -135,6 +135,9 @@ func (m *Model) Update(msg tea.Msg) (tea.Model, tea.Cmd) {
 	case PolicyMsg:
 		m.onPolicy(msg)
 		return m, nil
+	case ConnectionMsg:
+		m.onConnection(msg)
+		return m, nil
 	case SessionEndedMsg:
 		a.sessionEnded = msg.Reason
 		if a.sessionEnded == "" {
@@ -205,7 +208,7 @@ func (m *Model) onKey(msg tea.KeyPressMsg) tea.Cmd {
 	case s == "!":
 		return m.arm()
 	case key.Matches(msg, k.Quit):
-		return tea.Quit
+		return m.quit()
 	case key.Matches(msg, k.Help):
 		m.fullHelp = !m.fullHelp
 		m.resize(m.width, m.height)

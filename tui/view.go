@@ -116,8 +116,15 @@ func (m *Model) header() string {
 	} else {
 		left = append(left, th.Live.Render("● LIVE"))
 	}
+	if a.opts.Remote && a.disconnected != "" {
+		left = append(left, th.Warn.Render("DISCONNECTED · reconnecting"))
+	}
 	if a.opts.APIAddr != "" {
-		left = append(left, th.Muted.Render("api "+a.opts.APIAddr))
+		label := "api "
+		if a.opts.Remote {
+			label = "server "
+		}
+		left = append(left, th.Muted.Render(label+a.opts.APIAddr))
 	}
 	right := th.Muted.Render(fmt.Sprintf("%d pending · %s · %s",
 		len(a.d.pending), plural(a.d.activeGrants, "active grant"), plural(len(a.d.agents), "agent")))
