@@ -72,9 +72,11 @@ func (s *Server) agents() []Agent {
 	out := []Agent{}
 	for _, v := range s.svc.Agents() {
 		a := Agent{ID: v.Agent.ID, Name: v.Agent.Name, Owner: v.Agent.Owner, Ceiling: v.Agent.Ceiling,
-			MaxTTL: v.Agent.MaxTTL, Keys: len(v.Agent.Keys), State: v.State}
-		if v.Agent.Workload != nil {
-			a.Workload = v.Agent.Workload.Subject
+			MaxTTL: v.Agent.MaxTTL, Workload: v.Agent.Workload, State: v.State}
+		for _, k := range v.Agent.Keys {
+			if k.Key != nil {
+				a.Keys = append(a.Keys, k.Public())
+			}
 		}
 		out = append(out, a)
 	}

@@ -3,6 +3,8 @@ package opapi
 import (
 	"time"
 
+	jose "github.com/go-jose/go-jose/v4"
+
 	"github.com/writhq/writ/broker"
 )
 
@@ -100,21 +102,21 @@ type RevokeInput struct {
 }
 
 // Agent is an agent as the operator API shows it: its configuration
-// without keys, and its state.
+// (public keys only) and its state.
 type Agent struct {
 	ID      string                `json:"id"`
 	Name    string                `json:"name,omitempty"`
 	Owner   string                `json:"owner,omitempty"`
 	Ceiling []broker.CeilingEntry `json:"ceiling,omitempty"`
 	MaxTTL  time.Duration         `json:"max_ttl,omitempty"`
-	Keys    int                   `json:"keys"`
-	// Workload is the federated identity's subject, when one stands in for keys.
-	Workload string            `json:"workload,omitempty"`
-	State    broker.AgentState `json:"state"`
+	// Keys are the agent's public keys (its client assertions' keys).
+	Keys     []jose.JSONWebKey        `json:"keys,omitempty"`
+	Workload *broker.WorkloadIdentity `json:"workload,omitempty"`
+	State    broker.AgentState        `json:"state"`
 }
 
 // Config is the broker configuration as the console needs it: agents
-// (without their keys), resources (without theirs) and limits.
+// (with their public keys), resources (without theirs) and limits.
 type Config struct {
 	Agents      []Agent            `json:"agents"`
 	Resources   []Resource         `json:"resources"`
@@ -191,10 +193,8 @@ func (c *Config) BrokerConfig() *broker.Config {
 		RequireDPoP: c.RequireDPoP, Approvers: c.Approvers, PolicyFile: c.PolicyFile,
 	}
 	for _, a := range c.Agents {
-		ag := broker.Agent{ID: a.ID, Name: a.Name, Owner: a.Owner, Ceiling: a.Ceiling, MaxTTL: a.MaxTTL}
-		if a.Workload != "" {
-			ag.Workload = &broker.WorkloadIdentity{Subject: a.Workload}
-		}
+		ag := broker.Agent{ID: a.ID, Name: a.Name, Owner: a.Owner, Ceiling: a.Ceiling, MaxTTL: a.MaxTTL,
+			Keys: a.Keys, Workload: a.Workload}
 		out.Agents = append(out.Agents, ag)
 	}
 	for _, r := range c.Resources {
