@@ -63,6 +63,9 @@ type Options struct {
 	Policy    broker.Policy
 	FreshAuth time.Duration
 	RingSize  int
+	// AutoApprove signs every device code in as this user, for clients
+	// (the CLI) the test cannot hand a code to.
+	AutoApprove string
 	// VerifierClientID is the audience the server expects of ID tokens
 	// (default the provider's client): set it to test a wrong audience.
 	VerifierClientID string
@@ -94,7 +97,7 @@ func Start(t testing.TB, o Options) *Harness {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	t.Cleanup(cancel)
-	idp, err := devidp.Start(ctx, devidp.Options{Users: Users, PollInterval: time.Second})
+	idp, err := devidp.Start(ctx, devidp.Options{Users: Users, PollInterval: time.Second, AutoApprove: o.AutoApprove})
 	if err != nil {
 		t.Fatal(err)
 	}
