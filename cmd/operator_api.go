@@ -14,6 +14,7 @@ import (
 	"github.com/writhq/writ/broker/opapi"
 	"github.com/writhq/writ/broker/operator"
 	"github.com/writhq/writ/broker/operator/devidp"
+	"github.com/writhq/writ/broker/paging"
 	"github.com/writhq/writ/broker/policy"
 )
 
@@ -33,6 +34,7 @@ type operatorAPIFlags struct {
 	groupsClaim   string
 	freshAuth     time.Duration
 	devOIDC       string // a username at an in-process development provider
+	paging        string // the paging and escalation file
 }
 
 func (f *operatorAPIFlags) add(fl *pflag.FlagSet) {
@@ -41,6 +43,7 @@ func (f *operatorAPIFlags) add(fl *pflag.FlagSet) {
 	fl.StringVar(&f.approverGroup, "approver-group", operator.DefaultApproverGroup, "group an operator must be in")
 	fl.StringVar(&f.groupsClaim, "groups-claim", operator.DefaultGroupsClaim, "ID-token claim holding the groups (a dotted path for nested claims)")
 	fl.DurationVar(&f.freshAuth, "fresh-auth", 0, "approving a critical-risk request, revoke-all and unfreeze need a sign-in at most this old (e.g. 10m; 0: no such check)")
+	fl.StringVar(&f.paging, "paging", "", "page, escalate and auto-deny waiting requests as this YAML file says (see README, Paging and escalation)")
 	fl.StringVar(&f.devOIDC, "dev-oidc", "", "run the development identity provider on loopback and sign every device code in as this user (dana): for trying writ out, never for real use")
 }
 
@@ -129,5 +132,22 @@ func mountOperatorAPI(srv *httpapi.Server, env *brokerEnv) error {
 	env.runners = append(env.runners, api.Run)
 	env.Log.Info("operator API on", "url", srv.Issuer()+"/v1/", "oidc_issuer", rt.flags.oidcIssuer,
 		"approver_group", rt.flags.approverGroup, "fresh_auth", rt.flags.freshAuth)
+	return nil
+}
+
+// addPager runs paging and escalation from the file at path, if one is
+// named: `writ serve --paging paging.yaml`.
+func addPager(path string, env *brokerEnv) error {
+	if path == "" {
+		return nil
+	}
+	cfg, err := paging.Load(path)
+	if err != nil {
+		return err
+	}
+	p := paging.New(cfg, env.Service, paging.Options{Logger: env.Log})
+	env.runners = append(env.runners, p.Run)
+	env.Log.Info("paging on", "file", path, "notify_after", cfg.NotifyAfter, "escalate_after", cfg.EscalateAfter,
+		"escalate_to", cfg.EscalateTo, "auto_deny_after", cfg.AutoDenyAfter)
 	return nil
 }

@@ -131,6 +131,9 @@ func runServe(ctx context.Context, f serveFlags, log *slog.Logger) error {
 		return err
 	}
 	operatorAPI.Store(opAPI)
+	if err := addPager(f.opapi.paging, env); err != nil {
+		return err
+	}
 	api, err := newAgentAPI(env, issuer, f.requireDPoP, log)
 	if err != nil {
 		return err
