@@ -145,11 +145,15 @@ type remote struct {
 	session *operator.Session
 }
 
-// setSession replaces the session after a refresh.
+// setSession replaces the session after a refresh or a new sign-in; a
+// refresh of an older sign-in never replaces a more recent one.
 func (r *remote) setSession(s *operator.Session) {
 	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.session != nil && s.Operator.AuthTime.Before(r.session.Operator.AuthTime) {
+		return
+	}
 	r.session = s
-	r.mu.Unlock()
 }
 
 // connectRemote resumes the remembered session and signs in at the server.

@@ -14,6 +14,7 @@ import (
 
 	"github.com/writhq/writ/broker/operator"
 	"github.com/writhq/writ/tui"
+	"github.com/writhq/writ/tui/signin"
 )
 
 // runRemoteConsole runs the console against a writ server: the same
@@ -66,6 +67,15 @@ func runRemoteConsole(cmd *cobra.Command, f consoleFlags) error {
 		Context: ctx, Theme: theme, Mouse: f.mouse, Notify: notify, Remote: true,
 		APIAddr: r.Server(), LastOperator: &sess.Operator,
 		Session: &tui.Session{Operator: r.Operator(), Expires: sess.Expiry},
+	}
+	// L signs in again here (device flow), for a new session or for the
+	// recent sign-in the gravest actions need; the client then exchanges
+	// the new ID token.
+	opts.SignIn = func() tui.SignInScreen {
+		return &signInScreen{Model: signin.New(r.oc, signinStyles(theme)), signedIn: func(ns *operator.Session) {
+			r.setSession(ns)
+			r.Reauthenticate()
+		}}
 	}
 	p := tea.NewProgram(tui.New(r.Client, opts), tea.WithContext(ctx))
 	program.Store(p)

@@ -73,7 +73,7 @@ func (m *Model) onData(msg tea.Msg) (tea.Cmd, bool) {
 		return nil, true
 	case unfrozenMsg:
 		if msg.err != nil {
-			a.fail("unfreeze: " + broker.ErrorMessage(msg.err))
+			a.fail("unfreeze: " + actionError(msg.err))
 		} else {
 			a.say("issuance is LIVE again")
 		}
@@ -208,7 +208,7 @@ func (m *Model) onDecided(msg decidedMsg) {
 			}
 			m.pending.refresh()
 		default:
-			a.fail(string(msg.kind) + " failed: " + broker.ErrorMessage(msg.err))
+			a.fail(string(msg.kind) + " failed: " + actionError(msg.err))
 		}
 		if msg.failed == len(msg.requestIDs) {
 			return
@@ -276,7 +276,7 @@ func (m *Model) onApprovalRecorded(msg decidedMsg) {
 func (m *Model) onRevoked(msg revokedMsg) {
 	a := m.a
 	if msg.err != nil {
-		a.fail("revoke failed: " + broker.ErrorMessage(msg.err))
+		a.fail("revoke failed: " + actionError(msg.err))
 		return
 	}
 	switch msg.scope {

@@ -1,6 +1,10 @@
 package tui
 
-import tea "charm.land/bubbletea/v2"
+import (
+	tea "charm.land/bubbletea/v2"
+
+	"github.com/writhq/writ/broker"
+)
 
 // ConnectionMsg tells a remote console (Options.Remote) that its event
 // stream connected (Connected, Err "") or lost the server (Err says why).
@@ -47,4 +51,18 @@ func (m *Model) quit() tea.Cmd {
 		onYes: func(*app) tea.Cmd { return tea.Quit },
 	})
 	return nil
+}
+
+// ReasonFreshSignIn is the protocol reason of an action refused because
+// the operator's sign-in is older than the server's fresh_auth window
+// (RFC 9470 insufficient_user_authentication).
+const ReasonFreshSignIn = "insufficient_user_authentication"
+
+// actionError is what the console says about a failed action: a refusal
+// for want of a recent sign-in says how to give one here.
+func actionError(err error) string {
+	if broker.ErrorReason(err) == ReasonFreshSignIn {
+		return "this needs a recent sign-in: press L to sign in again, then retry"
+	}
+	return broker.ErrorMessage(err)
 }

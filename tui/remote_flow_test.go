@@ -123,3 +123,16 @@ func TestRemoteConsoleShowsAgentKeys(t *testing.T) {
 		t.Errorf("a remote console lost the agent's public keys:\n%s", s)
 	}
 }
+
+func TestRemoteConsoleAsksForAFreshSignIn(t *testing.T) {
+	h := opapitest.Start(t, opapitest.Options{FreshAuth: 10 * time.Minute})
+	dana := startRemote(t, h, "dana")
+	h.Clock.Advance(11 * time.Minute) // the sign-in is now older than fresh_auth
+	dana.keys("!")
+	dana.waitShow("stop issuing")
+	dana.keys("!")
+	dana.waitShow("this needs a recent sign-in: press L")
+	if h.Svc.IssuerState().Frozen {
+		t.Error("a stale sign-in froze issuance")
+	}
+}

@@ -349,3 +349,11 @@ func newKey() string {
 	_, _ = rand.Read(b)
 	return base64.RawURLEncoding.EncodeToString(b)
 }
+
+// Reauthenticate drops the operator token, so the next call exchanges the
+// (new) ID token again: after the operator signed in afresh.
+func (c *Client) Reauthenticate() {
+	c.mu.Lock()
+	c.token = ""
+	c.mu.Unlock()
+}
