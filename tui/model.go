@@ -213,6 +213,13 @@ func (m *Model) onKey(msg tea.KeyPressMsg) tea.Cmd {
 		m.fullHelp = !m.fullHelp
 		m.resize(m.width, m.height)
 		return nil
+	case m.fullHelp && key.Matches(msg, k.Cancel):
+		// esc closes the full help before anything else it might mean.
+		m.fullHelp = false
+		m.resize(m.width, m.height)
+		return nil
+	case key.Matches(msg, k.CopyID):
+		return m.copyID()
 	case key.Matches(msg, k.NextTab):
 		return m.switchTo((m.active + 1) % len(m.pages))
 	case key.Matches(msg, k.PrevTab):
