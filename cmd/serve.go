@@ -45,7 +45,7 @@ func init() {
 	var f serveFlags
 	serve := &cobra.Command{
 		Use:   "serve",
-		Short: "Run the issuer headless: the agent API over HTTP, with no console",
+		Short: "Run the issuer headless: the agent API, revocation feed and operator API, with no console",
 		Long: `Run writ's issuer without the console: the store, background expiry, and the
 HTTP API agents and resource servers use (discovery, /bc-authorize, /token,
 /introspect, /revoke, /jwks, /metrics, /healthz).
@@ -55,6 +55,12 @@ looked at at once:
 
   writ serve
   curl http://127.0.0.1:8470/.well-known/oauth-authorization-server
+
+With --oidc-issuer and --oidc-client-id it also serves the operator API (/v1/):
+operators sign in with 'writ login --server URL' and attach consoles with
+'writ console --server URL'; the operator CLI (writ requests, grants, agents,
+revoke-all, freeze, unfreeze, audit tail) works from any shell. --paging FILE
+pages, escalates and auto-denies waiting requests.
 
 The public URL is the issuer: agents and resource servers must reach writ at
 exactly that URL. Behind a proxy or on a non-loopback address, set it, and use

@@ -116,7 +116,11 @@ func (h *hub) parseEventID(id string) (uint64, bool) {
 // naming the current position; one with an id from this process gets
 // everything after it; one whose id is unknown, from another run or no
 // longer in the ring gets "resync" and must reload its snapshot.
-func (s *Server) serveEvents(w http.ResponseWriter, r *http.Request, _ *caller) {
+//
+// The stream ends when the operator token does: the client exchanges its
+// ID token again and resumes, so an operator who lost the approver group
+// stops seeing events within one token lifetime.
+func (s *Server) serveEvents(w http.ResponseWriter, r *http.Request, c *caller) {
 	fl, ok := w.(http.Flusher)
 	if !ok {
 		writeJSON(w, http.StatusInternalServerError, ErrorBody{Error: broker.EINTERNAL, Description: "streaming unsupported", Code: broker.EINTERNAL})
@@ -142,6 +146,8 @@ func (s *Server) serveEvents(w http.ResponseWriter, r *http.Request, _ *caller) 
 	fl.Flush()
 	beat := time.NewTicker(s.opts.Heartbeat)
 	defer beat.Stop()
+	end := time.NewTimer(time.Unix(c.claims.Expiry, 0).Sub(s.now()))
+	defer end.Stop()
 	for {
 		frames, gap, head, wake := s.hub.read(after, 256)
 		if gap {
@@ -163,6 +169,8 @@ func (s *Server) serveEvents(w http.ResponseWriter, r *http.Request, _ *caller) 
 		case <-beat.C:
 			_, _ = fmt.Fprint(w, ": keep-alive\n\n")
 			fl.Flush()
+		case <-end.C:
+			return
 		case <-r.Context().Done():
 			return
 		case <-s.done:

@@ -5,6 +5,7 @@ import (
 	"net/http"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/writhq/writ/broker/opapi"
 	"github.com/writhq/writ/broker/opapi/opapitest"
@@ -148,5 +149,27 @@ func TestIdempotencyKey(t *testing.T) {
 	}
 	if resp, _ := post("k2"); resp.StatusCode != 200 || h.Svc.IssuerState().Epoch != epoch+2 {
 		t.Errorf("a new key is a new action")
+	}
+}
+
+func TestStreamEndsWithTheOperatorToken(t *testing.T) {
+	h := opapitest.Start(t, opapitest.Options{})
+	r := newRaw(t, h)
+	tok := r.token(h.SignIn("dana", "").IDToken())
+	h.Clock.Advance(opapi.DefaultTokenLifetime - time.Second) // a second of the token left
+	s := r.events(t, tok, "")
+	if _, ev := s.next(t); ev != "hello" {
+		t.Fatalf("first event %q", ev)
+	}
+	done := make(chan struct{})
+	go func() {
+		for s.sc.Scan() {
+		}
+		close(done)
+	}()
+	select {
+	case <-done:
+	case <-time.After(15 * time.Second):
+		t.Fatal("the stream outlived the operator token")
 	}
 }
