@@ -2,6 +2,8 @@ package opapi
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"net/http"
@@ -43,7 +45,10 @@ func newHub(size int) *hub {
 	if size <= 0 {
 		size = DefaultRingSize
 	}
-	return &hub{boot: randomID()[:8], ring: make([]frame, size), next: 1, wake: make(chan struct{})}
+	b := make([]byte, 4)
+	_, _ = rand.Read(b)
+	// Hex: the boot never contains the '-' that separates it from the sequence.
+	return &hub{boot: hex.EncodeToString(b), ring: make([]frame, size), next: 1, wake: make(chan struct{})}
 }
 
 // add appends an event to the ring and wakes the readers.
@@ -103,8 +108,13 @@ func (h *hub) eventID(seq uint64) string { return h.boot + "-" + strconv.FormatU
 // parseEventID reads a Last-Event-ID: the sequence number when it is from
 // this process, ok false otherwise.
 func (h *hub) parseEventID(id string) (uint64, bool) {
-	boot, seq, found := strings.Cut(strings.TrimSpace(id), "-")
-	if !found || boot != h.boot || len(seq) > 20 {
+	id = strings.TrimSpace(id)
+	i := strings.LastIndexByte(id, '-')
+	if i < 0 {
+		return 0, false
+	}
+	boot, seq := id[:i], id[i+1:]
+	if boot != h.boot || len(seq) > 20 {
 		return 0, false
 	}
 	n, err := strconv.ParseUint(seq, 10, 64)
