@@ -10,6 +10,7 @@ import (
 	"net"
 	"net/http"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -90,6 +91,10 @@ type Harness struct {
 
 	connMu sync.Mutex
 	conns  map[net.Conn]struct{}
+
+	// nextDevice is who signs in with the next device code a client other
+	// than SignIn asks for (the CLI in a child process).
+	nextDevice atomic.Pointer[string]
 }
 
 // Start starts a harness; everything stops when the test ends.
@@ -97,16 +102,30 @@ func Start(t testing.TB, o Options) *Harness {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	t.Cleanup(cancel)
-	idp, err := devidp.Start(ctx, devidp.Options{Users: Users, PollInterval: time.Second, AutoApprove: o.AutoApprove})
+	var href atomic.Pointer[Harness]
+	var idpRef atomic.Pointer[devidp.Provider]
+	idp, err := devidp.Start(ctx, devidp.Options{Users: Users, PollInterval: time.Second, AutoApprove: o.AutoApprove,
+		OnDeviceCode: func(code string) {
+			h := href.Load()
+			if h == nil {
+				return
+			}
+			if u := h.nextDevice.Swap(nil); u != nil {
+				// The provider wants this callback to return at once.
+				go func() { _ = idpRef.Load().ApproveDevice(code, *u) }()
+			}
+		}})
 	if err != nil {
 		t.Fatal(err)
 	}
+	idpRef.Store(idp)
 	t.Cleanup(func() { _ = idp.Close() })
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
 	h := &Harness{T: t, URL: "http://" + ln.Addr().String(), IDP: idp, Clock: &Clock{}, opts: o, ln: ln}
+	href.Store(h)
 	h.path = t.TempDir() + "/writ.db"
 	h.start()
 	t.Cleanup(h.Stop)
@@ -235,6 +254,11 @@ func (h *Harness) Restart() {
 	}
 	h.start()
 }
+
+// ApproveNextDevice signs the next device code a client asks for (one
+// this test cannot see, such as the CLI's in a child process) in as
+// username.
+func (h *Harness) ApproveNextDevice(username string) { h.nextDevice.Store(&username) }
 
 // SignIn signs username in at the provider through the device flow and
 // returns the verified session. The client side checks the group named
