@@ -243,3 +243,18 @@ func TestFreshAuthForGraveActions(t *testing.T) {
 		t.Fatalf("stale approval of a low-risk request: %v", err)
 	}
 }
+
+// The approver group is checked again on every call: a token minted while
+// the operator's group was the approver group stops working when the
+// server requires another.
+func TestApproverGroupRecheckedOnEveryCall(t *testing.T) {
+	h := opapitest.Start(t, opapitest.Options{})
+	r := newRaw(t, h)
+	tok := r.token(h.SignIn("dana", "").IDToken())
+	h.Reconfigure(func(o *opapitest.Options) { o.ApproverGroup = "release-managers" })
+	h.Restart()
+	resp, body := r.call("GET", opapi.PathSession, "DPoP "+tok, r.proof("GET", opapi.PathSession, tok))
+	if resp.StatusCode != 401 || body["error"] != "invalid_token" || !strings.Contains(body["error_description"].(string), "release-managers") {
+		t.Fatalf("%d %v", resp.StatusCode, body)
+	}
+}

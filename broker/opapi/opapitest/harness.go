@@ -67,6 +67,9 @@ type Options struct {
 	// AutoApprove signs every device code in as this user, for clients
 	// (the CLI) the test cannot hand a code to.
 	AutoApprove string
+	// ApproverGroup is the group the server requires (default the
+	// provider's approver group).
+	ApproverGroup string
 	// VerifierClientID is the audience the server expects of ID tokens
 	// (default the provider's client): set it to test a wrong audience.
 	VerifierClientID string
@@ -165,12 +168,16 @@ func (h *Harness) start() {
 	if aud == "" {
 		aud = devidp.ClientID
 	}
-	ver, err := operator.New(operator.Config{Issuer: h.IDP.Issuer(), ClientID: aud, Now: h.Clock.Now, Logger: quiet})
+	group := h.opts.ApproverGroup
+	if group == "" {
+		group = devidp.ApproverGroup
+	}
+	ver, err := operator.New(operator.Config{Issuer: h.IDP.Issuer(), ClientID: aud, ApproverGroup: group, Now: h.Clock.Now, Logger: quiet})
 	if err != nil {
 		t.Fatal(err)
 	}
 	api, err := opapi.New(svc, opapi.Options{PublicURL: h.URL, Verifier: ver, OIDCIssuer: h.IDP.Issuer(),
-		ApproverGroup: devidp.ApproverGroup, ClientID: devidp.ClientID, FreshAuth: h.opts.FreshAuth,
+		ApproverGroup: group, ClientID: devidp.ClientID, FreshAuth: h.opts.FreshAuth,
 		RingSize: h.opts.RingSize, Heartbeat: time.Second, Logger: quiet})
 	if err != nil {
 		t.Fatal(err)
@@ -234,6 +241,9 @@ func (h *Harness) DropConnections() {
 		_ = c.Close()
 	}
 }
+
+// Reconfigure changes the options the next Restart starts with.
+func (h *Harness) Reconfigure(f func(*Options)) { f(&h.opts) }
 
 // Restart stops the server and starts a new one on the same address and
 // store, as a restarted `writ serve` would be.
