@@ -136,3 +136,13 @@ func TestRemoteConsoleAsksForAFreshSignIn(t *testing.T) {
 		t.Error("a stale sign-in froze issuance")
 	}
 }
+
+func TestQuarantinedAgentShowsWhoAndWhy(t *testing.T) {
+	h := opapitest.Start(t, opapitest.Options{})
+	dana := startRemote(t, h, "dana")
+	if _, err := dana.c.RevokeAgent(context.Background(), broker.Operator{}, opapitest.Agent, "leaked its key in a log", true); err != nil {
+		t.Fatal(err)
+	}
+	dana.keys("3")
+	dana.waitShow("QUARANTINED", "by Dana <dana@acme.test>", "leaked its key in a")
+}
