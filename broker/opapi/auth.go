@@ -247,10 +247,10 @@ func (s *Server) requireFresh(c *caller, what string) error {
 	}
 	age := "unknown (the ID token has no auth_time)"
 	if !at.IsZero() {
-		age = s.now().Sub(at).Round(time.Second).String() + " ago"
+		age = humanDuration(s.now().Sub(at)) + " ago"
 	}
 	return &authError{status: http.StatusUnauthorized, code: errInsufficientAuth,
-		desc:      fmt.Sprintf("%s needs a sign-in at most %s old; yours was %s: sign in again (writ login --fresh)", what, win, age),
+		desc:      fmt.Sprintf("%s needs a sign-in at most %s old; yours was %s: sign in again (writ login --fresh)", what, humanDuration(win), age),
 		challenge: fmt.Sprintf(`max_age="%d"`, int64(win/time.Second))}
 }
 
@@ -269,6 +269,22 @@ func (s *Server) challenge(w http.ResponseWriter, ae *authError) {
 	}
 	params = append(params, `algs="`+strings.Join(s.proofs.Algorithms(), " ")+`"`)
 	w.Header().Set("WWW-Authenticate", v+" "+strings.Join(params, ", "))
+}
+
+// humanDuration reads as a person writes it: 45s, 10m, 3h, 1h30m.
+func humanDuration(d time.Duration) string {
+	d = d.Round(time.Second)
+	switch {
+	case d < time.Minute:
+		return fmt.Sprintf("%ds", int(d/time.Second))
+	case d < time.Hour && d%time.Minute == 0:
+		return fmt.Sprintf("%dm", int(d/time.Minute))
+	case d < time.Hour:
+		return fmt.Sprintf("%dm%ds", int(d/time.Minute), int(d%time.Minute/time.Second))
+	case d%time.Hour == 0:
+		return fmt.Sprintf("%dh", int(d/time.Hour))
+	}
+	return fmt.Sprintf("%dh%dm", int(d/time.Hour), int(d%time.Hour/time.Minute))
 }
 
 func randomID() string {

@@ -231,6 +231,7 @@ func TestFreshAuthForGraveActions(t *testing.T) {
 			}
 			var ae *client.APIError
 			if !errors.As(err, &ae) || ae.Status != 401 || !client.NeedsFreshSignIn(err) ||
+				!strings.Contains(ae.Body.Description, "a sign-in at most 10m old; yours was 11m") ||
 				!strings.Contains(ae.Challenge, `error="insufficient_user_authentication"`) || !strings.Contains(ae.Challenge, `max_age="600"`) {
 				t.Fatalf("err %v (%+v)", err, ae)
 			}
