@@ -27,6 +27,7 @@ type answer struct {
 
 type idemEntry struct {
 	key  string
+	sum  [32]byte // SHA-256 of the request body
 	at   time.Time
 	done chan struct{} // closed once ans is set
 	ans  *answer
@@ -46,7 +47,7 @@ func newIdempotency(now func() time.Time) *idempotency {
 
 // begin returns the recorded entry for key, waiting for an answer still in
 // flight, or starts a new one (first true) that the caller must finish.
-func (m *idempotency) begin(key string) (e *idemEntry, first bool) {
+func (m *idempotency) begin(key string, sum [32]byte) (e *idemEntry, first bool) {
 	m.mu.Lock()
 	now := m.now()
 	for m.order.Len() > 0 {
@@ -63,10 +64,12 @@ func (m *idempotency) begin(key string) (e *idemEntry, first bool) {
 	if el, ok := m.byKey[key]; ok {
 		e := el.Value.(*idemEntry)
 		m.mu.Unlock()
-		<-e.done
+		if e.sum == sum {
+			<-e.done
+		}
 		return e, false
 	}
-	e = &idemEntry{key: key, at: now, done: make(chan struct{})}
+	e = &idemEntry{key: key, sum: sum, at: now, done: make(chan struct{})}
 	m.byKey[key] = m.order.PushBack(e)
 	m.mu.Unlock()
 	return e, true

@@ -1,9 +1,12 @@
 package opapi
 
 import (
+	"bytes"
 	"context"
+	"crypto/sha256"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net/http"
 	"net/url"
@@ -190,7 +193,21 @@ func (s *Server) authed(h handler, mutating bool) http.Handler {
 			s.fail(w, r, broker.Errorf(broker.EINVALID, "the %s is longer than %d bytes", IdempotencyHeader, maxKeyLen))
 			return
 		}
-		e, first := s.idem.begin(c.op.ID() + "\x00" + r.URL.Path + "\x00" + key)
+		body, err := io.ReadAll(r.Body)
+		if err != nil {
+			s.fail(w, r, broker.Errorf(broker.EINVALID, "the body could not be read (at most 64 KiB)"))
+			return
+		}
+		r.Body = io.NopCloser(bytes.NewReader(body))
+		sum := sha256.Sum256(body)
+		e, first := s.idem.begin(c.op.ID()+"\x00"+r.URL.Path+"\x00"+key, sum)
+		if !first && e.sum != sum {
+			// The draft's 422: the same key for a different request is a
+			// client bug, never a replay.
+			writeJSON(w, http.StatusUnprocessableEntity, ErrorBody{Error: broker.EINVALID, Code: broker.EINVALID,
+				Description: "this " + IdempotencyHeader + " was used for another request body; use a new key per action"})
+			return
+		}
 		if !first {
 			a := e.ans
 			for k, v := range a.header {

@@ -150,6 +150,14 @@ func TestIdempotencyKey(t *testing.T) {
 	if resp, _ := post("k2"); resp.StatusCode != 200 || h.Svc.IssuerState().Epoch != epoch+2 {
 		t.Errorf("a new key is a new action")
 	}
+	// The same key with another body is refused, not replayed.
+	req, _ := http.NewRequest("POST", h.URL+"/v1/revoke-all", strings.NewReader(`{"reason":"another","freeze":false}`))
+	req.Header.Set("Authorization", "DPoP "+tok)
+	req.Header.Set("DPoP", r.proof("POST", "/v1/revoke-all", tok))
+	req.Header.Set(opapi.IdempotencyHeader, "k1")
+	if resp, body := r.do(req); resp.StatusCode != http.StatusUnprocessableEntity || h.Svc.IssuerState().Epoch != epoch+2 {
+		t.Errorf("a reused key with another body: %d %v", resp.StatusCode, body)
+	}
 }
 
 func TestStreamEndsWithTheOperatorToken(t *testing.T) {
