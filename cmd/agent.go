@@ -55,7 +55,7 @@ func agentKeygenCmd() *cobra.Command {
 				return err
 			}
 			fmt.Fprintf(cmd.ErrOrStderr(), "wrote %s (keep it private); add this agent to writ's configuration:\n\n", out)
-			fmt.Fprintf(cmd.OutOrStdout(), "agents:\n  - id: %s\n    keys:\n      - %s\n    ceiling:\n      - resource: https://api.example.com   # what it may ask for\n        scopes: [read]\n", id, pub)
+			fmt.Fprint(cmd.OutOrStdout(), keygenBlock(id, string(pub)))
 			return nil
 		},
 	}

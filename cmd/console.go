@@ -38,6 +38,7 @@ type consoleFlags struct {
 	theme    string
 	mouse    bool
 	notify   string
+	server   string // --server: attach to a running writ serve
 }
 
 func (f *consoleFlags) addDisplay(fl *pflag.FlagSet) {
@@ -72,6 +73,9 @@ as 'writ serve' serves it.
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if err := applyConsoleConfig(cmd); err != nil {
 				return err
+			}
+			if f.server != "" {
+				return runRemoteConsole(cmd, f)
 			}
 			if f.oidc.Issuer == "" || f.oidc.ClientID == "" {
 				return errors.New("writ console signs operators in with OIDC: set --oidc-issuer and --oidc-client-id (or try 'writ demo', which brings its own development provider)")
@@ -113,6 +117,7 @@ as 'writ serve' serves it.
 	addPolicyFlag(fl, &f.serve.policy)
 	f.addOIDC(fl)
 	f.addDisplay(fl)
+	fl.StringVar(&f.server, "server", "", "attach to a running `writ serve` at this URL instead of embedding the issuer (env WRIT_SERVER); quitting then never affects agents")
 	rootCmd.AddCommand(console)
 }
 
@@ -217,7 +222,7 @@ func runConsole(ctx context.Context, r consoleRun) error {
 	}
 	opts := tui.Options{
 		Context: ctx, Theme: theme, Mouse: r.flags.mouse, Notify: notify,
-		APIAddr: r.issuer, LastOperator: loadLastOperator(r.stateDir, r.lastOperatorKey(), r.client.Dev()),
+		APIAddr: r.issuer, LastOperator: loadLastOperator(r.stateDir, r.lastOperatorKey(), r.client.Dev()), AskBeforeQuit: true,
 		SignIn: func() tui.SignInScreen {
 			return &signInScreen{Model: signin.New(r.client, signinStyles(theme)), signedIn: signedIn}
 		},

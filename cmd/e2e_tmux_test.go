@@ -111,5 +111,8 @@ func TestDemoInTmux(t *testing.T) {
 	if _, err := os.Stat(filepath.Join(state, "writ", "last-operator.json")); err == nil {
 		t.Error("the demo wrote its operator to the real state directory")
 	}
+	// The embedded console asks before q stops the agent API.
 	s.keys("q")
+	s.waitFor("the quit question", contains("Quit writ?"))
+	s.keys("y")
 }

@@ -70,7 +70,12 @@ func init() {
 func Execute() {
 	if err := rootCmd.Execute(); err != nil {
 		fmt.Fprintln(os.Stderr, "writ:", err)
-		os.Exit(1)
+		code := 1
+		var ee *ExitError
+		if errors.As(err, &ee) {
+			code = ee.Code
+		}
+		os.Exit(code)
 	}
 }
 

@@ -31,6 +31,7 @@ type serveFlags struct {
 	requireDPoP bool
 	policy      string // --policy: the policy file, over the configuration's
 	metrics     metricsFlags
+	opapi       operatorAPIFlags
 }
 
 // DefaultListen is where writ serves the agent API unless told otherwise.
@@ -45,7 +46,7 @@ func init() {
 	var f serveFlags
 	serve := &cobra.Command{
 		Use:   "serve",
-		Short: "Run the issuer headless: the agent API over HTTP, with no console",
+		Short: "Run the issuer headless: the agent API, revocation feed and operator API, with no console",
 		Long: `Run writ's issuer without the console: the store, background expiry, and the
 HTTP API agents and resource servers use (discovery, /bc-authorize, /token,
 /introspect, /revoke, /jwks, /metrics, /healthz).
@@ -56,11 +57,20 @@ looked at at once:
   writ serve
   curl http://127.0.0.1:8470/.well-known/oauth-authorization-server
 
+With --oidc-issuer and --oidc-client-id it also serves the operator API (/v1/):
+operators sign in with 'writ login --server URL' and attach consoles with
+'writ console --server URL'; the operator CLI (writ requests, grants, agents,
+revoke-all, freeze, unfreeze, audit tail) works from any shell. --paging FILE
+pages, escalates and auto-denies waiting requests.
+
 The public URL is the issuer: agents and resource servers must reach writ at
 exactly that URL. Behind a proxy or on a non-loopback address, set it, and use
 TLS (--tls-cert/--tls-key, or a TLS-terminating proxy).`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
+			if err := applyConsoleConfig(cmd); err != nil {
+				return err
+			}
 			ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
 			defer stop()
 			return runServe(ctx, f, slog.New(slog.NewTextHandler(cmd.ErrOrStderr(), nil)))
@@ -74,6 +84,7 @@ TLS (--tls-cert/--tls-key, or a TLS-terminating proxy).`,
 	fl.BoolVar(&f.requireDPoP, "require-dpop", false, "mint only DPoP-bound tokens, whatever the configuration says")
 	addPolicyFlag(fl, &f.policy)
 	addMetricsFlags(fl, &f.metrics)
+	f.opapi.add(fl)
 	rootCmd.AddCommand(serve)
 }
 
@@ -124,6 +135,14 @@ func runServe(ctx context.Context, f serveFlags, log *slog.Logger) error {
 		env.Config.RequireDPoP = true
 	}
 	if env.metrics, err = f.metrics.options(); err != nil {
+		return err
+	}
+	opAPI, err := prepareOperatorAPI(ctx, f.opapi, env)
+	if err != nil {
+		return err
+	}
+	operatorAPI.Store(opAPI)
+	if err := addPager(f.opapi.paging, env); err != nil {
 		return err
 	}
 	api, err := newAgentAPI(env, issuer, f.requireDPoP, log)

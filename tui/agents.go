@@ -15,6 +15,10 @@ type agentsPage struct {
 	a   *app
 	lay paneLayout
 	win window
+	// reasons are the latest agent.revoked audit entries of quarantined
+	// agents; asked marks those being loaded (see agent_reason.go).
+	reasons map[string]*broker.AuditEntry
+	asked   map[string]bool
 }
 
 func newAgentsPage(a *app) *agentsPage { return &agentsPage{a: a} }
@@ -136,6 +140,9 @@ func (p *agentsPage) detail(w int) []string {
 	}
 	if av.State.Quarantined {
 		out = append(out, th.Error.Render("QUARANTINED")+th.Muted.Render(" · new requests refused · u releases"))
+		if why := p.reasonLine(ag.ID); why != "" {
+			out = append(out, wrap(why, w)...)
+		}
 	}
 	if av.State.Throttled > 0 {
 		out = append(out, label("Throttled")+fmt.Sprintf("%d requests refused by the rate limit", av.State.Throttled))

@@ -27,6 +27,9 @@ type app struct {
 	lastOp       *broker.Operator
 	policyErr    string // why the policy file did not reload, neutralised; "" when it is in force
 	policyReplay string // what the reloaded policy would have changed over the last day, neutralised; "" for none yet
+	// disconnected says why a remote console lost its server, neutralised;
+	// "" while connected (and always for the embedded console).
+	disconnected string
 
 	dialogs []dialog
 	toasts  []toast

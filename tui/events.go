@@ -24,7 +24,7 @@ func (m *Model) onData(msg tea.Msg) (tea.Cmd, bool) {
 		}
 		a.d.setSnapshot(msg, a.now)
 		m.refreshAll()
-		cmd := m.pending.wantParent()
+		cmd := tea.Batch(m.pending.wantParent(), m.agents.wantReasons())
 		if early := m.early; len(early) > 0 {
 			m.early = nil
 			cmd = tea.Batch(cmd, m.onEvents(early))
@@ -53,6 +53,9 @@ func (m *Model) onData(msg tea.Msg) (tea.Cmd, bool) {
 	case verifiedMsg:
 		m.audit.onVerified(msg)
 		return nil, true
+	case agentReasonMsg:
+		m.agents.onReason(msg)
+		return nil, true
 	case parentMsg:
 		if msg.err == nil && msg.grant != nil {
 			a.d.parents[msg.requestID] = msg.grant
@@ -73,7 +76,7 @@ func (m *Model) onData(msg tea.Msg) (tea.Cmd, bool) {
 		return nil, true
 	case unfrozenMsg:
 		if msg.err != nil {
-			a.fail("unfreeze: " + broker.ErrorMessage(msg.err))
+			a.fail("unfreeze: " + actionError(msg.err))
 		} else {
 			a.say("issuance is LIVE again")
 		}
@@ -99,6 +102,9 @@ func (m *Model) onEvents(events []broker.Event) tea.Cmd {
 				grantsChanged = true
 			}
 			agentsChanged = true
+			if e.Kind == broker.EventAgentRevoked || e.Kind == broker.EventAgentReleased {
+				m.agents.forgetReason(e.Agent.ID)
+			}
 		}
 		if e.Decision != nil && e.Request != nil {
 			d.noteDecision(e.Request.AgentID, e.Decision)
@@ -151,6 +157,9 @@ func (m *Model) onEvents(events []broker.Event) tea.Cmd {
 	}
 	if agentsChanged || grantsChanged {
 		m.agents.refresh()
+	}
+	if agentsChanged {
+		cmds = append(cmds, m.agents.wantReasons())
 	}
 	if auditChanged {
 		cmds = append(cmds, m.audit.stale(m.active == pageAudit))
@@ -208,7 +217,7 @@ func (m *Model) onDecided(msg decidedMsg) {
 			}
 			m.pending.refresh()
 		default:
-			a.fail(string(msg.kind) + " failed: " + broker.ErrorMessage(msg.err))
+			a.fail(string(msg.kind) + " failed: " + actionError(msg.err))
 		}
 		if msg.failed == len(msg.requestIDs) {
 			return
@@ -276,7 +285,7 @@ func (m *Model) onApprovalRecorded(msg decidedMsg) {
 func (m *Model) onRevoked(msg revokedMsg) {
 	a := m.a
 	if msg.err != nil {
-		a.fail("revoke failed: " + broker.ErrorMessage(msg.err))
+		a.fail("revoke failed: " + actionError(msg.err))
 		return
 	}
 	switch msg.scope {

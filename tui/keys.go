@@ -8,6 +8,7 @@ type keyMap struct {
 	NextTab, PrevTab, Tab1, Tab2, Tab3, Tab4 key.Binding
 	Filter, ClearFilter, Help, Quit          key.Binding
 	Emergency, Unfreeze, SignIn              key.Binding
+	CopyID                                   key.Binding
 
 	Approve, Narrow, Deny, Expand key.Binding
 	Revoke, RevokeAgent           key.Binding
@@ -42,6 +43,7 @@ func newKeyMap() keyMap {
 		Emergency:   b("!", "REVOKE ALL", "!"),
 		Unfreeze:    b("U", "unfreeze", "U"),
 		SignIn:      b("L", "sign in", "L"),
+		CopyID:      b("y", "copy id", "y"),
 
 		Approve:     b("a", "approve", "a"),
 		Narrow:      b("n", "narrow", "n"),

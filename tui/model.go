@@ -138,6 +138,9 @@ func (m *Model) Update(msg tea.Msg) (tea.Model, tea.Cmd) {
 	case PolicyReplayMsg:
 		m.onPolicyReplay(msg)
 		return m, nil
+	case ConnectionMsg:
+		m.onConnection(msg)
+		return m, nil
 	case SessionEndedMsg:
 		a.sessionEnded = msg.Reason
 		if a.sessionEnded == "" {
@@ -208,11 +211,18 @@ func (m *Model) onKey(msg tea.KeyPressMsg) tea.Cmd {
 	case s == "!":
 		return m.arm()
 	case key.Matches(msg, k.Quit):
-		return tea.Quit
+		return m.quit()
 	case key.Matches(msg, k.Help):
 		m.fullHelp = !m.fullHelp
 		m.resize(m.width, m.height)
 		return nil
+	case m.fullHelp && key.Matches(msg, k.Cancel):
+		// esc closes the full help before anything else it might mean.
+		m.fullHelp = false
+		m.resize(m.width, m.height)
+		return nil
+	case key.Matches(msg, k.CopyID):
+		return m.copyID()
 	case key.Matches(msg, k.NextTab):
 		return m.switchTo((m.active + 1) % len(m.pages))
 	case key.Matches(msg, k.PrevTab):

@@ -42,6 +42,13 @@ type Options struct {
 	OnSession func(Session)
 	// APIAddr is the agent API address shown in the header.
 	APIAddr string
+	// Remote marks a console attached to a writ server (writ console
+	// --server): the header shows the server and the connection, and
+	// quitting never affects agents.
+	Remote bool
+	// AskBeforeQuit makes q ask first: the embedded console's quit stops
+	// the agent API. ctrl+c still quits at once.
+	AskBeforeQuit bool
 	// RecentGrants is how long ended grants stay on the Grants page
 	// (default 10 minutes).
 	RecentGrants time.Duration

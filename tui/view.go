@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"strings"
 
+	"charm.land/bubbles/v2/key"
 	tea "charm.land/bubbletea/v2"
 	"charm.land/lipgloss/v2"
 	"github.com/charmbracelet/x/ansi"
@@ -100,27 +101,40 @@ func (m *Model) bannerShown() bool {
 // connect, and the counts.
 func (m *Model) header() string {
 	a, th := m.a, m.a.th
-	var left []string
-	left = append(left, th.Header.Render("writ"))
+	// The state comes first when space is short: LIVE or FROZEN, and a
+	// lost server, are what an operator must never lose sight of.
+	state := th.Live.Render("● LIVE")
+	if a.d.issuer.Frozen {
+		state = th.Frozen.Render(" FROZEN ")
+	}
+	var conn string
+	if a.opts.Remote && a.disconnected != "" {
+		conn = th.Warn.Render("DISCONNECTED · reconnecting")
+	}
+	var who []string
 	if op, ok := a.operator(); ok {
 		s := Neutralise(op.Display())
 		if op.Dev {
 			s += " (dev)"
 		}
-		left = append(left, th.Strong.Render(s))
+		who = append(who, th.Strong.Render(s))
 		if !a.session.Expires.IsZero() {
-			left = append(left, th.Muted.Render("session "+short(a.session.Expires.Sub(a.now))))
+			who = append(who, th.Muted.Render("session "+short(a.session.Expires.Sub(a.now))))
 		}
 	} else {
-		left = append(left, th.Warn.Render("NOT SIGNED IN"))
+		who = append(who, th.Warn.Render("NOT SIGNED IN"))
 	}
-	if a.d.issuer.Frozen {
-		left = append(left, th.Frozen.Render(" FROZEN "))
-	} else {
-		left = append(left, th.Live.Render("● LIVE"))
+	left := append([]string{th.Header.Render("writ")}, who...)
+	left = append(left, state)
+	if conn != "" {
+		left = append(left, conn)
 	}
 	if a.opts.APIAddr != "" {
-		left = append(left, th.Muted.Render("api "+a.opts.APIAddr))
+		label := "api "
+		if a.opts.Remote {
+			label = "server "
+		}
+		left = append(left, th.Muted.Render(label+a.opts.APIAddr))
 	}
 	right := th.Muted.Render(fmt.Sprintf("%d pending · %s · %s",
 		len(a.d.pending), plural(a.d.activeGrants, "active grant"), plural(len(a.d.agents), "agent")))
@@ -128,7 +142,15 @@ func (m *Model) header() string {
 	if displayWidth(l)+2+displayWidth(right) <= m.width {
 		return l + strings.Repeat(" ", m.width-displayWidth(l)-displayWidth(right)) + right
 	}
-	return trunc(l, m.width)
+	if displayWidth(l) <= m.width {
+		return l
+	}
+	// Too narrow for everything: the state first, then who.
+	first := []string{th.Header.Render("writ"), state}
+	if conn != "" {
+		first = append(first, conn)
+	}
+	return trunc(strings.Join(append(first, who...), "  "), m.width)
 }
 
 // tabs: the four pages, the active one in reverse video and brackets.
@@ -279,6 +301,15 @@ func (m *Model) toastLine() string {
 func (m *Model) helpBar() string {
 	keys := m.currentHelp()
 	m.help.ShowAll = m.fullHelp
+	if !m.fullHelp && displayWidth(m.help.ShortHelpView(keys.short)) > m.width {
+		// Too narrow for every key: `!` goes first, so it is never the one cut.
+		for i, b := range keys.short {
+			if i > 0 && key.Matches(tea.KeyPressMsg{Code: '!', Text: "!"}, b) {
+				keys.short = append([]bindingT{b}, append(keys.short[:i:i], keys.short[i+1:]...)...)
+				break
+			}
+		}
+	}
 	s := m.help.View(keys)
 	return lines(strings.Split(s, "\n"), m.width, m.helpHeight())
 }
@@ -297,6 +328,10 @@ func (m *Model) currentHelp() helpKeys {
 	}
 	h := m.pages[m.active].help()
 	global := []bindingT{k.NextTab, k.Filter, k.Emergency, k.Help, k.Quit}
+	if m.active == pageAgents {
+		// The agents page has no filter: do not offer one.
+		global = []bindingT{k.NextTab, k.Emergency, k.Help, k.Quit}
+	}
 	if a.d.issuer.Frozen {
 		global = append([]bindingT{k.Unfreeze}, global...)
 	}
@@ -305,7 +340,7 @@ func (m *Model) currentHelp() helpKeys {
 	}
 	h.short = append(h.short, global...)
 	h.full = append(h.full,
-		[]bindingT{k.Up, k.Down, k.PageUp, k.PageDown, k.Top, k.Bottom},
+		[]bindingT{k.Up, k.Down, k.PageUp, k.PageDown, k.Top, k.Bottom, k.CopyID},
 		[]bindingT{k.NextTab, k.PrevTab, k.Tab1, k.Tab2, k.Tab3, k.Tab4},
 		[]bindingT{k.Filter, k.ClearFilter, k.Emergency, k.Unfreeze, k.SignIn, k.Help, k.Quit})
 	return h

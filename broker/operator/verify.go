@@ -35,6 +35,10 @@ type verifyCheck struct {
 	// allowExpired skips go-oidc's expiry check, for a resumed session that
 	// is refreshed right after.
 	allowExpired bool
+	// alone is an ID token that arrives without the access token it was
+	// issued with (the RFC 8693 exchange at writ): at_hash cannot be
+	// checked, and the token is taken on its signature and claims.
+	alone bool
 }
 
 // sessionFromToken verifies the ID token in a token response and turns it
@@ -70,7 +74,7 @@ func (c *Client) verifyIDToken(ctx context.Context, p *oidc.Provider, raw string
 	if (len(idt.Audience) > 1 || claims.AZP != "") && claims.AZP != c.cfg.ClientID {
 		return nil, &VerifyError{Reason: fmt.Sprintf("authorized party (azp) is %q, not this client %q", claims.AZP, c.cfg.ClientID)}
 	}
-	if idt.AccessTokenHash != "" {
+	if idt.AccessTokenHash != "" && !chk.alone {
 		if tok == nil || tok.AccessToken == "" {
 			return nil, &VerifyError{Reason: "at_hash present but no access token came with the ID token"}
 		}

@@ -228,11 +228,18 @@ func sep(lineW int) string {
 	return ""
 }
 
-// indent wraps a URL to width and indents every line by two cells.
+// indent shows a URL indented by two cells when it fits the width. One
+// that does not is broken at the width with no indent, so the pieces join
+// back without spaces, and every piece is an OSC 8 hyperlink to the whole
+// URL, so a click on any of them opens it unbroken.
 func indent(url string, width int) string {
-	lines := strings.Split(ansi.Hardwrap(url, max(width-2, 1), false), "\n")
+	link := func(s string) string { return ansi.SetHyperlink(url) + s + ansi.ResetHyperlink() }
+	if ansi.StringWidth(url)+2 <= width {
+		return "  " + link(url)
+	}
+	lines := strings.Split(ansi.Hardwrap(url, max(width, 1), false), "\n")
 	for i, l := range lines {
-		lines[i] = "  " + l
+		lines[i] = link(l)
 	}
 	return strings.Join(lines, "\n")
 }

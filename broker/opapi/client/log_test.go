@@ -1,0 +1,5 @@
+package client
+
+import "log/slog"
+
+var discard = slog.New(slog.DiscardHandler)

@@ -1,0 +1,475 @@
+package cmd
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/writhq/writ/broker"
+	"github.com/writhq/writ/broker/opapi"
+	"github.com/writhq/writ/tui"
+)
+
+// The operator CLI: the console's actions from any shell, for scripts and
+// break-glass. Each command signs in with the remembered session (`writ
+// login`), acts through the operator API, prints a line for people or
+// JSON with --json, and exits with a code scripts can test (see exitCode).
+
+// clipText neutralises agent-supplied text and shortens it to n runes.
+func clipText(s string, n int) string {
+	s = tui.Neutralise(strings.Join(strings.Fields(s), " "))
+	if r := []rune(s); len(r) > n {
+		return string(r[:n-1]) + "…"
+	}
+	return s
+}
+
+func ago(now, t time.Time) string {
+	if t.IsZero() {
+		return "-"
+	}
+	return humanDuration(now.Sub(t))
+}
+
+// humanDuration reads as a person writes it: 45s, 3m, 3h, 2h5m.
+func humanDuration(d time.Duration) string {
+	if d < 0 {
+		d = -d
+	}
+	switch {
+	case d < time.Minute:
+		return fmt.Sprintf("%ds", int(d/time.Second))
+	case d < time.Hour:
+		return fmt.Sprintf("%dm", int(d/time.Minute))
+	}
+	h, m := int(d/time.Hour), int(d%time.Hour/time.Minute)
+	if m == 0 {
+		return fmt.Sprintf("%dh", h)
+	}
+	return fmt.Sprintf("%dh%dm", h, m)
+}
+
+func table(w io.Writer) *tabwriter.Writer { return tabwriter.NewWriter(w, 0, 4, 2, ' ', 0) }
+
+func init() {
+	requests := &cobra.Command{Use: "requests", Short: "List and decide pending task requests on a writ server"}
+	var lsF remoteFlags
+	ls := &cobra.Command{
+		Use: "ls", Short: "List the requests waiting for review", Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			return runRemote(cmd, &lsF, func(ctx context.Context, r *remote) error {
+				reqs, err := r.Pending(ctx)
+				if err != nil {
+					return err
+				}
+				if lsF.json {
+					return printJSON(cmd.OutOrStdout(), reqs)
+				}
+				if len(reqs) == 0 {
+					fmt.Fprintln(cmd.OutOrStdout(), "no requests waiting")
+					return nil
+				}
+				now := time.Now()
+				tw := table(cmd.OutOrStdout())
+				fmt.Fprintln(tw, "ID\tAGENT\tSCOPES\tRESOURCE\tWAITING\tAPPROVALS\tINTENT")
+				for _, q := range reqs {
+					t := q.ProposedTerms()
+					fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%d/%d\t%s\n", q.ID, clipText(q.AgentID, 24), clipText(strings.Join(t.Scopes, " "), 40),
+						clipText(t.Resource, 40), ago(now, q.CreatedAt), len(q.Approvals), q.RequiredApprovals(), clipText(q.Intent, 60))
+				}
+				return tw.Flush()
+			})
+		},
+	}
+	lsF.add(ls.Flags(), false)
+
+	var showF remoteFlags
+	show := &cobra.Command{
+		Use: "show REQUEST_ID", Short: "Show one request", Args: cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return runRemote(cmd, &showF, func(ctx context.Context, r *remote) error {
+				q, err := r.Request(ctx, args[0])
+				if err != nil {
+					return err
+				}
+				if showF.json {
+					return printJSON(cmd.OutOrStdout(), q)
+				}
+				w := cmd.OutOrStdout()
+				t := q.ProposedTerms()
+				fmt.Fprintf(w, "request   %s (%s)\nagent     %s\nintent    %s\nresource  %s\nscopes    %s\nttl       %s\n",
+					q.ID, q.State, clipText(q.AgentID, 64), clipText(q.Intent, 1000), clipText(t.Resource, 200),
+					clipText(strings.Join(t.Scopes, " "), 400), humanDuration(t.TTL))
+				if q.Policy != nil {
+					fmt.Fprintf(w, "policy    %s, risk %s\n", q.Policy.Verdict, q.Policy.Risk)
+				}
+				fmt.Fprintf(w, "approvals %d of %d\n", len(q.Approvals), q.RequiredApprovals())
+				if q.DecisionID != "" {
+					if d, err := r.Decision(ctx, q.DecisionID); err == nil {
+						fmt.Fprintf(w, "decided   %s by %s at %s: %s\n", d.Kind, clipText(d.Operator.Display(), 80),
+							d.At.Local().Format(time.DateTime), clipText(d.Reason, 200))
+					}
+				}
+				return nil
+			})
+		},
+	}
+	showF.add(show.Flags(), false)
+
+	decide := func(kind broker.DecisionKind) *cobra.Command {
+		var f remoteFlags
+		var reason, resource string
+		var scopes []string
+		var ttl time.Duration
+		use := string(kind) + " REQUEST_ID"
+		short := map[broker.DecisionKind]string{
+			broker.DecisionApprove: "Approve a request as asked (or as earlier approvers proposed)",
+			broker.DecisionNarrow:  "Approve a request with narrower terms (--scope, --ttl, --resource)",
+			broker.DecisionDeny:    "Deny a request, with a reason the agent is told",
+		}[kind]
+		c := &cobra.Command{
+			Use: use, Short: short, Args: cobra.ExactArgs(1),
+			RunE: func(cmd *cobra.Command, args []string) error {
+				return runRemote(cmd, &f, func(ctx context.Context, r *remote) error {
+					in := opapi.DecideInput{Reason: reason}
+					switch kind {
+					case broker.DecisionDeny:
+						if strings.TrimSpace(reason) == "" {
+							return &ExitError{Code: exitUsage, Err: fmt.Errorf("a denial needs --reason")}
+						}
+						if err := confirm(cmd, &f, "Deny request "+args[0]+"?"); err != nil {
+							return err
+						}
+					case broker.DecisionNarrow:
+						q, err := r.Request(ctx, args[0])
+						if err != nil {
+							return err
+						}
+						t := q.ProposedTerms()
+						if len(scopes) > 0 {
+							t.Scopes = scopes
+						}
+						if ttl > 0 {
+							t.TTL = ttl
+						}
+						if resource != "" {
+							t.Resource = resource
+						}
+						in.Terms = &t
+					}
+					res, err := r.Decide(ctx, kind, args[0], in)
+					if err != nil {
+						return decisionError(err)
+					}
+					if f.json {
+						return printJSON(cmd.OutOrStdout(), res)
+					}
+					w := cmd.OutOrStdout()
+					switch {
+					case kind == broker.DecisionDeny:
+						fmt.Fprintf(w, "denied %s\n", args[0])
+					case res.Grant == nil && res.Request != nil:
+						fmt.Fprintf(w, "approval %d of %d recorded for %s; another operator must approve\n",
+							len(res.Request.Approvals), res.Request.RequiredApprovals(), args[0])
+					case res.Grant != nil:
+						fmt.Fprintf(w, "approved %s: grant %s, %s until %s\n", args[0], res.Grant.ID,
+							clipText(strings.Join(res.Grant.Terms.Scopes, " "), 80), res.Grant.ExpiresAt.Local().Format(time.DateTime))
+					}
+					return nil
+				})
+			},
+		}
+		f.add(c.Flags(), kind == broker.DecisionDeny)
+		c.Flags().StringVar(&reason, "reason", "", "why (recorded in the audit log; a denial's reason is told to the agent)")
+		if kind == broker.DecisionNarrow {
+			c.Flags().StringSliceVar(&scopes, "scope", nil, "the scopes to grant (a subset of those asked; repeatable)")
+			c.Flags().DurationVar(&ttl, "ttl", 0, "a shorter lifetime")
+			c.Flags().StringVar(&resource, "resource", "", "a narrower resource")
+		}
+		return c
+	}
+	requests.AddCommand(ls, show, decide(broker.DecisionApprove), decide(broker.DecisionNarrow), decide(broker.DecisionDeny))
+	rootCmd.AddCommand(requests)
+
+	grants := &cobra.Command{Use: "grants", Short: "List and revoke grants on a writ server"}
+	var glsF remoteFlags
+	var recent time.Duration
+	gls := &cobra.Command{
+		Use: "ls", Short: "List active grants (and, with --recent, those ended lately)", Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			return runRemote(cmd, &glsF, func(ctx context.Context, r *remote) error {
+				gs, err := r.Grants(ctx, recent)
+				if err != nil {
+					return err
+				}
+				if glsF.json {
+					return printJSON(cmd.OutOrStdout(), gs)
+				}
+				if len(gs) == 0 {
+					fmt.Fprintln(cmd.OutOrStdout(), "no grants")
+					return nil
+				}
+				now := time.Now()
+				tw := table(cmd.OutOrStdout())
+				fmt.Fprintln(tw, "ID\tAGENT\tSTATE\tSCOPES\tEXPIRES IN\tAPPROVER\tENDED BECAUSE")
+				for _, g := range gs {
+					left := "-"
+					if g.State == broker.GrantActive {
+						left = humanDuration(g.ExpiresAt.Sub(now))
+					}
+					fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", g.ID, clipText(g.AgentID, 24), g.State,
+						clipText(strings.Join(g.Terms.Scopes, " "), 40), left, clipText(g.Approver.Display(), 30), clipText(g.EndReason, 50))
+				}
+				return tw.Flush()
+			})
+		},
+	}
+	glsF.add(gls.Flags(), false)
+	gls.Flags().DurationVar(&recent, "recent", 0, "also list grants that ended within this long (e.g. 1h)")
+
+	var gshowF remoteFlags
+	gshow := &cobra.Command{
+		Use: "show GRANT_ID", Short: "Show one grant", Args: cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return runRemote(cmd, &gshowF, func(ctx context.Context, r *remote) error {
+				g, err := r.Grant(ctx, args[0])
+				if err != nil {
+					return err
+				}
+				if gshowF.json {
+					return printJSON(cmd.OutOrStdout(), g)
+				}
+				fmt.Fprintf(cmd.OutOrStdout(), "grant     %s (%s)\nagent     %s\nintent    %s\nscopes    %s\nresource  %s\nexpires   %s\napprover  %s\n",
+					g.ID, g.State, clipText(g.AgentID, 64), clipText(g.Intent, 1000), clipText(strings.Join(g.Terms.Scopes, " "), 400),
+					clipText(g.Terms.Resource, 200), g.ExpiresAt.Local().Format(time.DateTime), clipText(g.Approver.Display(), 80))
+				if g.State != broker.GrantActive {
+					by := "writ"
+					if g.EndedBy != nil {
+						by = g.EndedBy.Display()
+					}
+					fmt.Fprintf(cmd.OutOrStdout(), "ended     %s by %s: %s\n", g.EndedAt.Local().Format(time.DateTime), clipText(by, 80), clipText(g.EndReason, 200))
+				}
+				return nil
+			})
+		},
+	}
+	gshowF.add(gshow.Flags(), false)
+
+	var grevF remoteFlags
+	var grevReason string
+	grev := &cobra.Command{
+		Use: "revoke GRANT_ID", Short: "Revoke one grant (and its follow-ons); revoking one already revoked succeeds", Args: cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return runRemote(cmd, &grevF, func(ctx context.Context, r *remote) error {
+				if err := confirm(cmd, &grevF, "Revoke grant "+args[0]+"? Its token stops working at once."); err != nil {
+					return err
+				}
+				res, err := r.RevokeGrant(ctx, args[0], grevReason)
+				if err != nil {
+					return err
+				}
+				if grevF.json {
+					return printJSON(cmd.OutOrStdout(), res)
+				}
+				if res.Already {
+					fmt.Fprintf(cmd.OutOrStdout(), "grant %s was already revoked by %s at %s: %s\n", args[0],
+						clipText(res.Revocation.Operator.Display(), 80), res.Revocation.At.Local().Format(time.DateTime), clipText(res.Revocation.Reason, 200))
+					return nil
+				}
+				fmt.Fprintf(cmd.OutOrStdout(), "revoked grant %s\n", args[0])
+				return nil
+			})
+		},
+	}
+	grevF.add(grev.Flags(), true)
+	grev.Flags().StringVar(&grevReason, "reason", "revoked from the command line", "why (recorded in the audit log)")
+	grants.AddCommand(gls, gshow, grev)
+	rootCmd.AddCommand(grants)
+
+	agents := &cobra.Command{Use: "agents", Short: "List agents and revoke, quarantine or release one on a writ server"}
+	var alsF remoteFlags
+	als := &cobra.Command{
+		Use: "ls", Short: "List the agents and their state", Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			return runRemote(cmd, &alsF, func(ctx context.Context, r *remote) error {
+				as, err := r.AgentList(ctx)
+				if err != nil {
+					return err
+				}
+				if alsF.json {
+					return printJSON(cmd.OutOrStdout(), as)
+				}
+				tw := table(cmd.OutOrStdout())
+				fmt.Fprintln(tw, "ID\tNAME\tSTATE\tLAST SEEN")
+				now := time.Now()
+				for _, a := range as {
+					st := "active"
+					if a.State.Quarantined {
+						st = "QUARANTINED"
+					}
+					fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", clipText(a.ID, 40), clipText(a.Name, 40), st, ago(now, a.State.LastSeen))
+				}
+				return tw.Flush()
+			})
+		},
+	}
+	alsF.add(als.Flags(), false)
+	agentAction := func(use, short string, quarantine bool) *cobra.Command {
+		var f remoteFlags
+		var reason string
+		c := &cobra.Command{
+			Use: use + " AGENT_ID", Short: short, Args: cobra.ExactArgs(1),
+			RunE: func(cmd *cobra.Command, args []string) error {
+				return runRemote(cmd, &f, func(ctx context.Context, r *remote) error {
+					what := "Revoke every grant agent " + args[0] + " holds?"
+					if quarantine {
+						what = "Revoke every grant agent " + args[0] + " holds and quarantine it (no new requests until released)?"
+					}
+					if err := confirm(cmd, &f, what); err != nil {
+						return err
+					}
+					rev, err := r.RevokeAgent(ctx, broker.Operator{}, args[0], reason, quarantine)
+					if err != nil {
+						return err
+					}
+					if f.json {
+						return printJSON(cmd.OutOrStdout(), rev)
+					}
+					verb := "revoked every grant of"
+					if quarantine {
+						verb = "revoked every grant of and quarantined"
+					}
+					fmt.Fprintf(cmd.OutOrStdout(), "%s %s\n", verb, args[0])
+					return nil
+				})
+			},
+		}
+		f.add(c.Flags(), true)
+		c.Flags().StringVar(&reason, "reason", "revoked from the command line", "why (recorded in the audit log)")
+		return c
+	}
+	var relF remoteFlags
+	rel := &cobra.Command{
+		Use: "release AGENT_ID", Short: "Release a quarantined agent (its revoked grants stay revoked)", Args: cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return runRemote(cmd, &relF, func(ctx context.Context, r *remote) error {
+				if err := r.Release(ctx, broker.Operator{}, args[0]); err != nil {
+					return err
+				}
+				if relF.json {
+					return printJSON(cmd.OutOrStdout(), map[string]string{"released": args[0]})
+				}
+				fmt.Fprintf(cmd.OutOrStdout(), "released %s from quarantine\n", args[0])
+				return nil
+			})
+		},
+	}
+	relF.add(rel.Flags(), false)
+	agents.AddCommand(als, agentAction("revoke", "Revoke every grant an agent holds", false),
+		agentAction("quarantine", "Revoke every grant an agent holds and refuse its requests until released", true), rel)
+	rootCmd.AddCommand(agents)
+
+	var raF remoteFlags
+	var raReason string
+	var noFreeze bool
+	ra := &cobra.Command{
+		Use: "revoke-all", Short: "Revoke every grant at once and freeze issuance (break-glass)", Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			return runRemote(cmd, &raF, func(ctx context.Context, r *remote) error {
+				what := "Revoke EVERY grant and FREEZE issuance? Every agent token stops working at once."
+				if noFreeze {
+					what = "Revoke EVERY grant? Every agent token stops working at once."
+				}
+				if err := confirm(cmd, &raF, what); err != nil {
+					return err
+				}
+				rev, err := r.RevokeAll(ctx, broker.Operator{}, raReason, !noFreeze)
+				if err != nil {
+					return freshError(err)
+				}
+				if raF.json {
+					return printJSON(cmd.OutOrStdout(), rev)
+				}
+				state := "issuance is FROZEN (writ unfreeze to resume)"
+				if noFreeze {
+					state = "issuance continues"
+				}
+				fmt.Fprintf(cmd.OutOrStdout(), "every grant revoked (epoch %d); %s\n", rev.Epoch, state)
+				return nil
+			})
+		},
+	}
+	raF.add(ra.Flags(), true)
+	ra.Flags().StringVar(&raReason, "reason", "revoke-all from the command line", "why (recorded in the audit log and sent to resource servers)")
+	ra.Flags().BoolVar(&noFreeze, "no-freeze", false, "revoke everything but keep issuing")
+	rootCmd.AddCommand(ra)
+
+	freezeCmd := func(unfreeze bool) *cobra.Command {
+		var f remoteFlags
+		var reason string
+		use, short := "freeze", "Stop all issuance: no approvals take effect, no tokens are minted; revocation still works"
+		if unfreeze {
+			use, short = "unfreeze", "Let approvals and minting resume"
+		}
+		c := &cobra.Command{
+			Use: use, Short: short, Args: cobra.NoArgs,
+			RunE: func(cmd *cobra.Command, _ []string) error {
+				return runRemote(cmd, &f, func(ctx context.Context, r *remote) error {
+					what := "Freeze issuance?"
+					if unfreeze {
+						what = "Unfreeze issuance? Approvals and token minting resume."
+					}
+					if err := confirm(cmd, &f, what); err != nil {
+						return err
+					}
+					var err error
+					if unfreeze {
+						err = r.Unfreeze(ctx, broker.Operator{}, reason)
+					} else {
+						err = r.Freeze(ctx, reason)
+					}
+					if err != nil {
+						return freshError(err)
+					}
+					st := r.IssuerState()
+					if f.json {
+						return printJSON(cmd.OutOrStdout(), st)
+					}
+					if st.Frozen {
+						fmt.Fprintln(cmd.OutOrStdout(), "issuance is FROZEN")
+					} else {
+						fmt.Fprintln(cmd.OutOrStdout(), "issuance is LIVE")
+					}
+					return nil
+				})
+			},
+		}
+		f.add(c.Flags(), true)
+		c.Flags().StringVar(&reason, "reason", use+" from the command line", "why (recorded in the audit log)")
+		return c
+	}
+	rootCmd.AddCommand(freezeCmd(false), freezeCmd(true))
+}
+
+// decisionError says who decided first when a decision lost a race.
+func decisionError(err error) error {
+	if d := lostTo(err); d != nil {
+		return &ExitError{Code: exitConflict, Err: fmt.Errorf("%w (decided: %s by %s at %s)", err, d.Kind,
+			clipText(d.Operator.Display(), 80), d.At.Local().Format(time.DateTime))}
+	}
+	return freshError(err)
+}
+
+// freshError tells the operator how to get the recent sign-in a grave
+// action needs.
+func freshError(err error) error {
+	if needsFresh(err) {
+		return &ExitError{Code: exitUnauthorized, Err: fmt.Errorf("%w\nrun `writ login --fresh` and try again", err)}
+	}
+	return err
+}
