@@ -61,7 +61,9 @@ func (s *Service) Redeem(ctx context.Context, agentID, requestID, jkt string) (*
 		if err != nil || req.AgentID != agentID {
 			return Errorf(EINVALID, "auth_req_id is unknown or was issued to another client").WithReason(ReasonInvalidGrant)
 		}
-		if req.DecisionID != "" {
+		// The decision is read only to tell a denied agent why; a token
+		// names it by the id the request carries.
+		if req.State == RequestDenied && req.DecisionID != "" {
 			if dec, err = tx.Decision(req.DecisionID); err != nil {
 				return err
 			}
@@ -98,7 +100,7 @@ func (s *Service) Redeem(ctx context.Context, agentID, requestID, jkt string) (*
 		return nil, Errorf(ECONFLICT, "the token for this request was already issued").WithReason(ReasonInvalidGrant)
 	}
 	s.polls.forget(req.ID)
-	if grant == nil || dec == nil {
+	if grant == nil || req.DecisionID == "" {
 		return nil, Errorf(EINTERNAL, "approved request %s has no grant", short(req.ID))
 	}
 	if s.cfg.RequireDPoP && jkt == "" {
@@ -121,7 +123,7 @@ func (s *Service) Redeem(ctx context.Context, agentID, requestID, jkt string) (*
 	var claims *AccessClaims
 	var tok *Token
 	for attempt := 0; ; attempt++ {
-		raw, claims, tok, err = s.mintFrom(ctx, req, grant, dec, agentID, jkt, now)
+		raw, claims, tok, err = s.mintFrom(ctx, req, grant, agentID, jkt, now)
 		if !errors.Is(err, errGrantChanged) || attempt == 2 {
 			break
 		}
@@ -158,9 +160,9 @@ var errGrantChanged = errors.New("grant changed while minting")
 // mintFrom signs a token for grant and commits it, once, if the request is
 // still approved and the grant still live and unchanged. On success grant
 // is updated in place to the committed grant.
-func (s *Service) mintFrom(ctx context.Context, req *TaskRequest, grant *Grant, dec *Decision, agentID, jkt string, now time.Time) (string, *AccessClaims, *Token, error) {
+func (s *Service) mintFrom(ctx context.Context, req *TaskRequest, grant *Grant, agentID, jkt string, now time.Time) (string, *AccessClaims, *Token, error) {
 	requestID := req.ID
-	claims := s.accessClaims(req, grant, dec, jkt, now)
+	claims := s.accessClaims(req, grant, jkt, now)
 	raw, err := s.signAccess(claims)
 	if err != nil {
 		return "", nil, nil, err
@@ -223,13 +225,13 @@ func (s *Service) mintFrom(ctx context.Context, req *TaskRequest, grant *Grant, 
 	return raw, claims, tok, nil
 }
 
-func (s *Service) accessClaims(req *TaskRequest, g *Grant, dec *Decision, jkt string, now time.Time) *AccessClaims {
+func (s *Service) accessClaims(req *TaskRequest, g *Grant, jkt string, now time.Time) *AccessClaims {
 	c := &AccessClaims{
 		Issuer: s.opts.Issuer, Subject: g.AgentID, ClientID: g.AgentID, Audience: g.Terms.Resource,
 		IssuedAt: now.Unix(), NotBefore: now.Unix(), Expiry: g.ExpiresAt.Unix(),
 		JTI: s.newSecretID(16), Scope: strings.Join(g.Terms.ResourceScopes(), " "),
 		Details: g.Terms.Details, SID: g.ID,
-		Writ: WritClaims{Task: req.ID, IntentSHA256: IntentDigest(req.Intent), Decision: dec.ID,
+		Writ: WritClaims{Task: req.ID, IntentSHA256: IntentDigest(req.Intent), Decision: req.DecisionID,
 			Approver: ApproverRef{Issuer: g.Approver.Issuer, Subject: g.Approver.Subject},
 			Parent:   req.ParentID, Epoch: g.Epoch, AgentEpoch: g.AgentEpoch},
 	}
