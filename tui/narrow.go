@@ -139,6 +139,11 @@ func (n *narrowDialog) terms() broker.Terms {
 	return t.Normalized()
 }
 
+// scopeOn reports whether the editor keeps scope s.
+func (n *narrowDialog) scopeOn(s string) bool {
+	return slices.ContainsFunc(n.items, func(it narrowItem) bool { return it.kind == itemScope && it.scope == s && it.on })
+}
+
 // unchanged reports whether the editor grants exactly what was asked.
 func (n *narrowDialog) unchanged() bool {
 	t := n.terms()
@@ -217,6 +222,10 @@ func (n *narrowDialog) view(a *app, w int) string {
 				b.WriteString(th.Muted.Render(fmt.Sprintf("\n    detail %d %s", it.detail+1, Neutralise(id))))
 			}
 			line = fmt.Sprintf("%s action %s", box, Neutralise(it.action))
+			if it.on && !n.scopeOn(it.action) {
+				// The domain's rule: a dropped scope leaves every detail.
+				line = fmt.Sprintf("[-] action %s", Neutralise(it.action)) + th.Muted.Render("  (dropped with its scope)")
+			}
 		case itemTTL:
 			asked := "asked"
 			if n.proposedBy != "" {
@@ -240,7 +249,7 @@ func (n *narrowDialog) view(a *app, w int) string {
 			b.WriteString(" " + line)
 		}
 	}
-	b.WriteString("\n" + th.Title.Render("requested → granted") + th.Muted.Render("   space toggles · ←/→ TTL and resource · enter grants") + "\n")
+	b.WriteString("\n" + th.Title.Render("requested → granted") + th.Muted.Render("   space toggles · ←/→ TTL and location · enter grants") + "\n")
 	b.WriteString(strings.Join(n.diff(a, inner), "\n"))
 	return frame(a, "Narrow and grant", b.String(), w)
 }
