@@ -371,3 +371,31 @@ func TestDecisionRacingTheDeadline(t *testing.T) {
 		}
 	}
 }
+
+// An action taken while the server is down waits, and is applied once
+// when the server is back.
+func TestActionWhileDisconnectedAppliedOnce(t *testing.T) {
+	h := opapitest.Start(t, opapitest.Options{})
+	c := h.Client("dana", nil)
+	epoch := h.Svc.IssuerState().Epoch
+	h.Stop()
+	done := make(chan error, 1)
+	go func() {
+		_, err := c.RevokeAll(context.Background(), noOp, "while the server was down", false)
+		done <- err
+	}()
+	// Let it find the server down at least once before it comes back.
+	waitFor(t, "a failed attempt", func() bool { return c.FailedAttempts() > 0 })
+	h.Restart()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatalf("the action failed: %v", err)
+		}
+	case <-time.After(30 * time.Second):
+		t.Fatal("the action never completed")
+	}
+	if got := h.Svc.IssuerState().Epoch; got != epoch+1 {
+		t.Errorf("epoch moved %d times, want once", got-epoch)
+	}
+}
