@@ -12,10 +12,14 @@ import (
 	tea "charm.land/bubbletea/v2"
 	"github.com/spf13/cobra"
 
+	"github.com/writhq/writ/broker/opapi/client"
 	"github.com/writhq/writ/broker/operator"
 	"github.com/writhq/writ/tui"
 	"github.com/writhq/writ/tui/signin"
 )
+
+// The console's screens work over the operator API unchanged.
+var _ tui.Backend = (*client.Client)(nil)
 
 // runRemoteConsole runs the console against a writ server: the same
 // screens, through the operator API. Quitting it never affects agents.

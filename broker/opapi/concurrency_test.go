@@ -321,3 +321,81 @@ func TestReconnectAfterServerRestart(t *testing.T) {
 	}
 	t.Errorf("connection states %v: want a loss, then a reconnect", state)
 }
+
+// A decision racing the review deadline has exactly one outcome, and the
+// stream tells every client the same one.
+func TestDecisionRacingTheDeadline(t *testing.T) {
+	h := opapitest.Start(t, opapitest.Options{})
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	dana, omar := h.Client("dana", nil), h.Client("omar", nil)
+	cols := []*collect{follow(ctx, dana), follow(ctx, omar)}
+	const rounds = 6
+	var reqs []string
+	for range rounds {
+		reqs = append(reqs, h.Submit("races the deadline").ID)
+	}
+	h.Clock.Advance(broker.DefaultLimits.ReviewDeadline) // every request is at its deadline now
+	for _, id := range reqs {
+		race(
+			func() error { _, err := dana.Approve(ctx, noOp, id); return err },
+			func() error { _, err := h.Svc.ExpireDue(ctx); return err },
+		)
+	}
+	outcome := func(col *collect, id string) []broker.EventKind {
+		var out []broker.EventKind
+		for _, e := range col.snapshot() {
+			if e.Request != nil && e.Request.ID == id && (e.Kind == broker.EventRequestDecided || e.Kind == broker.EventRequestExpired) {
+				out = append(out, e.Kind)
+			}
+		}
+		return out
+	}
+	for _, id := range reqs {
+		r, err := h.Svc.Request(ctx, id)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if r.State != broker.RequestApproved && r.State != broker.RequestExpired {
+			t.Fatalf("request %s ended %s", id, r.State)
+		}
+		want := broker.EventRequestDecided
+		if r.State == broker.RequestExpired {
+			want = broker.EventRequestExpired
+		}
+		for i, col := range cols {
+			waitFor(t, "the outcome on every stream", func() bool { return len(outcome(col, id)) > 0 })
+			if got := outcome(col, id); len(got) != 1 || got[0] != want {
+				t.Errorf("client %d saw %v for a request that ended %s", i, got, r.State)
+			}
+		}
+	}
+}
+
+// An action taken while the server is down waits, and is applied once
+// when the server is back.
+func TestActionWhileDisconnectedAppliedOnce(t *testing.T) {
+	h := opapitest.Start(t, opapitest.Options{})
+	c := h.Client("dana", nil)
+	epoch := h.Svc.IssuerState().Epoch
+	h.Stop()
+	done := make(chan error, 1)
+	go func() {
+		_, err := c.RevokeAll(context.Background(), noOp, "while the server was down", false)
+		done <- err
+	}()
+	// Let it find the server down at least once before it comes back.
+	waitFor(t, "a failed attempt", func() bool { return c.FailedAttempts() > 0 })
+	h.Restart()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatalf("the action failed: %v", err)
+		}
+	case <-time.After(30 * time.Second):
+		t.Fatal("the action never completed")
+	}
+	if got := h.Svc.IssuerState().Epoch; got != epoch+1 {
+		t.Errorf("epoch moved %d times, want once", got-epoch)
+	}
+}

@@ -2,12 +2,17 @@ package opapi
 
 import (
 	"bytes"
+	"context"
+	"errors"
 	"net/http"
 	"net/http/httptest"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/writhq/writ/broker"
+	"github.com/writhq/writ/broker/operator"
+	"github.com/writhq/writ/store"
 )
 
 // FuzzParseEventID: a Last-Event-ID from any client is parsed without
@@ -47,4 +52,44 @@ func FuzzReadBody(f *testing.F) {
 			}
 		}
 	})
+}
+
+// FuzzVerifyToken: whatever arrives as an operator token is refused with
+// an invalid_token challenge unless writ signed it; nothing panics.
+func FuzzVerifyToken(f *testing.F) {
+	svc, err := broker.New(context.Background(), &broker.Config{}, store.OpenTemp(f), broker.Options{Issuer: "https://writ.test"})
+	if err != nil {
+		f.Fatal(err)
+	}
+	s, err := New(svc, Options{PublicURL: "https://writ.test", Verifier: noVerifier{}, ApproverGroup: "g"})
+	if err != nil {
+		f.Fatal(err)
+	}
+	good, err := svc.Sign(TokenType, opClaims{Issuer: "https://writ.test", Audience: "https://writ.test/v1", Subject: "i|s",
+		Expiry: time.Now().Add(time.Hour).Unix(), CNF: cnf{JKT: "k"}, Group: "g", Operator: broker.Operator{Issuer: "i", Subject: "s"}})
+	if err != nil {
+		f.Fatal(err)
+	}
+	for _, seed := range []string{good, "", "a.b.c", good[:len(good)-3], strings.Replace(good, ".", "..", 1), "eyJhbGciOiJub25lIn0.e30."} {
+		f.Add(seed)
+	}
+	f.Fuzz(func(t *testing.T, raw string) {
+		c, err := s.verifyToken(raw)
+		if err == nil {
+			if raw != good || c.Operator.Subject != "s" {
+				t.Fatalf("accepted %q", raw)
+			}
+			return
+		}
+		var ae *authError
+		if !errors.As(err, &ae) || ae.code != errInvalidToken {
+			t.Fatalf("%q: %v", raw, err)
+		}
+	})
+}
+
+type noVerifier struct{}
+
+func (noVerifier) VerifyIDToken(context.Context, string) (*operator.Session, error) {
+	return nil, errors.New("no provider in this test")
 }

@@ -282,8 +282,18 @@ func (s *Server) quarantine(w http.ResponseWriter, r *http.Request, c *caller) {
 }
 
 func (s *Server) release(w http.ResponseWriter, r *http.Request, c *caller) {
-	err := s.svc.Release(r.Context(), c.op, r.PathValue("id"))
-	s.reply(w, r, s.svc.IssuerState(), err)
+	id := r.PathValue("id")
+	if err := s.svc.Release(r.Context(), c.op, id); err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	for _, a := range s.agents() {
+		if a.ID == id {
+			writeJSON(w, http.StatusOK, a)
+			return
+		}
+	}
+	writeJSON(w, http.StatusOK, Agent{ID: id})
 }
 
 func (s *Server) revokeAll(w http.ResponseWriter, r *http.Request, c *caller) {

@@ -67,7 +67,7 @@ func (h *hub) add(e broker.Event) {
 
 // read returns the frames after seq, or gap when some of them have left
 // the ring, and a channel closed when more arrive.
-func (h *hub) read(after uint64, max int) (out []frame, gap bool, head uint64, wake <-chan struct{}) {
+func (h *hub) read(after uint64, limit int) (out []frame, gap bool, head uint64, wake <-chan struct{}) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	head = h.next - 1
@@ -81,7 +81,7 @@ func (h *hub) read(after uint64, max int) (out []frame, gap bool, head uint64, w
 	if after+1 < oldest {
 		return nil, true, head, h.wake
 	}
-	for s := after + 1; s <= head && len(out) < max; s++ {
+	for s := after + 1; s <= head && len(out) < limit; s++ {
 		out = append(out, h.ring[s%uint64(len(h.ring))])
 	}
 	return out, false, head, h.wake

@@ -24,6 +24,7 @@ import (
 	"net/url"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	jose "github.com/go-jose/go-jose/v4"
@@ -47,9 +48,11 @@ type Options struct {
 	// OnConnection is told when the event stream connects (err nil) or
 	// loses its connection (err says why). It must not block.
 	OnConnection func(connected bool, err error)
-	// Retries is how many times a mutating call that could not reach the
-	// server is sent again with the same Idempotency-Key (default 3).
-	Retries int
+	// RetryFor is how long a mutating call that cannot reach the server
+	// keeps being sent again, with the same Idempotency-Key, before it
+	// fails (default 30 s): an action taken while the connection is down
+	// is applied once, when it is back.
+	RetryFor time.Duration
 	// Backoff is the first wait between retries and reconnects, doubled
 	// each time up to 5 s (default 250 ms).
 	Backoff time.Duration
@@ -65,6 +68,8 @@ type Client struct {
 	http   *http.Client // calls, with a timeout
 	stream *http.Client // the event stream, without one
 	log    *slog.Logger
+
+	failed atomic.Int64 // calls that could not reach the server, for tests and diagnostics
 
 	mu       sync.Mutex
 	token    string
@@ -95,8 +100,8 @@ func New(opts Options) (*Client, error) {
 	if opts.HTTPClient == nil {
 		opts.HTTPClient = &http.Client{Timeout: 30 * time.Second}
 	}
-	if opts.Retries == 0 {
-		opts.Retries = 3
+	if opts.RetryFor <= 0 {
+		opts.RetryFor = 30 * time.Second
 	}
 	if opts.Backoff <= 0 {
 		opts.Backoff = 250 * time.Millisecond
@@ -111,6 +116,9 @@ func New(opts Options) (*Client, error) {
 	c.stream = &http.Client{Transport: tr}
 	return c, nil
 }
+
+// FailedAttempts counts attempts that could not reach the server.
+func (c *Client) FailedAttempts() int64 { return c.failed.Load() }
 
 // Server is the server's URL.
 func (c *Client) Server() string { return c.base }
@@ -297,6 +305,7 @@ func (c *Client) call(ctx context.Context, method, path string, in, out any, mut
 	}
 	retried := false
 	wait := c.opts.Backoff
+	giveUp := time.Now().Add(c.opts.RetryFor)
 	for attempt := 0; ; attempt++ {
 		if err := c.ensureToken(ctx); err != nil {
 			return err
@@ -316,9 +325,10 @@ func (c *Client) call(ctx context.Context, method, path string, in, out any, mut
 			if ctx.Err() != nil {
 				return ctx.Err()
 			}
-			if attempt >= c.opts.Retries || (!mutating && attempt >= 1) {
+			if (mutating && time.Now().After(giveUp)) || (!mutating && attempt >= 1) {
 				return &UnreachableError{Server: c.base, Err: err}
 			}
+			c.failed.Add(1)
 			c.log.Debug("operator API call failed; retrying", "path", path, "err", err)
 			select {
 			case <-time.After(wait):
