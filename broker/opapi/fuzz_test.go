@@ -12,7 +12,7 @@ import (
 
 	"github.com/writhq/writ/broker"
 	"github.com/writhq/writ/broker/operator"
-	"github.com/writhq/writ/store"
+	"github.com/writhq/writ/store/storetest"
 )
 
 // FuzzParseEventID: a Last-Event-ID from any client is parsed without
@@ -57,7 +57,7 @@ func FuzzReadBody(f *testing.F) {
 // FuzzVerifyToken: whatever arrives as an operator token is refused with
 // an invalid_token challenge unless writ signed it; nothing panics.
 func FuzzVerifyToken(f *testing.F) {
-	svc, err := broker.New(context.Background(), &broker.Config{}, store.OpenTemp(f), broker.Options{Issuer: "https://writ.test"})
+	svc, err := broker.New(context.Background(), &broker.Config{}, storetest.MustOpen(f), broker.Options{Issuer: "https://writ.test"})
 	if err != nil {
 		f.Fatal(err)
 	}
