@@ -25,9 +25,9 @@ import (
 	"github.com/writhq/writ/broker"
 	"github.com/writhq/writ/broker/agent"
 	"github.com/writhq/writ/broker/httpapi"
-	"github.com/writhq/writ/broker/ssf"
 	"github.com/writhq/writ/broker/ssf/ssftest"
 	"github.com/writhq/writ/store/storetest"
+	"github.com/writhq/writ/wire/ssfwire"
 )
 
 // feedEnv is the agent API with the revocation feed mounted, as `writ
@@ -194,8 +194,8 @@ func TestStandardReceiver(t *testing.T) {
 		t.Fatalf("token type %q, refresh %q", readOnly.TokenType, readOnly.RefreshToken)
 	}
 	create := map[string]any{
-		"delivery":         map[string]any{"method": ssf.DeliveryPoll},
-		"events_requested": []string{ssf.EventSessionRevoked},
+		"delivery":         map[string]any{"method": ssfwire.DeliveryPoll},
+		"events_requested": []string{ssfwire.EventSessionRevoked},
 	}
 	r := call(t, "POST", ssfMeta.ConfigurationEndpoint, readOnly.AccessToken, create, nil)
 	if r.StatusCode != http.StatusForbidden || !strings.Contains(r.Header.Get("WWW-Authenticate"), `error="insufficient_scope"`) {
@@ -206,7 +206,7 @@ func TestStandardReceiver(t *testing.T) {
 	if err != nil {
 		t.Fatalf("client credentials: %v", err)
 	}
-	var stream ssf.StreamConfig
+	var stream ssfwire.StreamConfig
 	if r := call(t, "POST", ssfMeta.ConfigurationEndpoint, tok.AccessToken, create, &stream); r.StatusCode != http.StatusCreated {
 		t.Fatalf("create stream: %d", r.StatusCode)
 	}
@@ -245,19 +245,19 @@ func TestStandardReceiver(t *testing.T) {
 	var ack []string
 	for {
 		// Polling needs ssf.read only.
-		var poll ssf.PollResponse
+		var poll ssfwire.PollResponse
 		if r := call(t, "POST", stream.Delivery.EndpointURL, readOnly.AccessToken,
 			map[string]any{"maxEvents": 10, "returnImmediately": false, "ack": ack}, &poll); r.StatusCode != 200 {
 			t.Fatalf("poll: %d", r.StatusCode)
 		}
 		ack = ack[:0]
 		for jti, raw := range poll.Sets {
-			set, err := ssf.VerifySET(raw, ssf.VerifyOptions{Issuer: ssfMeta.Issuer, Audience: ssftest.Resource, Key: keyFunc})
+			set, err := ssfwire.VerifySET(raw, ssfwire.VerifyOptions{Issuer: ssfMeta.Issuer, Audience: ssftest.Resource, Key: keyFunc})
 			if err != nil {
 				t.Fatalf("SET %s: %v", jti, err)
 			}
 			ack = append(ack, jti)
-			if set.Type == ssf.EventSessionRevoked && set.Subject != nil && set.Subject.Session != nil && set.Subject.Session.ID == grant.ID {
+			if set.Type == ssfwire.EventSessionRevoked && set.Subject != nil && set.Subject.Session != nil && set.Subject.Session.ID == grant.ID {
 				return
 			}
 		}
@@ -292,7 +292,7 @@ func TestFeedRefusesTaskTokens(t *testing.T) {
 	if r := call(t, "GET", e.issuer+"/ssf/stream", "", nil, nil); r.StatusCode != http.StatusUnauthorized {
 		t.Fatalf("no credential: %d", r.StatusCode)
 	}
-	var streams []ssf.StreamConfig
+	var streams []ssfwire.StreamConfig
 	if r := call(t, "GET", e.issuer+"/ssf/stream", e.assertion(), nil, &streams); r.StatusCode != http.StatusOK {
 		t.Fatalf("client assertion at the feed: %d", r.StatusCode)
 	}

@@ -6,5 +6,6 @@
 //
 // It is a leaf: it imports only the standard library, so a resource server
 // (broker/guard, broker/guard/mcpguard) or an agent (broker/agent) that
-// imports it does not pull in the issuer.
+// imports it does not pull in the issuer. The revocation feed's wire types
+// are in wire/ssfwire, a leaf too.
 package wire

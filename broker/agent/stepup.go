@@ -61,12 +61,16 @@ type stepUps struct {
 	children []*Task
 	refused  map[string]error // by resource and scopes: denied, expired
 
-	mu       sync.Mutex     // guards outcomes, which Refusals reads at any time
-	outcomes []*StepUpError // the step-ups that produced no token, oldest first
+	// mu guards outcomes, which Refusals reads at any time, learned, and
+	// children's appends (the step-up client reads them at any time;
+	// step-ups read them holding turn).
+	mu       sync.Mutex
+	outcomes []*StepUpError  // the step-ups that produced no token, oldest first
+	learned  map[string]need // by requestKey: what a challenge said such a request needs
 }
 
 func newStepUps() *stepUps {
-	return &stepUps{turn: make(chan struct{}, 1), refused: map[string]error{}}
+	return &stepUps{turn: make(chan struct{}, 1), refused: map[string]error{}, learned: map[string]need{}}
 }
 
 // StepUp turns a resource server's 403 insufficient_scope challenge into a
@@ -77,8 +81,8 @@ func newStepUps() *stepUps {
 // operator sees the request as a difference from t's grant; revoking t
 // revokes it too.
 //
-// It never asks twice for the same thing: a follow-on that already holds
-// the scopes is returned as is, and a denied or expired one is answered
+// It never asks twice for the same thing: a follow-on whose token already
+// allows what the challenge names (wire.AllowsAt) is returned as is, and a denied or expired one is answered
 // with the same *StepUpError. A task and its follow-ons together make at
 // most Options.MaxStepUps step-ups (ErrStepUpLimit after that).
 func (t *Task) StepUp(ctx context.Context, ch *wire.ScopeChallenge) (*Task, error) {
@@ -120,7 +124,11 @@ func (t *Task) stepUp(ctx context.Context, ch *wire.ScopeChallenge, requestURL s
 	defer func() { <-s.turn }()
 
 	now := t.client.now()
-	if child := s.covering(resource, ch.Scopes, now); child != nil {
+	at := requestURL
+	if at == "" {
+		at = resource
+	}
+	if child := s.covering(resource, need{scopes: ch.Scopes, details: ch.Details}, at, now); child != nil {
 		return child, nil
 	}
 	key := resource + " " + strings.Join(sortedCopy(ch.Scopes), " ")
@@ -161,7 +169,9 @@ func (t *Task) stepUp(ctx context.Context, ch *wire.ScopeChallenge, requestURL s
 		return nil, out
 	}
 	child.resource = resource
+	s.mu.Lock()
 	s.children = append(s.children, child)
+	s.mu.Unlock()
 	t.client.log.Debug("stepped up", "task", short(t.ID), "follow_on", short(child.ID), "scopes", strings.Join(child.Scopes, " "))
 	return child, nil
 }
@@ -176,11 +186,11 @@ func (t *Task) Refusals() []*StepUpError {
 	return slices.Clone(t.steps.outcomes)
 }
 
-// covering returns a live follow-on at resource holding every one of scopes.
-func (s *stepUps) covering(resource string, scopes []string, now time.Time) *Task {
+// covering returns a live follow-on at resource whose token holds n
+// (judged at location for actions n's details do not place).
+func (s *stepUps) covering(resource string, n need, location string, now time.Time) *Task {
 	for _, c := range s.children {
-		if c.resource == resource && now.Before(c.ExpiresAt) &&
-			!slices.ContainsFunc(scopes, func(sc string) bool { return !slices.Contains(c.Scopes, sc) }) {
+		if c.resource == resource && now.Before(c.ExpiresAt) && holds(c, n, location) {
 			return c
 		}
 	}
@@ -216,7 +226,11 @@ func (t *Task) stepUpResource(ctx context.Context, ch *wire.ScopeChallenge) (str
 // up (StepUp) and sending the request once more with the follow-on's
 // token: the caller sees the answer to that second attempt, or a
 // *StepUpError (in a *url.Error) when the step-up produced no token. A
-// follow-on already holding the scopes is used without asking writ again.
+// follow-on already holding the authority is used without asking writ
+// again, and the task remembers which kind of request (method, URL, and
+// the JSON-RPC method and tool or resource of an MCP call) needed what, so
+// later requests of that kind are sent with the follow-on's token from the
+// first try instead of being refused once with t's.
 // A step-up waits for the operator, so the client has no timeout of its
 // own: bound each request with its context.
 func (t *Task) StepUpClient() *http.Client {
@@ -248,7 +262,11 @@ func (st *stepUpTransport) RoundTrip(req *http.Request) (*http.Response, error) 
 	if err != nil {
 		return nil, err
 	}
-	resp, err := st.transport(st.task).RoundTrip(replay)
+	u := *req.URL
+	u.RawQuery, u.Fragment = "", ""
+	key := requestKey(replay)
+	first := st.task.steps.tokenFor(st.task, key, u.String(), st.task.client.now())
+	resp, err := st.transport(first).RoundTrip(replay)
 	if err != nil || resp.StatusCode != http.StatusForbidden {
 		return resp, err
 	}
@@ -260,8 +278,7 @@ func (st *stepUpTransport) RoundTrip(req *http.Request) (*http.Response, error) 
 	}
 	_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10))
 	resp.Body.Close()
-	u := *req.URL
-	u.RawQuery, u.Fragment = "", ""
+	st.task.steps.learn(key, ch)
 	child, err := st.task.stepUp(req.Context(), ch, u.String())
 	if err != nil {
 		return nil, err

@@ -8,7 +8,9 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"slices"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -200,4 +202,102 @@ func scopeOf(t *testing.T, tok string) string {
 	}
 	_ = json.Unmarshal(b, &c)
 	return c.Scope
+}
+
+// TestStepUpClientSendsTheCoveringTokenFirst: once a kind of request drew
+// a challenge and was stepped up, later requests of that kind go out with
+// the follow-on's token at once (no refused attempt with the parent's),
+// and other requests, including JSON-RPC calls of other tools at the same
+// URL, keep the parent's token.
+func TestStepUpClientSendsTheCoveringTokenFirst(t *testing.T) {
+	key, _ := agent.GenerateKey("release-bot", jose.ES256)
+	var mu sync.Mutex
+	var refusals int
+	var used []string // the scope of the token each accepted request carried
+	// A resource server: POST /repos/acme/web needs contents:write there,
+	// and so does the JSON-RPC tool "deploy" at /rpc; anything else needs
+	// contents:read.
+	var rs *httptest.Server
+	rs = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		_, tok, _ := strings.Cut(r.Header.Get("Authorization"), " ")
+		body, _ := io.ReadAll(r.Body)
+		action, loc := "contents:read", rs.URL+r.URL.Path
+		if r.Method == http.MethodPost && (r.URL.Path == "/repos/acme/web" || strings.Contains(string(body), `"name":"deploy"`)) {
+			action = "contents:write"
+		}
+		scope := scopeOf(t, tok)
+		mu.Lock()
+		defer mu.Unlock()
+		if !slices.Contains(strings.Fields(scope), action) {
+			refusals++
+			d := wire.EncodeDetails([]wire.AuthorizationDetail{{Type: wire.TaskDetailType, Actions: []string{action}, Locations: []string{loc}}})
+			w.Header().Set("WWW-Authenticate", `DPoP error="insufficient_scope", scope="`+action+`", authorization_details="`+d+`"`)
+			w.WriteHeader(http.StatusForbidden)
+			return
+		}
+		used = append(used, scope)
+	}))
+	t.Cleanup(rs.Close)
+	var submitted atomic.Int32
+	_, issuer := writFor(t, key, rs.URL, func(ctx context.Context, svc *broker.Service, r *broker.TaskRequest) {
+		submitted.Add(1)
+		if _, err := svc.Approve(ctx, op, r.ID); err != nil {
+			t.Error(err)
+		}
+	})
+	c, err := agent.New(context.Background(), issuer, key, agent.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	task, err := c.RequestAndWait(context.Background(), agent.TaskRequest{Intent: "x", Scopes: []string{"contents:read"}, Resource: rs.URL, TTL: 10 * time.Minute}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rpc := func(tool string) string {
+		return `{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"` + tool + `","arguments":{}}}`
+	}
+	send := func(hc *http.Client, method, path, body string) {
+		t.Helper()
+		req, _ := http.NewRequest(method, rs.URL+path, strings.NewReader(body))
+		resp, err := hc.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusOK {
+			t.Fatalf("%s %s %s: %d", method, path, body, resp.StatusCode)
+		}
+	}
+	hc := task.StepUpClient()
+	send(hc, http.MethodPost, "/repos/acme/web", "a")
+	send(hc, http.MethodPost, "/rpc", rpc("deploy"))
+	if refusals != 2 || submitted.Load() != 3 {
+		t.Fatalf("%d refusals, %d requests after two step-ups; want 2 and 3", refusals, submitted.Load())
+	}
+	used = nil
+	const n = 4
+	for _, client := range []*http.Client{hc, task.StepUpClient()} { // a new client of the task knows too
+		for range n {
+			for _, r := range []struct{ method, path, body string }{
+				{http.MethodPost, "/repos/acme/web", "a"},
+				{http.MethodPost, "/rpc", rpc("deploy")},
+				{http.MethodPost, "/rpc", rpc("status")},
+				{http.MethodGet, "/repos/acme/web", ""},
+				{http.MethodPost, "/repos/acme/web?page=2", "b"},
+			} {
+				send(client, r.method, r.path, r.body)
+			}
+		}
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if refusals != 2 || submitted.Load() != 3 {
+		t.Errorf("%d refusals, %d requests after the step-ups; want no more of either", refusals, submitted.Load())
+	}
+	want := []string{"contents:write", "contents:write", "contents:read", "contents:read", "contents:write"}
+	for i, got := range used {
+		if got != want[i%len(want)] {
+			t.Errorf("request %d carried a token for %q, want %q", i, got, want[i%len(want)])
+		}
+	}
 }

@@ -16,8 +16,7 @@ import (
 	"time"
 
 	"github.com/go-jose/go-jose/v4"
-
-	"github.com/writhq/writ/broker/ssf"
+	"github.com/writhq/writ/wire/ssfwire"
 )
 
 // feedState is what the guard knows about its revocation feed.
@@ -34,7 +33,7 @@ type feedState struct {
 
 // subscription is the guard's stream at writ.
 type subscription struct {
-	meta     ssf.Metadata
+	meta     ssfwire.Metadata
 	streamID string
 	aud      string // the stream's aud: what SETs for us carry
 	pollURL  string
@@ -66,7 +65,7 @@ func (g *Guard) runFeed(ctx context.Context) {
 			g.unsubscribe(sub)
 		}
 	}()
-	req := ssf.PollRequest{ReturnImmediately: true}
+	req := ssfwire.PollRequest{ReturnImmediately: true}
 	failures := 0
 	for ctx.Err() == nil {
 		var err error
@@ -77,7 +76,7 @@ func (g *Guard) runFeed(ctx context.Context) {
 				g.feedTrouble(ctx, failures, "subscribe to the revocation feed", err)
 				continue
 			}
-			req = ssf.PollRequest{ReturnImmediately: true}
+			req = ssfwire.PollRequest{ReturnImmediately: true}
 		}
 		resp, status, err := g.poll(ctx, sub, req)
 		if ctx.Err() != nil {
@@ -99,10 +98,10 @@ func (g *Guard) runFeed(ctx context.Context) {
 			continue
 		}
 		failures = 0
-		next := ssf.PollRequest{}
+		next := ssfwire.PollRequest{}
 		held := false
 		for jti, raw := range resp.Sets {
-			if serr := g.applySET(ctx, sub, raw); serr != nil && serr.Code == ssf.ErrInvalidKey {
+			if serr := g.applySET(ctx, sub, raw); serr != nil && serr.Code == ssfwire.ErrInvalidKey {
 				// Most likely writ rotated its key and the JWKS is a moment
 				// behind. The SET may be a revocation: neither ack nor refuse
 				// it, so writ sends it again, and refuse every token until it
@@ -118,9 +117,9 @@ func (g *Guard) runFeed(ctx context.Context) {
 				g.feed.refusedSETs.Add(1)
 				g.log.Warn("refused a SET from the revocation feed", "jti", quoteValue(jti), "err", serr.Code, "description", serr.Description)
 				if next.SetErrs == nil {
-					next.SetErrs = map[string]ssf.SetErr{}
+					next.SetErrs = map[string]ssfwire.SetErr{}
 				}
-				next.SetErrs[jti] = ssf.SetErr{Err: serr.Code, Description: serr.Description}
+				next.SetErrs[jti] = ssfwire.SetErr{Err: serr.Code, Description: serr.Description}
 				continue
 			}
 			next.Ack = append(next.Ack, jti)
@@ -163,11 +162,11 @@ func (g *Guard) subscribe(ctx context.Context) (*subscription, error) {
 		return nil, err
 	}
 	body := map[string]any{
-		"delivery":         map[string]string{"method": ssf.DeliveryPoll},
-		"events_requested": ssf.EventsSupported,
+		"delivery":         map[string]string{"method": ssfwire.DeliveryPoll},
+		"events_requested": ssfwire.EventsSupported,
 		"description":      "writ guard of " + g.cfg.Audience,
 	}
-	var cfg ssf.StreamConfig
+	var cfg ssfwire.StreamConfig
 	status, err := g.callJSON(ctx, http.MethodPost, meta.ConfigurationEndpoint, body, &cfg)
 	if err != nil {
 		return nil, err
@@ -178,7 +177,7 @@ func (g *Guard) subscribe(ctx context.Context) (*subscription, error) {
 	switch {
 	case cfg.Issuer != g.cfg.Issuer:
 		return nil, fmt.Errorf("create stream: the stream's iss %q is not the issuer %q", cfg.Issuer, g.cfg.Issuer)
-	case cfg.Delivery.Method != ssf.DeliveryPoll || cfg.Delivery.EndpointURL == "" || cfg.StreamID == "" || cfg.Audience == "":
+	case cfg.Delivery.Method != ssfwire.DeliveryPoll || cfg.Delivery.EndpointURL == "" || cfg.StreamID == "" || cfg.Audience == "":
 		return nil, fmt.Errorf("create stream: writ did not give a poll stream")
 	}
 	sub := &subscription{meta: meta, streamID: cfg.StreamID, aud: cfg.Audience, pollURL: cfg.Delivery.EndpointURL, state: randomState()}
@@ -193,15 +192,15 @@ func (g *Guard) subscribe(ctx context.Context) (*subscription, error) {
 	// A verification event shows the stream works end to end; it is
 	// informational: readiness comes from catching up.
 	if _, err := g.callJSON(ctx, http.MethodPost, meta.VerificationEndpoint,
-		map[string]string{"stream_id": sub.streamID, "state": sub.state}, nil); err != nil {
+		ssfwire.VerificationRequest{StreamID: sub.streamID, State: sub.state}, nil); err != nil {
 		g.log.Debug("verification request failed", "err", err)
 	}
 	return sub, nil
 }
 
 // discover fetches writ's SSF transmitter metadata (SSF 1.0 §7.2).
-func (g *Guard) discover(ctx context.Context) (ssf.Metadata, error) {
-	var meta ssf.Metadata
+func (g *Guard) discover(ctx context.Context) (ssfwire.Metadata, error) {
+	var meta ssfwire.Metadata
 	u, err := url.Parse(g.cfg.Issuer)
 	if err != nil {
 		return meta, err
@@ -230,10 +229,10 @@ func (g *Guard) discover(ctx context.Context) (ssf.Metadata, error) {
 
 // poll sends one poll request; the answer may take up to the
 // transmitter's long-poll timeout.
-func (g *Guard) poll(ctx context.Context, sub *subscription, req ssf.PollRequest) (*ssf.PollResponse, int, error) {
+func (g *Guard) poll(ctx context.Context, sub *subscription, req ssfwire.PollRequest) (*ssfwire.PollResponse, int, error) {
 	ctx, cancel := context.WithTimeout(ctx, g.cfg.StaleAfter+5*time.Second)
 	defer cancel()
-	var resp ssf.PollResponse
+	var resp ssfwire.PollResponse
 	status, err := g.callJSON(ctx, http.MethodPost, sub.pollURL, req, &resp)
 	if err != nil {
 		return nil, status, err
@@ -256,15 +255,15 @@ func (g *Guard) unsubscribe(sub *subscription) {
 }
 
 // applySET verifies a SET and applies it to the deny set.
-func (g *Guard) applySET(ctx context.Context, sub *subscription, raw string) *ssf.SETError {
-	set, err := ssf.VerifySET(raw, ssf.VerifyOptions{Issuer: g.cfg.Issuer, Audience: sub.aud, Algs: g.algs,
+func (g *Guard) applySET(ctx context.Context, sub *subscription, raw string) *ssfwire.SETError {
+	set, err := ssfwire.VerifySET(raw, ssfwire.VerifyOptions{Issuer: g.cfg.Issuer, Audience: sub.aud, Algs: g.algs,
 		Key: func(kid string) (*jose.JSONWebKey, error) { return g.jwks.feedKey(ctx, kid) }})
 	if err != nil {
-		var serr *ssf.SETError
+		var serr *ssfwire.SETError
 		if errors.As(err, &serr) {
 			return serr
 		}
-		return &ssf.SETError{Code: ssf.ErrInvalidRequest, Description: err.Error()}
+		return &ssfwire.SETError{Code: ssfwire.ErrInvalidRequest, Description: err.Error()}
 	}
 	g.feed.applied.Add(1)
 	at := set.Event.Timestamp
@@ -273,43 +272,43 @@ func (g *Guard) applySET(ctx context.Context, sub *subscription, raw string) *ss
 	}
 	s := set.Subject
 	switch set.Type {
-	case ssf.EventSessionRevoked:
+	case ssfwire.EventSessionRevoked:
 		switch {
-		case s.Format == ssf.FormatComplex && s.Session != nil && s.Session.Format == ssf.FormatOpaque && s.Session.ID != "":
+		case s.Format == ssfwire.FormatComplex && s.Session != nil && s.Session.Format == ssfwire.FormatOpaque && s.Session.ID != "":
 			g.deny.revokeGrant(s.Session.ID, at)
-		case s.Format == ssf.FormatOpaque && s.ID != "":
+		case s.Format == ssfwire.FormatOpaque && s.ID != "":
 			g.deny.revokeGrant(s.ID, at) // a session named by a simple subject
-		case s.Format == ssf.FormatJWTID && s.Iss == g.cfg.Issuer && s.JTI != "":
+		case s.Format == ssfwire.FormatJWTID && s.Iss == g.cfg.Issuer && s.JTI != "":
 			g.deny.revokeToken(s.JTI, at)
-		case s.Format == ssf.FormatComplex && s.User != nil && s.User.Format == ssf.FormatIssSub && s.User.Iss == g.cfg.Issuer && s.User.Sub != "":
+		case s.Format == ssfwire.FormatComplex && s.User != nil && s.User.Format == ssfwire.FormatIssSub && s.User.Iss == g.cfg.Issuer && s.User.Sub != "":
 			g.deny.revokeAgent(s.User.Sub, set.Event.Epoch, at)
-		case s.Format == ssf.FormatComplex && s.Tenant != nil && s.Tenant.Format == ssf.FormatURI && s.Tenant.URI == g.cfg.Issuer:
+		case s.Format == ssfwire.FormatComplex && s.Tenant != nil && s.Tenant.Format == ssfwire.FormatURI && s.Tenant.URI == g.cfg.Issuer:
 			g.deny.revokeAll(set.Event.Epoch, at)
 		default:
 			g.log.Debug("ignoring session-revoked with a subject the guard does not use", "format", s.Format)
 			return nil
 		}
 		g.log.Debug("revocation applied", "jti", set.JTI, "txn", set.TXN)
-	case ssf.EventTokenClaimsChange:
-		if s.Format == ssf.FormatComplex && s.Session != nil && s.Session.ID != "" {
+	case ssfwire.EventTokenClaimsChange:
+		if s.Format == ssfwire.FormatComplex && s.Session != nil && s.Session.ID != "" {
 			if !g.deny.narrow(s.Session.ID, set.Event.Claims, at) {
-				return &ssf.SETError{Code: ssf.ErrInvalidRequest, Description: "token-claims-change claims are malformed"}
+				return &ssfwire.SETError{Code: ssfwire.ErrInvalidRequest, Description: "token-claims-change claims are malformed"}
 			}
 			g.log.Debug("grant narrowing applied", "jti", set.JTI, "txn", set.TXN)
 		}
-	case ssf.EventVerification:
+	case ssfwire.EventVerification:
 		if s.ID != sub.streamID {
 			return nil
 		}
 		if set.Event.State != sub.state {
-			return &ssf.SETError{Code: ssf.ErrInvalidState, Description: "state does not match the verification request"}
+			return &ssfwire.SETError{Code: ssfwire.ErrInvalidState, Description: "state does not match the verification request"}
 		}
 		g.feed.verified.Store(true)
-	case ssf.EventStreamUpdated:
+	case ssfwire.EventStreamUpdated:
 		if s.ID != sub.streamID {
 			return nil
 		}
-		if set.Event.Status == ssf.StatusEnabled {
+		if set.Event.Status == ssfwire.StatusEnabled {
 			if g.feed.down.Swap(nil) != nil {
 				g.log.Info("writ re-enabled the revocation feed")
 			}

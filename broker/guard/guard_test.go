@@ -22,6 +22,7 @@ import (
 	"github.com/writhq/writ/broker/guard"
 	"github.com/writhq/writ/broker/ssf"
 	"github.com/writhq/writ/broker/ssf/ssftest"
+	"github.com/writhq/writ/wire/ssfwire"
 )
 
 // publicURL is where the guarded API says it lives; proofs' htu use it.
@@ -580,11 +581,11 @@ func TestStreamPausedFailsClosed(t *testing.T) {
 	if len(streams) != 1 {
 		t.Fatalf("%d streams", len(streams))
 	}
-	if err := h.Transmitter.SetStatus(h.Ctx, streams[0].ID, ssf.StatusPaused, "operator"); err != nil {
+	if err := h.Transmitter.SetStatus(h.Ctx, streams[0].ID, ssfwire.StatusPaused, "operator"); err != nil {
 		t.Fatal(err)
 	}
 	waitRefused(t, g, func() *http.Request { return request("GET", "/x", "Bearer", tok) }, guard.ReasonFeedUnavailable)
-	if err := h.Transmitter.SetStatus(h.Ctx, streams[0].ID, ssf.StatusEnabled, ""); err != nil {
+	if err := h.Transmitter.SetStatus(h.Ctx, streams[0].ID, ssfwire.StatusEnabled, ""); err != nil {
 		t.Fatal(err)
 	}
 	waitReady(t, g)

@@ -3,7 +3,7 @@ package guard
 import (
 	"net/http"
 
-	"github.com/writhq/writ/broker"
+	"github.com/writhq/writ/wire"
 )
 
 // RequestLocation is the location of r as the guard judges it: the
@@ -24,8 +24,8 @@ func (g *Guard) RequireActionAtPath(action string) func(http.Handler) http.Handl
 		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			loc := g.RequestLocation(r)
 			g.protect(next, func(p *Principal) *Error {
-				if _, err := broker.CheckLocation(loc, loc); err != nil {
-					return refuse(http.StatusBadRequest, "invalid_request", ReasonBadRequest, broker.ErrorMessage(err))
+				if _, err := wire.CheckLocation(loc, loc); err != nil {
+					return refuse(http.StatusBadRequest, "invalid_request", ReasonBadRequest, err.Error())
 				}
 				if !p.Allows(loc, action) {
 					return refuse(http.StatusForbidden, "insufficient_scope", ReasonScope,

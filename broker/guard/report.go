@@ -9,7 +9,7 @@ import (
 	"sync/atomic"
 	"unicode/utf8"
 
-	"github.com/writhq/writ/broker/ssf"
+	"github.com/writhq/writ/wire/ssfwire"
 )
 
 // reportShards spreads use counting over locks, so concurrent requests
@@ -75,27 +75,27 @@ func (r *reporter) record(sid string, accepted bool, now int64, endpoint, reason
 		if c.reasons == nil {
 			c.reasons = make(map[string]int64, 1)
 		}
-		if _, ok := c.reasons[reason]; ok || len(c.reasons) < ssf.MaxUseReasons {
+		if _, ok := c.reasons[reason]; ok || len(c.reasons) < ssfwire.MaxUseReasons {
 			c.reasons[reason]++
 		}
 	}
 	if len(endpoint) > 200 {
 		endpoint = endpoint[:200]
 	}
-	if len(c.endpoints) < ssf.MaxUseEndpoints && !slices.Contains(c.endpoints, endpoint) && utf8.ValidString(endpoint) {
+	if len(c.endpoints) < ssfwire.MaxUseEndpoints && !slices.Contains(c.endpoints, endpoint) && utf8.ValidString(endpoint) {
 		c.endpoints = append(c.endpoints, endpoint)
 	}
 	s.mu.Unlock()
 }
 
 // take returns and forgets the counts.
-func (r *reporter) take() []ssf.GrantUse {
-	var out []ssf.GrantUse
+func (r *reporter) take() []ssfwire.GrantUse {
+	var out []ssfwire.GrantUse
 	for i := range r.shards {
 		s := &r.shards[i]
 		s.mu.Lock()
 		for sid, c := range s.m {
-			out = append(out, ssf.GrantUse{SID: sid, Accepted: c.accepted, Refused: c.refused,
+			out = append(out, ssfwire.GrantUse{SID: sid, Accepted: c.accepted, Refused: c.refused,
 				FirstAccepted: c.firstAccepted, LastAccepted: c.lastAccepted,
 				FirstRefused: c.firstRefused, LastRefused: c.lastRefused,
 				Endpoints: c.endpoints, Reasons: c.reasons})
@@ -120,8 +120,8 @@ func (g *Guard) flushUses(ctx context.Context) {
 		return
 	}
 	for len(uses) > 0 {
-		n := min(len(uses), ssf.MaxUsageEntries)
-		status, err := g.callJSON(ctx, http.MethodPost, *u, ssf.UsageReport{Uses: uses[:n]}, nil)
+		n := min(len(uses), ssfwire.MaxUsageEntries)
+		status, err := g.callJSON(ctx, http.MethodPost, *u, ssfwire.UsageReport{Uses: uses[:n]}, nil)
 		if err != nil || status != http.StatusNoContent {
 			g.reports.failed.Add(int64(len(uses)))
 			if ctx.Err() == nil {

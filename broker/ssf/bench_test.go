@@ -15,8 +15,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/writhq/writ/broker/ssf"
 	"github.com/writhq/writ/broker/ssf/ssftest"
+	"github.com/writhq/writ/wire/ssfwire"
 )
 
 // BenchmarkFanout measures the transmitter alone: the time from a revoke
@@ -77,13 +77,13 @@ func BenchmarkFanout(b *testing.B) {
 	}
 }
 
-func createStream(b *testing.B, h *ssftest.Harness, hc *http.Client) ssf.StreamConfig {
+func createStream(b *testing.B, h *ssftest.Harness, hc *http.Client) ssfwire.StreamConfig {
 	resp, err := hc.Post(h.URL+"/ssf/stream", "application/json", bytes.NewReader([]byte(`{}`)))
 	if err != nil {
 		b.Fatal(err)
 	}
 	defer resp.Body.Close()
-	var c ssf.StreamConfig
+	var c ssfwire.StreamConfig
 	if err := json.NewDecoder(resp.Body).Decode(&c); err != nil || resp.StatusCode != http.StatusCreated {
 		b.Fatalf("create stream: %d %v", resp.StatusCode, err)
 	}
@@ -93,7 +93,7 @@ func createStream(b *testing.B, h *ssftest.Harness, hc *http.Client) ssf.StreamC
 // pollLoop long-polls, acknowledging what it got, and calls seen with the
 // txn of each SET, until ctx ends.
 func pollLoop(ctx context.Context, hc *http.Client, url string, seen func(txn int64)) {
-	req := ssf.PollRequest{ReturnImmediately: true}
+	req := ssfwire.PollRequest{ReturnImmediately: true}
 	for ctx.Err() == nil {
 		body, _ := json.Marshal(req)
 		r, _ := http.NewRequestWithContext(ctx, http.MethodPost, url, bytes.NewReader(body))
@@ -104,11 +104,11 @@ func pollLoop(ctx context.Context, hc *http.Client, url string, seen func(txn in
 		}
 		b, _ := io.ReadAll(resp.Body)
 		resp.Body.Close()
-		var pr ssf.PollResponse
+		var pr ssfwire.PollResponse
 		if json.Unmarshal(b, &pr) != nil {
 			continue
 		}
-		req = ssf.PollRequest{}
+		req = ssfwire.PollRequest{}
 		for jti := range pr.Sets {
 			req.Ack = append(req.Ack, jti)
 			seen(txnOf(jti))

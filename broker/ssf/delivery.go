@@ -6,6 +6,7 @@ import (
 	"strconv"
 
 	"github.com/writhq/writ/broker"
+	"github.com/writhq/writ/wire/ssfwire"
 )
 
 // pending is one SET waiting for delivery on a stream: a feed signal or a
@@ -14,7 +15,7 @@ type pending struct {
 	jti    string
 	seq    uint64 // the feed signal's seq; 0 for a control event
 	typ    string
-	sub    *Subject
+	sub    *ssfwire.Subject
 	body   any
 	signal *broker.Signal
 }
@@ -78,7 +79,7 @@ func controlDue(s *stream, max int) []pending {
 	n := min(max, len(s.control))
 	out := make([]pending, 0, n)
 	for _, c := range s.control[:n] {
-		out = append(out, pending{jti: c.jti, typ: c.typ, sub: StreamSubject(s.id), body: c.body})
+		out = append(out, pending{jti: c.jti, typ: c.typ, sub: ssfwire.StreamSubject(s.id), body: c.body})
 	}
 	return out
 }
@@ -90,7 +91,7 @@ func (t *Transmitter) sign(p pending, aud string) (string, error) {
 		txn = strconv.FormatUint(p.seq, 10)
 	}
 	claims := buildClaims(t.issuer, aud, p.jti, txn, t.b.Now(), p.typ, p.sub, p.body)
-	set, err := t.b.Sign(SETType, claims)
+	set, err := t.b.Sign(ssfwire.SETType, claims)
 	if err != nil {
 		return "", fmt.Errorf("sign SET: %w", err)
 	}

@@ -46,4 +46,10 @@
 // starts at the oldest change that can still matter, one token lifetime
 // back, so a resource server that starts late still learns of revocations
 // of tokens that are alive.
+//
+// # Wire types
+//
+// What a receiver reads and sends (SETs and their verifier, event types,
+// subject formats, stream, poll and usage bodies) lives in the leaf
+// package wire/ssfwire, which receivers import instead of this one.
 package ssf

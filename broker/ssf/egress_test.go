@@ -12,6 +12,7 @@ import (
 
 	"github.com/writhq/writ/broker/ssf"
 	"github.com/writhq/writ/broker/ssf/ssftest"
+	"github.com/writhq/writ/wire/ssfwire"
 )
 
 func TestForbiddenAddr(t *testing.T) {
@@ -75,7 +76,7 @@ func TestPushStreamToForbiddenAddressRefused(t *testing.T) {
 		"https://0x7f.1/",
 		"http://receiver.example/", // not https
 	} {
-		code, body := r.do("POST", "/ssf/stream", map[string]any{"delivery": map[string]string{"method": ssf.DeliveryPush, "endpoint_url": u}})
+		code, body := r.do("POST", "/ssf/stream", map[string]any{"delivery": map[string]string{"method": ssfwire.DeliveryPush, "endpoint_url": u}})
 		if code != http.StatusBadRequest || !strings.Contains(string(body), "not allowed") {
 			t.Errorf("push stream to %s: %d %s, want 400 not allowed", u, code, body)
 		}
@@ -156,7 +157,7 @@ func TestPushStreamNeverDialsLoopback(t *testing.T) {
 	defer srv.Close()
 	_, port, _ := strings.Cut(srv.Listener.Addr().String(), ":")
 	r := newReceiver(t, h, "rs-rebind")
-	r.create(map[string]any{"delivery": map[string]string{"method": ssf.DeliveryPush,
+	r.create(map[string]any{"delivery": map[string]string{"method": ssfwire.DeliveryPush,
 		"endpoint_url": "http://localhost:" + port + "/push", "authorization_header": "Bearer receiver-chosen"}})
 	tok := h.Mint(ssftest.Agent, "", "contents:read")
 	h.Revoke(tok.Grant.ID, "x")

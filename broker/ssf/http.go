@@ -160,15 +160,3 @@ func readBody(w http.ResponseWriter, r *http.Request, limit int64) ([]byte, stri
 	}
 	return body, ""
 }
-
-// decodeStrict decodes one JSON object and nothing after it.
-func decodeStrict(body []byte, v any) error {
-	dec := json.NewDecoder(strings.NewReader(string(body)))
-	if err := dec.Decode(v); err != nil {
-		return errors.New(jsonProblem(err))
-	}
-	if _, err := dec.Token(); err != io.EOF {
-		return errors.New("trailing data after the JSON object")
-	}
-	return nil
-}

@@ -11,43 +11,20 @@ import (
 	"time"
 
 	"github.com/writhq/writ/broker"
+	"github.com/writhq/writ/wire/ssfwire"
 )
 
-// Metadata is the transmitter configuration metadata (SSF 1.0 §7.1).
-type Metadata struct {
-	SpecVersion              string                `json:"spec_version"`
-	Issuer                   string                `json:"issuer"`
-	JWKSURI                  string                `json:"jwks_uri"`
-	DeliveryMethodsSupported []string              `json:"delivery_methods_supported"`
-	ConfigurationEndpoint    string                `json:"configuration_endpoint"`
-	StatusEndpoint           string                `json:"status_endpoint"`
-	VerificationEndpoint     string                `json:"verification_endpoint"`
-	AuthorizationSchemes     []AuthorizationScheme `json:"authorization_schemes"`
-	DefaultSubjects          string                `json:"default_subjects"`
-	// UsageEndpoint is writ's extension: where guards report the uses of
-	// tokens they checked themselves.
-	UsageEndpoint string `json:"writ_usage_endpoint,omitempty"`
-}
-
-// AuthorizationScheme names how receivers authenticate (SSF 1.0 §7.1.1).
-type AuthorizationScheme struct {
-	SpecURN string `json:"spec_urn"`
-}
-
-// EventsSupported are the event types writ's streams can carry.
-var EventsSupported = []string{EventSessionRevoked, EventTokenClaimsChange, EventVerification, EventStreamUpdated}
-
 // Metadata returns the transmitter configuration metadata.
-func (t *Transmitter) Metadata() Metadata {
-	return Metadata{
+func (t *Transmitter) Metadata() ssfwire.Metadata {
+	return ssfwire.Metadata{
 		SpecVersion:              "1_0",
 		Issuer:                   t.issuer,
 		JWKSURI:                  t.opts.JWKSURI,
-		DeliveryMethodsSupported: []string{DeliveryPush, DeliveryPoll},
+		DeliveryMethodsSupported: []string{ssfwire.DeliveryPush, ssfwire.DeliveryPoll},
 		ConfigurationEndpoint:    t.base + "/ssf/stream",
 		StatusEndpoint:           t.base + "/ssf/status",
 		VerificationEndpoint:     t.base + "/ssf/verify",
-		AuthorizationSchemes:     []AuthorizationScheme{{SpecURN: "urn:ietf:rfc:6749"}},
+		AuthorizationSchemes:     []ssfwire.AuthorizationScheme{{SpecURN: "urn:ietf:rfc:6749"}},
 		DefaultSubjects:          "ALL",
 		UsageEndpoint:            t.base + "/ssf/usage",
 	}
@@ -107,7 +84,7 @@ const (
 // applyReceiverFields sets the receiver-supplied members of c from req:
 // for create and replace an absent member takes its default (SSF 1.0
 // §8.1.1.1, §8.1.1.4), for update it is left as it is.
-func (t *Transmitter) applyReceiverFields(c *StreamConfig, req *streamRequest, mode requestMode) error {
+func (t *Transmitter) applyReceiverFields(c *ssfwire.StreamConfig, req *streamRequest, mode requestMode) error {
 	switch {
 	case req.Delivery != nil:
 		d, err := t.checkDelivery(c.StreamID, *req.Delivery)
@@ -116,7 +93,7 @@ func (t *Transmitter) applyReceiverFields(c *StreamConfig, req *streamRequest, m
 		}
 		c.Delivery = d
 	case mode != modeUpdate:
-		c.Delivery = Delivery{Method: DeliveryPoll, EndpointURL: t.pollURL(c.StreamID)}
+		c.Delivery = ssfwire.Delivery{Method: ssfwire.DeliveryPoll, EndpointURL: t.pollURL(c.StreamID)}
 	}
 	switch {
 	case req.EventsRequested != nil:
@@ -137,7 +114,7 @@ func (t *Transmitter) applyReceiverFields(c *StreamConfig, req *streamRequest, m
 		c.EventsRequested = nil
 	}
 	c.EventsDelivered = c.EventsDelivered[:0]
-	for _, e := range EventsSupported {
+	for _, e := range ssfwire.EventsSupported {
 		if c.EventsRequested == nil || slices.Contains(c.EventsRequested, e) {
 			c.EventsDelivered = append(c.EventsDelivered, e)
 		}
@@ -148,7 +125,7 @@ func (t *Transmitter) applyReceiverFields(c *StreamConfig, req *streamRequest, m
 	case mode != modeUpdate:
 		c.Description = ""
 	}
-	if c.Delivery.Method == DeliveryPoll {
+	if c.Delivery.Method == ssfwire.DeliveryPoll {
 		c.InactivityTimeout = int(t.opts.InactivityTimeout / time.Second)
 	} else {
 		c.InactivityTimeout = 0
@@ -157,44 +134,41 @@ func (t *Transmitter) applyReceiverFields(c *StreamConfig, req *streamRequest, m
 }
 
 // checkDelivery validates a requested delivery method.
-func (t *Transmitter) checkDelivery(id string, d deliveryRequest) (Delivery, error) {
+func (t *Transmitter) checkDelivery(id string, d deliveryRequest) (ssfwire.Delivery, error) {
 	switch d.Method {
-	case DeliveryPoll, "":
+	case ssfwire.DeliveryPoll, "":
 		// The poll endpoint is the transmitter's (SSF 1.0 §6.1.2).
-		return Delivery{Method: DeliveryPoll, EndpointURL: t.pollURL(id)}, nil
-	case DeliveryPush:
+		return ssfwire.Delivery{Method: ssfwire.DeliveryPoll, EndpointURL: t.pollURL(id)}, nil
+	case ssfwire.DeliveryPush:
 		if d.EndpointURL == "" {
-			return Delivery{}, fmt.Errorf("push delivery needs an endpoint_url")
+			return ssfwire.Delivery{}, fmt.Errorf("push delivery needs an endpoint_url")
 		}
 		if len(d.EndpointURL) > maxEndpointURL {
-			return Delivery{}, fmt.Errorf("endpoint_url is longer than %d bytes", maxEndpointURL)
+			return ssfwire.Delivery{}, fmt.Errorf("endpoint_url is longer than %d bytes", maxEndpointURL)
 		}
 		u, err := url.Parse(d.EndpointURL)
 		if err != nil || !u.IsAbs() || u.Host == "" || u.Fragment != "" || u.User != nil {
-			return Delivery{}, fmt.Errorf("endpoint_url must be an absolute URL without userinfo or fragment")
+			return ssfwire.Delivery{}, fmt.Errorf("endpoint_url must be an absolute URL without userinfo or fragment")
 		}
 		if err := t.opts.CheckEndpoint(u); err != nil {
-			return Delivery{}, fmt.Errorf("endpoint_url is not allowed: %v", err)
+			return ssfwire.Delivery{}, fmt.Errorf("endpoint_url is not allowed: %v", err)
 		}
 		if len(d.AuthorizationHeader) > maxAuthHeader || strings.ContainsAny(d.AuthorizationHeader, "\r\n\x00") {
-			return Delivery{}, fmt.Errorf("authorization_header must be one header value of at most %d bytes", maxAuthHeader)
+			return ssfwire.Delivery{}, fmt.Errorf("authorization_header must be one header value of at most %d bytes", maxAuthHeader)
 		}
-		return Delivery{Method: DeliveryPush, EndpointURL: d.EndpointURL, AuthorizationHeader: d.AuthorizationHeader}, nil
+		return ssfwire.Delivery{Method: ssfwire.DeliveryPush, EndpointURL: d.EndpointURL, AuthorizationHeader: d.AuthorizationHeader}, nil
 	}
-	return Delivery{}, fmt.Errorf("delivery method %s is not supported (use %s or %s)", quote(d.Method), DeliveryPoll, DeliveryPush)
+	return ssfwire.Delivery{}, fmt.Errorf("delivery method %s is not supported (use %s or %s)", ssfwire.Quote(d.Method), ssfwire.DeliveryPoll, ssfwire.DeliveryPush)
 }
 
 // checkTransmitterFields checks that transmitter-supplied members present in
 // an update or replace match the stream (SSF 1.0 §8.1.1.3).
-func checkTransmitterFields(c *StreamConfig, req *streamRequest) error {
+func checkTransmitterFields(c *ssfwire.StreamConfig, req *streamRequest) error {
 	if req.Issuer != nil && *req.Issuer != c.Issuer {
 		return fmt.Errorf("iss does not match the stream")
 	}
-	if present(req.Audience) {
-		auds, err := audience(req.Audience)
-		if err != nil || len(auds) != 1 || auds[0] != c.Audience {
-			return fmt.Errorf("aud does not match the stream; it cannot be changed")
-		}
+	if auds, err := ssfwire.ParseAudience(req.Audience); err != nil || auds != nil && (len(auds) != 1 || auds[0] != c.Audience) {
+		return fmt.Errorf("aud does not match the stream; it cannot be changed")
 	}
 	if req.EventsSupported != nil && !slices.Equal(*req.EventsSupported, c.EventsSupported) {
 		return fmt.Errorf("events_supported does not match the stream")
@@ -222,8 +196,8 @@ func (t *Transmitter) handleCreate(w http.ResponseWriter, r *http.Request, recei
 		return
 	}
 	now := t.b.Now().UTC()
-	c := StreamConfig{StreamID: id, Issuer: t.issuer, Audience: receiver,
-		EventsSupported:         slices.Clone(EventsSupported),
+	c := ssfwire.StreamConfig{StreamID: id, Issuer: t.issuer, Audience: receiver,
+		EventsSupported:         slices.Clone(ssfwire.EventsSupported),
 		MinVerificationInterval: int((t.opts.MinVerificationInterval + time.Second - 1) / time.Second)}
 	if err := t.applyReceiverFields(&c, &req, modeCreate); err != nil {
 		writeError(w, http.StatusBadRequest, "invalid_request", err.Error())
@@ -239,7 +213,7 @@ func (t *Transmitter) handleCreate(w http.ResponseWriter, r *http.Request, recei
 		t.internal(w, "find where a new stream starts", err)
 		return
 	}
-	s := newStream(streamRecord{Config: c, Receiver: receiver, Status: StatusEnabled, CreatedAt: now}, start, now)
+	s := newStream(streamRecord{Config: c, Receiver: receiver, Status: ssfwire.StatusEnabled, CreatedAt: now}, start, now)
 	s.mu.Lock()
 	err = t.saveStream(r.Context(), s, true)
 	s.mu.Unlock()
@@ -272,7 +246,7 @@ func (t *Transmitter) makeRoom(ctx context.Context, receiver string) bool {
 		}
 		owned++
 		s.mu.Lock()
-		if s.rec.Config.Delivery.Method == DeliveryPoll && (idlest == nil || s.lastActivity.Before(idleSince)) {
+		if s.rec.Config.Delivery.Method == ssfwire.DeliveryPoll && (idlest == nil || s.lastActivity.Before(idleSince)) {
 			idlest, idleSince = s, s.lastActivity
 		}
 		s.mu.Unlock()
@@ -299,7 +273,7 @@ func (t *Transmitter) owned(w http.ResponseWriter, receiver, id string) *stream 
 	}
 	s := t.stream(id)
 	if s == nil || s.receiver != receiver {
-		writeError(w, http.StatusNotFound, "not_found", "no stream "+quote(id)+" for this receiver")
+		writeError(w, http.StatusNotFound, "not_found", "no stream "+ssfwire.Quote(id)+" for this receiver")
 		return nil
 	}
 	s.mu.Lock()
@@ -315,7 +289,7 @@ func (t *Transmitter) handleRead(w http.ResponseWriter, r *http.Request, receive
 		}
 		return
 	}
-	list := []StreamConfig{}
+	list := []ssfwire.StreamConfig{}
 	for _, info := range t.Streams() {
 		if info.Receiver != receiver {
 			continue
@@ -352,7 +326,7 @@ func (t *Transmitter) changeStream(w http.ResponseWriter, r *http.Request, recei
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.deleted {
-		writeError(w, http.StatusNotFound, "not_found", "no stream "+quote(s.id)+" for this receiver")
+		writeError(w, http.StatusNotFound, "not_found", "no stream "+ssfwire.Quote(s.id)+" for this receiver")
 		return
 	}
 	old := s.rec
@@ -404,14 +378,14 @@ func (t *Transmitter) handleReadStatus(w http.ResponseWriter, r *http.Request, r
 		return
 	}
 	rec := s.snapshot()
-	writeJSON(w, http.StatusOK, StreamStatus{StreamID: s.id, Status: rec.Status, Reason: rec.Reason})
+	writeJSON(w, http.StatusOK, ssfwire.StreamStatus{StreamID: s.id, Status: rec.Status, Reason: rec.Reason})
 }
 
 func (t *Transmitter) handleUpdateStatus(w http.ResponseWriter, r *http.Request, receiver string) {
 	body, problem := readBody(w, r, maxManageBody)
-	var req StreamStatus
+	var req ssfwire.StreamStatus
 	if problem == "" {
-		if err := decodeStrict(body, &req); err != nil {
+		if err := ssfwire.DecodeStrict(body, &req); err != nil {
 			problem = "the body is not a stream status: " + err.Error()
 		}
 	}
@@ -428,7 +402,7 @@ func (t *Transmitter) handleUpdateStatus(w http.ResponseWriter, r *http.Request,
 	}
 	s.mu.Lock()
 	err := t.setStatus(r.Context(), s, req.Status, req.Reason, false)
-	out := StreamStatus{StreamID: s.id, Status: s.rec.Status, Reason: s.rec.Reason}
+	out := ssfwire.StreamStatus{StreamID: s.id, Status: s.rec.Status, Reason: s.rec.Reason}
 	s.mu.Unlock()
 	if err != nil {
 		t.internal(w, "save stream status", err)
@@ -437,19 +411,13 @@ func (t *Transmitter) handleUpdateStatus(w http.ResponseWriter, r *http.Request,
 	writeJSON(w, http.StatusOK, out)
 }
 
-// verificationRequest is the body of a verification request (SSF 1.0 §8.1.4.2).
-type verificationRequest struct {
-	StreamID string `json:"stream_id"`
-	State    string `json:"state"`
-}
-
 const maxState = 1024
 
 func (t *Transmitter) handleVerify(w http.ResponseWriter, r *http.Request, receiver string) {
 	body, problem := readBody(w, r, maxManageBody)
-	var req verificationRequest
+	var req ssfwire.VerificationRequest
 	if problem == "" {
-		if err := decodeStrict(body, &req); err != nil {
+		if err := ssfwire.DecodeStrict(body, &req); err != nil {
 			problem = "the body is not a verification request: " + err.Error()
 		}
 	}
@@ -473,7 +441,7 @@ func (t *Transmitter) handleVerify(w http.ResponseWriter, r *http.Request, recei
 		return
 	}
 	s.lastVerify = now
-	s.addControl(controlEvent{jti: s.id + ".c" + randomHex(8), typ: EventVerification, body: verificationEvent{State: req.State}})
+	s.addControl(controlEvent{jti: s.id + ".c" + randomHex(8), typ: ssfwire.EventVerification, body: verificationEvent{State: req.State}})
 	s.mu.Unlock()
 	w.Header().Set("Cache-Control", "no-store")
 	w.WriteHeader(http.StatusNoContent)
@@ -495,7 +463,7 @@ func readStreamRequest(w http.ResponseWriter, r *http.Request) (streamRequest, b
 	body, problem := readBody(w, r, maxManageBody)
 	var req streamRequest
 	if problem == "" {
-		if err := decodeStrict(body, &req); err != nil {
+		if err := ssfwire.DecodeStrict(body, &req); err != nil {
 			problem = "the body is not a stream configuration: " + err.Error()
 		}
 	}

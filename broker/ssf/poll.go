@@ -5,71 +5,9 @@ import (
 	"fmt"
 	"net/http"
 	"time"
+
+	"github.com/writhq/writ/wire/ssfwire"
 )
-
-// PollRequest is the body of a poll (RFC 8936 §2.4).
-type PollRequest struct {
-	// MaxEvents caps the SETs in the answer; 0 asks for none (an
-	// acknowledgement-only request); nil leaves it to the transmitter.
-	MaxEvents *int `json:"maxEvents,omitempty"`
-	// ReturnImmediately asks for an answer at once even when nothing is
-	// due; otherwise the request is a long poll.
-	ReturnImmediately bool `json:"returnImmediately,omitempty"`
-	// Ack lists the jti of every SET received and processed.
-	Ack []string `json:"ack,omitempty"`
-	// SetErrs reports SETs received but refused, by jti.
-	SetErrs map[string]SetErr `json:"setErrs,omitempty"`
-}
-
-// SetErr is a receiver's refusal of one SET.
-type SetErr struct {
-	Err         string `json:"err"`
-	Description string `json:"description,omitempty"`
-}
-
-// PollResponse is the answer to a poll (RFC 8936 §2.5).
-type PollResponse struct {
-	Sets          map[string]string `json:"sets"`
-	MoreAvailable bool              `json:"moreAvailable,omitempty"`
-}
-
-// Limits on a poll request.
-const (
-	maxAcks       = 10_000
-	maxJTILen     = 256
-	maxErrCodeLen = 64
-	maxErrDescLen = 1024
-)
-
-// ParsePollRequest parses and checks a poll request body.
-func ParsePollRequest(body []byte) (*PollRequest, error) {
-	var req PollRequest
-	if err := decodeStrict(body, &req); err != nil {
-		return nil, fmt.Errorf("the body is not a poll request: %v", err)
-	}
-	if req.MaxEvents != nil && *req.MaxEvents < 0 {
-		return nil, fmt.Errorf("maxEvents must not be negative")
-	}
-	if len(req.Ack)+len(req.SetErrs) > maxAcks {
-		return nil, fmt.Errorf("the request acknowledges more than %d SETs", maxAcks)
-	}
-	for _, jti := range req.Ack {
-		if jti == "" || len(jti) > maxJTILen {
-			return nil, fmt.Errorf("an ack entry is empty or longer than %d bytes", maxJTILen)
-		}
-	}
-	for jti, e := range req.SetErrs {
-		switch {
-		case jti == "" || len(jti) > maxJTILen:
-			return nil, fmt.Errorf("a setErrs key is empty or longer than %d bytes", maxJTILen)
-		case e.Err == "" || len(e.Err) > maxErrCodeLen:
-			return nil, fmt.Errorf("setErrs %s has no err, or one longer than %d bytes", quote(jti), maxErrCodeLen)
-		case len(e.Description) > maxErrDescLen:
-			return nil, fmt.Errorf("setErrs %s has a description longer than %d bytes", quote(jti), maxErrDescLen)
-		}
-	}
-	return &req, nil
-}
 
 // handlePoll serves a stream's poll endpoint (RFC 8936): it records the
 // acknowledgements and error reports, then answers with the SETs due, at
@@ -78,31 +16,31 @@ func ParsePollRequest(body []byte) (*PollRequest, error) {
 func (t *Transmitter) handlePoll(w http.ResponseWriter, r *http.Request, receiver string) {
 	s := t.stream(r.PathValue("stream"))
 	if s == nil || s.receiver != receiver {
-		writeSETError(w, http.StatusNotFound, ErrInvalidRequest, "no such stream for this receiver")
+		writeSETError(w, http.StatusNotFound, ssfwire.ErrInvalidRequest, "no such stream for this receiver")
 		return
 	}
 	body, problem := readBody(w, r, maxPollBody)
-	var req *PollRequest
+	var req *ssfwire.PollRequest
 	if problem == "" {
 		var err error
-		if req, err = ParsePollRequest(body); err != nil {
+		if req, err = ssfwire.ParsePollRequest(body); err != nil {
 			problem = err.Error()
 		}
 	}
 	if problem != "" {
-		writeSETError(w, http.StatusBadRequest, ErrInvalidRequest, problem)
+		writeSETError(w, http.StatusBadRequest, ssfwire.ErrInvalidRequest, problem)
 		return
 	}
 	t.stats.polls.Add(1)
 	s.mu.Lock()
 	if s.deleted {
 		s.mu.Unlock()
-		writeSETError(w, http.StatusNotFound, ErrInvalidRequest, "no such stream for this receiver")
+		writeSETError(w, http.StatusNotFound, ssfwire.ErrInvalidRequest, "no such stream for this receiver")
 		return
 	}
-	if s.rec.Config.Delivery.Method != DeliveryPoll {
+	if s.rec.Config.Delivery.Method != ssfwire.DeliveryPoll {
 		s.mu.Unlock()
-		writeSETError(w, http.StatusBadRequest, ErrInvalidRequest, "this stream delivers by push, not poll")
+		writeSETError(w, http.StatusBadRequest, ssfwire.ErrInvalidRequest, "this stream delivers by push, not poll")
 		return
 	}
 	s.lastActivity = t.b.Now()
@@ -115,12 +53,12 @@ func (t *Transmitter) handlePoll(w http.ResponseWriter, r *http.Request, receive
 		// SET and says why it refused it; sending it again would not help,
 		// except when it could not find the key: after a key rotation its
 		// JWKS may be a moment behind, and the SET may be a revocation.
-		if e.Err != ErrInvalidKey {
+		if e.Err != ssfwire.ErrInvalidKey {
 			s.ack(jti, head)
 		}
 		t.stats.setErrs.Add(1)
-		t.log.Warn("receiver refused a SET", "stream", s.id, "receiver", receiver, "jti", quote(jti),
-			"err", quote(e.Err), "description", quote(e.Description))
+		t.log.Warn("receiver refused a SET", "stream", s.id, "receiver", receiver, "jti", ssfwire.Quote(jti),
+			"err", ssfwire.Quote(e.Err), "description", ssfwire.Quote(e.Description))
 	}
 	s.mu.Unlock()
 
@@ -134,7 +72,7 @@ func (t *Transmitter) handlePoll(w http.ResponseWriter, r *http.Request, receive
 		due, more, upto, enabled, changed, aud, err := t.pollDue(r.Context(), s, limit)
 		if err != nil {
 			if err == errStreamGone {
-				writeSETError(w, http.StatusNotFound, ErrInvalidRequest, "no such stream for this receiver")
+				writeSETError(w, http.StatusNotFound, ssfwire.ErrInvalidRequest, "no such stream for this receiver")
 				return
 			}
 			t.log.Error("poll: read revocation feed", "stream", s.id, "err", err)
@@ -166,7 +104,7 @@ func (t *Transmitter) pollDue(ctx context.Context, s *stream, limit int) (due []
 	}
 	due = controlDue(s, limit)
 	more = len(s.control) > len(due)
-	enabled = s.rec.Status == StatusEnabled
+	enabled = s.rec.Status == ssfwire.StatusEnabled
 	upto = t.b.LastSignalSeq()
 	if enabled && len(due) < limit {
 		feed, m, u, err := t.scan(ctx, s, limit-len(due))
@@ -203,7 +141,7 @@ func (t *Transmitter) waitPoll(ctx context.Context, enabled bool, upto uint64, c
 
 // answerPoll signs the due SETs and writes the poll answer.
 func (t *Transmitter) answerPoll(w http.ResponseWriter, due []pending, more bool, aud string) {
-	resp := PollResponse{Sets: make(map[string]string, len(due)), MoreAvailable: more}
+	resp := ssfwire.PollResponse{Sets: make(map[string]string, len(due)), MoreAvailable: more}
 	for _, p := range due {
 		set, err := t.sign(p, aud)
 		if err != nil {

@@ -11,12 +11,14 @@ import (
 	"net/url"
 	"strings"
 	"time"
+
+	"github.com/writhq/writ/wire/ssfwire"
 )
 
 // startPush starts the push worker of a push stream while Run runs. Call
 // with s.mu held.
 func (t *Transmitter) startPush(s *stream) {
-	if s.stopPush != nil || s.deleted || s.rec.Config.Delivery.Method != DeliveryPush {
+	if s.stopPush != nil || s.deleted || s.rec.Config.Delivery.Method != ssfwire.DeliveryPush {
 		return
 	}
 	t.runMu.Lock()
@@ -50,7 +52,7 @@ func (t *Transmitter) pushLoop(ctx context.Context, s *stream) {
 		due := controlDue(s, 1)
 		var upto uint64
 		var err error
-		if len(due) == 0 && rec.Status == StatusEnabled {
+		if len(due) == 0 && rec.Status == ssfwire.StatusEnabled {
 			due, _, upto, err = t.scan(ctx, s, 1)
 		}
 		changed := s.changed
@@ -62,7 +64,7 @@ func (t *Transmitter) pushLoop(ctx context.Context, s *stream) {
 			continue
 		}
 		if len(due) == 0 {
-			t.waitForWork(ctx, s, rec.Status == StatusEnabled, upto, changed, lastDelivery)
+			t.waitForWork(ctx, s, rec.Status == ssfwire.StatusEnabled, upto, changed, lastDelivery)
 			continue
 		}
 		p := due[0]
@@ -118,7 +120,7 @@ func (t *Transmitter) waitForWork(ctx context.Context, s *stream, enabled bool, 
 	case <-keepalive:
 		s.mu.Lock()
 		if len(s.control) == 0 {
-			s.addControl(controlEvent{jti: s.id + ".c" + randomHex(8), typ: EventVerification, body: verificationEvent{}})
+			s.addControl(controlEvent{jti: s.id + ".c" + randomHex(8), typ: ssfwire.EventVerification, body: verificationEvent{}})
 		}
 		s.lastDelivery = t.b.Now() // counts from the attempt, so a dead receiver gets one at a time
 		s.mu.Unlock()
@@ -183,7 +185,7 @@ func scrubURLError(err error) error {
 }
 
 // post pushes one SET (RFC 8935 §2).
-func (t *Transmitter) post(ctx context.Context, d Delivery, set string) error {
+func (t *Transmitter) post(ctx context.Context, d ssfwire.Delivery, set string) error {
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, d.EndpointURL, strings.NewReader(set))
 	if err != nil {
 		return fmt.Errorf("push request: %w", err)
@@ -207,11 +209,11 @@ func (t *Transmitter) post(ctx context.Context, d Delivery, set string) error {
 		Description string `json:"description"`
 	}
 	_ = json.Unmarshal(body, &e)
-	if resp.StatusCode == http.StatusBadRequest && (e.Err == ErrInvalidRequest || e.Err == ErrInvalidState) {
-		return &permanentError{code: e.Err, desc: quote(e.Description)}
+	if resp.StatusCode == http.StatusBadRequest && (e.Err == ssfwire.ErrInvalidRequest || e.Err == ssfwire.ErrInvalidState) {
+		return &permanentError{code: e.Err, desc: ssfwire.Quote(e.Description)}
 	}
 	if e.Err != "" {
-		return fmt.Errorf("push answered %s: %s: %s", resp.Status, quote(e.Err), quote(e.Description))
+		return fmt.Errorf("push answered %s: %s: %s", resp.Status, ssfwire.Quote(e.Err), ssfwire.Quote(e.Description))
 	}
 	return fmt.Errorf("push answered %s", resp.Status)
 }

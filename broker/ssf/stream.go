@@ -5,45 +5,17 @@ import (
 	"fmt"
 	"sync"
 	"time"
+
+	"github.com/writhq/writ/wire/ssfwire"
 )
-
-// StreamConfig is an event stream's configuration as the management API
-// shows it (SSF 1.0 §8.1.1).
-type StreamConfig struct {
-	StreamID                string   `json:"stream_id"`
-	Issuer                  string   `json:"iss"`
-	Audience                string   `json:"aud"`
-	EventsSupported         []string `json:"events_supported"`
-	EventsRequested         []string `json:"events_requested,omitempty"`
-	EventsDelivered         []string `json:"events_delivered"`
-	Delivery                Delivery `json:"delivery"`
-	MinVerificationInterval int      `json:"min_verification_interval,omitempty"`
-	Description             string   `json:"description,omitempty"`
-	InactivityTimeout       int      `json:"inactivity_timeout,omitempty"`
-}
-
-// Delivery is how a stream's SETs reach the receiver (SSF 1.0 §6.1).
-type Delivery struct {
-	Method      string `json:"method"`
-	EndpointURL string `json:"endpoint_url,omitempty"`
-	// AuthorizationHeader is sent with every push (receiver-supplied).
-	AuthorizationHeader string `json:"authorization_header,omitempty"`
-}
-
-// StreamStatus is a stream's status (SSF 1.0 §8.1.2).
-type StreamStatus struct {
-	StreamID string `json:"stream_id"`
-	Status   string `json:"status"`
-	Reason   string `json:"reason,omitempty"`
-}
 
 // streamRecord is what the store keeps of a stream (RecordSSFStream).
 type streamRecord struct {
-	Config    StreamConfig `json:"config"`
-	Receiver  string       `json:"receiver"`
-	Status    string       `json:"status"`
-	Reason    string       `json:"reason,omitempty"`
-	CreatedAt time.Time    `json:"created_at"`
+	Config    ssfwire.StreamConfig `json:"config"`
+	Receiver  string               `json:"receiver"`
+	Status    string               `json:"status"`
+	Reason    string               `json:"reason,omitempty"`
+	CreatedAt time.Time            `json:"created_at"`
 }
 
 // cursorRecord is a stream's durable delivery position (RecordSSFCursor):

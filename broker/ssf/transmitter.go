@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/writhq/writ/broker"
+	"github.com/writhq/writ/wire/ssfwire"
 )
 
 // Broker is what the transmitter needs of writ's domain; *broker.Service
@@ -322,7 +323,7 @@ func (t *Transmitter) sweepInactive(ctx context.Context) {
 	var idle []*stream
 	for _, s := range t.list() {
 		s.mu.Lock()
-		if s.rec.Config.Delivery.Method == DeliveryPoll && now.Sub(s.lastActivity) > t.opts.InactivityTimeout {
+		if s.rec.Config.Delivery.Method == ssfwire.DeliveryPoll && now.Sub(s.lastActivity) > t.opts.InactivityTimeout {
 			idle = append(idle, s)
 		}
 		s.mu.Unlock()
@@ -425,7 +426,7 @@ func (t *Transmitter) setStatus(ctx context.Context, s *stream, status, reason s
 	if status == old.Status && reason == old.Reason {
 		return nil
 	}
-	jump := old.Status == StatusDisabled && status != StatusDisabled
+	jump := old.Status == ssfwire.StatusDisabled && status != ssfwire.StatusDisabled
 	if jump {
 		s.acked = max(s.acked, t.b.LastSignalSeq())
 	}
@@ -434,11 +435,11 @@ func (t *Transmitter) setStatus(ctx context.Context, s *stream, status, reason s
 		s.rec, s.acked = old, oldAcked
 		return err
 	}
-	if jump || status == StatusDisabled {
+	if jump || status == ssfwire.StatusDisabled {
 		clear(s.ackedAbove)
 	}
 	if byTransmitter && status != old.Status {
-		s.addControl(controlEvent{jti: s.id + ".c" + randomHex(8), typ: EventStreamUpdated,
+		s.addControl(controlEvent{jti: s.id + ".c" + randomHex(8), typ: ssfwire.EventStreamUpdated,
 			body: streamUpdatedEvent{Status: status, Reason: s.rec.Reason}})
 	}
 	s.wake()
@@ -462,7 +463,7 @@ func (t *Transmitter) SetStatus(ctx context.Context, streamID, status, reason st
 }
 
 func validStatus(s string) bool {
-	return s == StatusEnabled || s == StatusPaused || s == StatusDisabled
+	return s == ssfwire.StatusEnabled || s == ssfwire.StatusPaused || s == ssfwire.StatusDisabled
 }
 
 // list returns the streams; callers lock each one themselves.

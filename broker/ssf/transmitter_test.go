@@ -23,6 +23,7 @@ import (
 	"github.com/writhq/writ/broker"
 	"github.com/writhq/writ/broker/ssf"
 	"github.com/writhq/writ/broker/ssf/ssftest"
+	"github.com/writhq/writ/wire/ssfwire"
 )
 
 var update = flag.Bool("update", false, "rewrite golden files")
@@ -73,13 +74,13 @@ func (r *receiver) do(method, path string, body any) (int, []byte) {
 	return resp.StatusCode, out
 }
 
-func (r *receiver) create(body any) ssf.StreamConfig {
+func (r *receiver) create(body any) ssfwire.StreamConfig {
 	r.t.Helper()
 	code, b := r.do("POST", "/ssf/stream", body)
 	if code != http.StatusCreated {
 		r.t.Fatalf("create stream: %d %s", code, b)
 	}
-	var c ssf.StreamConfig
+	var c ssfwire.StreamConfig
 	if err := json.Unmarshal(b, &c); err != nil {
 		r.t.Fatal(err)
 	}
@@ -87,19 +88,19 @@ func (r *receiver) create(body any) ssf.StreamConfig {
 }
 
 // poll polls a stream and verifies every SET it gets.
-func (r *receiver) poll(c ssf.StreamConfig, req ssf.PollRequest) (map[string]*ssf.SET, bool) {
+func (r *receiver) poll(c ssfwire.StreamConfig, req ssfwire.PollRequest) (map[string]*ssfwire.SET, bool) {
 	r.t.Helper()
 	code, b := r.do("POST", c.Delivery.EndpointURL, req)
 	if code != http.StatusOK {
 		r.t.Fatalf("poll: %d %s", code, b)
 	}
-	var resp ssf.PollResponse
+	var resp ssfwire.PollResponse
 	if err := json.Unmarshal(b, &resp); err != nil {
 		r.t.Fatalf("poll answer %s: %v", b, err)
 	}
-	out := map[string]*ssf.SET{}
+	out := map[string]*ssfwire.SET{}
 	for jti, raw := range resp.Sets {
-		s, err := ssf.VerifySET(raw, ssf.VerifyOptions{Issuer: r.h.URL, Audience: c.Audience, Key: r.h.KeyFunc()})
+		s, err := ssfwire.VerifySET(raw, ssfwire.VerifyOptions{Issuer: r.h.URL, Audience: c.Audience, Key: r.h.KeyFunc()})
 		if err != nil {
 			r.t.Fatalf("SET %s: %v", jti, err)
 		}
@@ -111,11 +112,11 @@ func (r *receiver) poll(c ssf.StreamConfig, req ssf.PollRequest) (map[string]*ss
 	return out, resp.MoreAvailable
 }
 
-func immediate() ssf.PollRequest { return ssf.PollRequest{ReturnImmediately: true} }
+func immediate() ssfwire.PollRequest { return ssfwire.PollRequest{ReturnImmediately: true} }
 
 func intp(n int) *int { return &n }
 
-func keys(m map[string]*ssf.SET) []string {
+func keys(m map[string]*ssfwire.SET) []string {
 	out := make([]string, 0, len(m))
 	for k := range m {
 		out = append(out, k)
@@ -139,15 +140,15 @@ func TestMetadata(t *testing.T) {
 	if code != http.StatusOK {
 		t.Fatalf("%d %s", code, b)
 	}
-	var m ssf.Metadata
+	var m ssfwire.Metadata
 	if err := json.Unmarshal(b, &m); err != nil {
 		t.Fatal(err)
 	}
-	want := ssf.Metadata{
+	want := ssfwire.Metadata{
 		SpecVersion: "1_0", Issuer: h.URL, JWKSURI: h.URL + "/jwks",
-		DeliveryMethodsSupported: []string{ssf.DeliveryPush, ssf.DeliveryPoll},
+		DeliveryMethodsSupported: []string{ssfwire.DeliveryPush, ssfwire.DeliveryPoll},
 		ConfigurationEndpoint:    h.URL + "/ssf/stream", StatusEndpoint: h.URL + "/ssf/status",
-		VerificationEndpoint: h.URL + "/ssf/verify", AuthorizationSchemes: []ssf.AuthorizationScheme{{SpecURN: "urn:ietf:rfc:6749"}},
+		VerificationEndpoint: h.URL + "/ssf/verify", AuthorizationSchemes: []ssfwire.AuthorizationScheme{{SpecURN: "urn:ietf:rfc:6749"}},
 		DefaultSubjects: "ALL", UsageEndpoint: h.URL + "/ssf/usage",
 	}
 	if fmt.Sprint(m) != fmt.Sprint(want) {
@@ -178,14 +179,14 @@ func TestStreamLifecycle(t *testing.T) {
 	}
 
 	// Create: no delivery means poll, with the transmitter's endpoint.
-	c := r.create(map[string]any{"events_requested": []string{ssf.EventSessionRevoked, "urn:example:unknown"}, "description": "guard of api"})
+	c := r.create(map[string]any{"events_requested": []string{ssfwire.EventSessionRevoked, "urn:example:unknown"}, "description": "guard of api"})
 	if c.Issuer != h.URL || c.Audience != "rs-1" || c.StreamID == "" {
 		t.Errorf("iss %q aud %q id %q", c.Issuer, c.Audience, c.StreamID)
 	}
-	if c.Delivery.Method != ssf.DeliveryPoll || c.Delivery.EndpointURL != h.URL+"/ssf/poll/"+c.StreamID {
+	if c.Delivery.Method != ssfwire.DeliveryPoll || c.Delivery.EndpointURL != h.URL+"/ssf/poll/"+c.StreamID {
 		t.Errorf("delivery = %+v", c.Delivery)
 	}
-	if !slices.Equal(c.EventsDelivered, []string{ssf.EventSessionRevoked}) {
+	if !slices.Equal(c.EventsDelivered, []string{ssfwire.EventSessionRevoked}) {
 		t.Errorf("events_delivered = %v", c.EventsDelivered)
 	}
 	if c.InactivityTimeout == 0 || c.MinVerificationInterval == 0 || len(c.EventsSupported) != 4 {
@@ -199,7 +200,7 @@ func TestStreamLifecycle(t *testing.T) {
 	}
 	c2 := r.create(nil)
 	code, b = r.do("GET", "/ssf/stream", nil)
-	var list []ssf.StreamConfig
+	var list []ssfwire.StreamConfig
 	if err := json.Unmarshal(b, &list); code != http.StatusOK || err != nil || len(list) != 2 {
 		t.Errorf("read all: %d %s", code, b)
 	}
@@ -215,14 +216,14 @@ func TestStreamLifecycle(t *testing.T) {
 
 	// Update: only what is sent changes; transmitter-supplied members must match.
 	code, b = r.do("PATCH", "/ssf/stream", map[string]any{"stream_id": c.StreamID, "description": "renamed"})
-	var u ssf.StreamConfig
+	var u ssfwire.StreamConfig
 	if err := json.Unmarshal(b, &u); code != http.StatusOK || err != nil || u.Description != "renamed" || !slices.Equal(u.EventsDelivered, c.EventsDelivered) {
 		t.Errorf("update: %d %s", code, b)
 	}
 	for name, body := range map[string]map[string]any{
 		"iss":              {"stream_id": c.StreamID, "iss": "https://evil.example"},
 		"aud":              {"stream_id": c.StreamID, "aud": "rs-2"},
-		"events_delivered": {"stream_id": c.StreamID, "events_delivered": []string{ssf.EventTokenClaimsChange}},
+		"events_delivered": {"stream_id": c.StreamID, "events_delivered": []string{ssfwire.EventTokenClaimsChange}},
 	} {
 		if code, _ := r.do("PATCH", "/ssf/stream", body); code != http.StatusBadRequest {
 			t.Errorf("update changing %s: %d, want 400", name, code)
@@ -234,7 +235,7 @@ func TestStreamLifecycle(t *testing.T) {
 
 	// Replace: absent receiver-supplied members go back to their defaults.
 	code, b = r.do("PUT", "/ssf/stream", map[string]any{"stream_id": c.StreamID, "aud": "rs-1"})
-	u = ssf.StreamConfig{}
+	u = ssfwire.StreamConfig{}
 	if err := json.Unmarshal(b, &u); code != http.StatusOK || err != nil || u.Description != "" || len(u.EventsDelivered) != 4 {
 		t.Errorf("replace: %d %s", code, b)
 	}
@@ -266,7 +267,7 @@ func TestStreamLifecycle(t *testing.T) {
 		t.Fatalf("after verify: %d SETs", len(sets))
 	}
 	for _, s := range sets {
-		if s.Type != ssf.EventVerification || s.Event.State != "s-123" || s.Subject.Format != "opaque" || s.Subject.ID != c.StreamID {
+		if s.Type != ssfwire.EventVerification || s.Event.State != "s-123" || s.Subject.Format != "opaque" || s.Subject.ID != c.StreamID {
 			t.Errorf("verification SET = %+v", s)
 		}
 	}
@@ -320,7 +321,7 @@ func TestSETFormat(t *testing.T) {
 	if code != http.StatusOK {
 		t.Fatal(code)
 	}
-	var resp ssf.PollResponse
+	var resp ssfwire.PollResponse
 	if err := json.Unmarshal(b, &resp); err != nil {
 		t.Fatal(err)
 	}
@@ -420,27 +421,27 @@ func TestPollWithAcks(t *testing.T) {
 	}
 	// Acknowledge the first and report the second as an error: only the
 	// third is left.
-	left, _ := r.poll(c, ssf.PollRequest{ReturnImmediately: true, Ack: ids[:1],
-		SetErrs: map[string]ssf.SetErr{ids[1]: {Err: ssf.ErrInvalidAudience, Description: "not for us"}}})
+	left, _ := r.poll(c, ssfwire.PollRequest{ReturnImmediately: true, Ack: ids[:1],
+		SetErrs: map[string]ssfwire.SetErr{ids[1]: {Err: ssfwire.ErrInvalidAudience, Description: "not for us"}}})
 	if !slices.Equal(keys(left), ids[2:]) {
 		t.Errorf("after ack: %v, want %v", keys(left), ids[2:])
 	}
 	// invalid_key is not an acknowledgement: the receiver's JWKS may lag a
 	// key rotation, and the SET may be a revocation, so it comes again.
-	retried, _ := r.poll(c, ssf.PollRequest{ReturnImmediately: true,
-		SetErrs: map[string]ssf.SetErr{ids[2]: {Err: ssf.ErrInvalidKey, Description: "no such kid"}}})
+	retried, _ := r.poll(c, ssfwire.PollRequest{ReturnImmediately: true,
+		SetErrs: map[string]ssfwire.SetErr{ids[2]: {Err: ssfwire.ErrInvalidKey, Description: "no such kid"}}})
 	if !slices.Equal(keys(retried), ids[2:]) {
 		t.Errorf("after invalid_key: %v, want %v again", keys(retried), ids[2:])
 	}
 	// maxEvents bounds the answer and says more are available.
 	tok := h.Mint(ssftest.Agent, "", "contents:read")
 	h.Revoke(tok.Grant.ID, "done")
-	one, more := r.poll(c, ssf.PollRequest{ReturnImmediately: true, MaxEvents: intp(1)})
+	one, more := r.poll(c, ssfwire.PollRequest{ReturnImmediately: true, MaxEvents: intp(1)})
 	if len(one) != 1 || !more {
 		t.Errorf("maxEvents 1: %d SETs, more %v", len(one), more)
 	}
 	// An ack-only request answers at once with nothing.
-	none, _ := r.poll(c, ssf.PollRequest{MaxEvents: intp(0), Ack: ids[2:]})
+	none, _ := r.poll(c, ssfwire.PollRequest{MaxEvents: intp(0), Ack: ids[2:]})
 	if len(none) != 0 {
 		t.Errorf("ack-only request got %d SETs", len(none))
 	}
@@ -452,15 +453,15 @@ func TestPollWithAcks(t *testing.T) {
 
 	// A long poll with nothing due answers empty at the timeout...
 	start := time.Now()
-	empty, _ := r.poll(c, ssf.PollRequest{Ack: last})
+	empty, _ := r.poll(c, ssfwire.PollRequest{Ack: last})
 	if len(empty) != 0 || time.Since(start) < 250*time.Millisecond {
 		t.Errorf("long poll with nothing due: %d SETs after %v", len(empty), time.Since(start))
 	}
 	// ...and wakes when a revocation arrives.
 	tok = h.Mint(ssftest.Agent, "", "contents:read")
-	done := make(chan map[string]*ssf.SET)
+	done := make(chan map[string]*ssfwire.SET)
 	go func() {
-		s, _ := r.poll(c, ssf.PollRequest{})
+		s, _ := r.poll(c, ssfwire.PollRequest{})
 		done <- s
 	}()
 	time.Sleep(50 * time.Millisecond)
@@ -529,7 +530,7 @@ func TestPausedHoldsDisabledDrops(t *testing.T) {
 	}
 	setStatus("paused")
 	revoke()
-	if sets, _ := r.poll(c, ssf.PollRequest{}); len(sets) != 0 {
+	if sets, _ := r.poll(c, ssfwire.PollRequest{}); len(sets) != 0 {
 		t.Errorf("paused stream delivered %d SETs", len(sets))
 	}
 	setStatus("enabled")
@@ -553,7 +554,7 @@ func TestPausedHoldsDisabledDrops(t *testing.T) {
 	sets, _ := r.poll(c, immediate())
 	found := false
 	for _, s := range sets {
-		if s.Type == ssf.EventStreamUpdated {
+		if s.Type == ssfwire.EventStreamUpdated {
 			found = s.Event.Status == "paused" && s.Event.Reason == "receiver misbehaving" && s.Subject.ID == c.StreamID
 		}
 	}
@@ -568,7 +569,7 @@ func TestPushReceiverFailsThenRecovers(t *testing.T) {
 	ssftest.CheckLeaks(t)
 	h := ssftest.New(t, ssftest.Options{Transmitter: ssf.Options{MinBackoff: 5 * time.Millisecond, MaxBackoff: 40 * time.Millisecond}})
 	var mu sync.Mutex
-	var got []*ssf.SET
+	var got []*ssfwire.SET
 	failing := true
 	attempts := 0
 	recv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -583,7 +584,7 @@ func TestPushReceiverFailsThenRecovers(t *testing.T) {
 			http.Error(w, "down for maintenance", http.StatusServiceUnavailable)
 			return
 		}
-		s, err := ssf.VerifySET(string(b), ssf.VerifyOptions{Issuer: h.URL, Audience: "rs-push", Key: h.KeyFunc()})
+		s, err := ssfwire.VerifySET(string(b), ssfwire.VerifyOptions{Issuer: h.URL, Audience: "rs-push", Key: h.KeyFunc()})
 		if err != nil {
 			w.Header().Set("Content-Type", "application/json")
 			w.WriteHeader(http.StatusBadRequest)
@@ -596,9 +597,9 @@ func TestPushReceiverFailsThenRecovers(t *testing.T) {
 	}))
 	defer recv.Close()
 	r := newReceiver(t, h, "rs-push")
-	c := r.create(map[string]any{"delivery": map[string]string{"method": ssf.DeliveryPush,
+	c := r.create(map[string]any{"delivery": map[string]string{"method": ssfwire.DeliveryPush,
 		"endpoint_url": recv.URL + "/events", "authorization_header": "Bearer push-secret"}})
-	if c.Delivery.Method != ssf.DeliveryPush || c.InactivityTimeout != 0 {
+	if c.Delivery.Method != ssfwire.DeliveryPush || c.InactivityTimeout != 0 {
 		t.Fatalf("push stream config: %+v", c)
 	}
 
@@ -636,9 +637,9 @@ func TestPushReceiverFailsThenRecovers(t *testing.T) {
 		}
 		seen[s.JTI] = true
 		switch s.Type {
-		case ssf.EventSessionRevoked:
+		case ssfwire.EventSessionRevoked:
 			order = append(order, s.Subject.Session.ID)
-		case ssf.EventVerification:
+		case ssfwire.EventVerification:
 			verified = s.Event.State == "ping"
 		}
 	}
@@ -663,7 +664,7 @@ func TestPushSurvivesRestart(t *testing.T) {
 	var got []string
 	recv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		b, _ := io.ReadAll(r.Body)
-		s, err := ssf.VerifySET(string(b), ssf.VerifyOptions{Issuer: h.URL, Key: h.KeyFunc()})
+		s, err := ssfwire.VerifySET(string(b), ssfwire.VerifyOptions{Issuer: h.URL, Key: h.KeyFunc()})
 		if err != nil {
 			t.Errorf("pushed SET: %v", err)
 			return
@@ -675,7 +676,7 @@ func TestPushSurvivesRestart(t *testing.T) {
 	}))
 	defer recv.Close()
 	r := newReceiver(t, h, "rs-push")
-	r.create(map[string]any{"delivery": map[string]string{"method": ssf.DeliveryPush, "endpoint_url": recv.URL}})
+	r.create(map[string]any{"delivery": map[string]string{"method": ssfwire.DeliveryPush, "endpoint_url": recv.URL}})
 	var want []string
 	revoke := func() {
 		tok := h.Mint(ssftest.Agent, "", "contents:read")
@@ -748,10 +749,10 @@ func TestUsageReport(t *testing.T) {
 	h.Revoke(tok.Grant.ID, "x")
 	// Another resource server may not report uses of this resource's grants.
 	other := newReceiver(t, h, "https://other.example")
-	if code, b := other.do("POST", "/ssf/usage", ssf.UsageReport{Uses: []ssf.GrantUse{{SID: tok.Grant.ID, Accepted: 5}}}); code != http.StatusForbidden {
+	if code, b := other.do("POST", "/ssf/usage", ssfwire.UsageReport{Uses: []ssfwire.GrantUse{{SID: tok.Grant.ID, Accepted: 5}}}); code != http.StatusForbidden {
 		t.Fatalf("foreign usage report: %d %s, want 403", code, b)
 	}
-	rep := ssf.UsageReport{Uses: []ssf.GrantUse{{SID: tok.Grant.ID, Accepted: 0, Refused: 2}, {SID: "grant-unknown", Refused: 1}}}
+	rep := ssfwire.UsageReport{Uses: []ssfwire.GrantUse{{SID: tok.Grant.ID, Accepted: 0, Refused: 2}, {SID: "grant-unknown", Refused: 1}}}
 	if code, b := r.do("POST", "/ssf/usage", rep); code != http.StatusNoContent {
 		t.Fatalf("usage: %d %s", code, b)
 	}

@@ -384,3 +384,52 @@ func TestSessionBoundToItsAgent(t *testing.T) {
 		t.Errorf("no-token challenge %v %v, want resource_metadata", cs2, err)
 	}
 }
+
+// TestSteppedUpCallsGoStraightToTheFollowOn: after a step-up, later calls
+// of the stepped-up tool carry the follow-on's token from the first try,
+// so the guard refuses none of them (each refused use would show on the
+// console), and calls the parent allows still carry the parent's token;
+// a new step-up client of the same task knows it too.
+func TestSteppedUpCallsGoStraightToTheFollowOn(t *testing.T) {
+	s := newStack(t)
+	task := s.task(t, agent.Options{})
+	cs := s.connect(t, task.StepUpClient())
+	refused := func() int64 {
+		var n int64
+		for _, c := range s.guard.Stats().Refused {
+			n += c
+		}
+		return n
+	}
+	if _, err := call(cs, "status"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := call(cs, "deploy"); err != nil {
+		t.Fatalf("deploy after step-up: %v", err)
+	}
+	if n := refused(); n != 1 {
+		t.Fatalf("%d refused uses after one step-up, want 1 (the challenge)", n)
+	}
+	const calls = 5
+	for i := range calls {
+		if _, err := call(cs, "deploy"); err != nil {
+			t.Fatalf("deploy %d: %v", i, err)
+		}
+		if _, err := call(cs, "status"); err != nil {
+			t.Fatalf("status %d: %v", i, err)
+		}
+	}
+	cs2 := s.connect(t, task.StepUpClient())
+	if _, err := call(cs2, "deploy"); err != nil {
+		t.Fatalf("deploy on a new client: %v", err)
+	}
+	if n := refused(); n != 1 {
+		t.Errorf("%d refused uses after %d more deploy and status calls, want still 1: %v", n, calls, s.guard.Stats().Refused)
+	}
+	if n := len(s.requests()); n != 2 {
+		t.Errorf("%d task requests, want the task and one follow-on", n)
+	}
+	if got := s.ran(); len(got) != 2+2*calls+1 {
+		t.Errorf("server ran %d calls, want %d", len(got), 2+2*calls+1)
+	}
+}

@@ -28,6 +28,7 @@ import (
 	"github.com/writhq/writ/broker/ssf"
 	"github.com/writhq/writ/store"
 	"github.com/writhq/writ/store/storetest"
+	"github.com/writhq/writ/wire/ssfwire"
 )
 
 // Resource is the audience of the harness's resource server.
@@ -282,7 +283,7 @@ func CheckLeaks(tb testing.TB) {
 }
 
 // KeyFunc finds keys in the issuer's JWKS, for verifying SETs in tests.
-func (h *Harness) KeyFunc() ssf.KeyFunc {
+func (h *Harness) KeyFunc() ssfwire.KeyFunc {
 	return func(kid string) (*jose.JSONWebKey, error) {
 		for _, k := range h.Svc.JWKS().Keys {
 			if k.KeyID == kid {

@@ -1,4 +1,4 @@
-package ssf_test
+package ssfwire_test
 
 import (
 	"crypto/ed25519"
@@ -12,7 +12,7 @@ import (
 
 	"github.com/go-jose/go-jose/v4"
 
-	"github.com/writhq/writ/broker/ssf"
+	"github.com/writhq/writ/wire/ssfwire"
 )
 
 // TestSpecExamples parses every example SET of RFC 8417, SSF 1.0 and CAEP
@@ -26,25 +26,25 @@ func TestSpecExamples(t *testing.T) {
 		typ, subFormat, iss string
 		aud                 []string
 		profileOK           bool
-		check               func(t *testing.T, s *ssf.SET)
+		check               func(t *testing.T, s *ssfwire.SET)
 	}
 	wants := map[string]want{
 		"rfc8417-figure1-scim-create.json": {typ: "urn:ietf:params:scim:event:create", iss: "https://scim.example.com",
 			aud: []string{"https://scim.example.com/Feeds/98d52461fa5bbc879593b7754", "https://scim.example.com/Feeds/5d7604516b1d08641d7676ee7"}},
 		"rfc8417-figure2-logout.json": {typ: "http://schemas.openid.net/event/backchannel-logout", iss: "https://server.example.com",
-			aud: []string{"s6BhdRkqt3"}, check: func(t *testing.T, s *ssf.SET) {
+			aud: []string{"s6BhdRkqt3"}, check: func(t *testing.T, s *ssfwire.SET) {
 				if !s.HasSub {
 					t.Error("the logout example has a sub, which the SSF profile refuses")
 				}
 			}},
 		"rfc8417-figure3-risc.json": {typ: "https://schemas.openid.net/secevent/risc/event-type/account-disabled", subFormat: "iss-sub",
-			iss: "https://idp.example.com/", aud: []string{"636C69656E745F6964"}, check: func(t *testing.T, s *ssf.SET) {
+			iss: "https://idp.example.com/", aud: []string{"636C69656E745F6964"}, check: func(t *testing.T, s *ssfwire.SET) {
 				if s.Subject.Sub != "7375626A656374" {
 					t.Errorf("legacy subject sub = %q", s.Subject.Sub)
 				}
 			}},
-		"ssf-array-aud-verification.json": {typ: ssf.EventVerification, subFormat: "opaque", iss: "https://transmitter.example.com",
-			aud: []string{"receiver.example.com/web", "receiver.example.com/mobile"}, profileOK: true, check: func(t *testing.T, s *ssf.SET) {
+		"ssf-array-aud-verification.json": {typ: ssfwire.EventVerification, subFormat: "opaque", iss: "https://transmitter.example.com",
+			aud: []string{"receiver.example.com/web", "receiver.example.com/mobile"}, profileOK: true, check: func(t *testing.T, s *ssfwire.SET) {
 				if s.Event.State != "VGhpcyBpcyBhbiBleGFtcGxlIHN0YXRlIHZhbHVlLgo=" || s.TXN != "8675309" {
 					t.Errorf("state %q txn %q", s.Event.State, s.TXN)
 				}
@@ -53,14 +53,14 @@ func TestSpecExamples(t *testing.T) {
 			iss: "https://idp.example.com/", aud: []string{"636C69656E745F6964"}, profileOK: true},
 		"ssf-risc-phone-subject.json": {typ: "https://schemas.openid.net/secevent/risc/event-type/account-disabled", subFormat: "phone_number",
 			iss: "https://idp.example.com/", aud: []string{"636C69656E745F6964"}, profileOK: true},
-		"ssf-caep-properties.json": {typ: ssf.EventTokenClaimsChange, subFormat: "email", iss: "https://idp.example.com/",
-			aud: []string{"636C69656E745F6964"}, profileOK: true, check: func(t *testing.T, s *ssf.SET) {
+		"ssf-caep-properties.json": {typ: ssfwire.EventTokenClaimsChange, subFormat: "email", iss: "https://idp.example.com/",
+			aud: []string{"636C69656E745F6964"}, profileOK: true, check: func(t *testing.T, s *ssfwire.SET) {
 				if string(s.Event.Claims["token"]) != `"some-token-value"` {
 					t.Errorf("claims = %s", s.Event.Claims)
 				}
 			}},
-		"ssf-complex-subject.json": {typ: ssf.EventSessionRevoked, subFormat: "complex", iss: "https://idp.example.com/",
-			aud: []string{"636C69656E745F6964"}, profileOK: true, check: func(t *testing.T, s *ssf.SET) {
+		"ssf-complex-subject.json": {typ: ssfwire.EventSessionRevoked, subFormat: "complex", iss: "https://idp.example.com/",
+			aud: []string{"636C69656E745F6964"}, profileOK: true, check: func(t *testing.T, s *ssfwire.SET) {
 				if s.Subject.User == nil || s.Subject.User.Sub != "jane.smith@example.com" || s.Subject.Device == nil {
 					t.Errorf("complex subject = %+v", s.Subject)
 				}
@@ -69,26 +69,26 @@ func TestSpecExamples(t *testing.T) {
 					t.Errorf("event = %+v", s.Event)
 				}
 			}},
-		"ssf-property-member.json": {typ: ssf.EventTokenClaimsChange, subFormat: "email", iss: "https://sp.example2.com/",
+		"ssf-property-member.json": {typ: ssfwire.EventTokenClaimsChange, subFormat: "email", iss: "https://sp.example2.com/",
 			aud: []string{"636C69656E745F6964"}, profileOK: true},
-		"ssf-proprietary-subject.json": {typ: ssf.EventTokenClaimsChange, subFormat: "catalog_item", iss: "https://myservice.example3.com/",
+		"ssf-proprietary-subject.json": {typ: ssfwire.EventTokenClaimsChange, subFormat: "catalog_item", iss: "https://myservice.example3.com/",
 			aud: []string{"636C69656E745F6324"}, profileOK: true},
-		"ssf-verification.json": {typ: ssf.EventVerification, subFormat: "opaque", iss: "https://transmitter.example.com",
-			aud: []string{"receiver.example.com"}, profileOK: true, check: func(t *testing.T, s *ssf.SET) {
+		"ssf-verification.json": {typ: ssfwire.EventVerification, subFormat: "opaque", iss: "https://transmitter.example.com",
+			aud: []string{"receiver.example.com"}, profileOK: true, check: func(t *testing.T, s *ssfwire.SET) {
 				if s.Subject.ID != "f67e39a0a4d34d56b3aa1bc4cff0069f" {
 					t.Errorf("stream subject = %q", s.Subject.ID)
 				}
 			}},
-		"ssf-stream-updated.json": {typ: ssf.EventStreamUpdated, subFormat: "opaque", iss: "https://transmitter.example.com",
-			aud: []string{"receiver.example.com"}, profileOK: true, check: func(t *testing.T, s *ssf.SET) {
+		"ssf-stream-updated.json": {typ: ssfwire.EventStreamUpdated, subFormat: "opaque", iss: "https://transmitter.example.com",
+			aud: []string{"receiver.example.com"}, profileOK: true, check: func(t *testing.T, s *ssfwire.SET) {
 				if s.Event.Status != "paused" || s.Event.Reason != "Internal error" {
 					t.Errorf("status %q reason %q", s.Event.Status, s.Event.Reason)
 				}
 			}},
-		"caep-session-revoked-simple.json": {typ: ssf.EventSessionRevoked, subFormat: "opaque", iss: "https://idp.example.com/123456789/",
+		"caep-session-revoked-simple.json": {typ: ssfwire.EventSessionRevoked, subFormat: "opaque", iss: "https://idp.example.com/123456789/",
 			aud: []string{"https://sp.example.com/caep"}, profileOK: true},
-		"caep-session-revoked-complex.json": {typ: ssf.EventSessionRevoked, subFormat: "complex", iss: "https://idp.example.com/123456789/",
-			aud: []string{"https://sp.example.com/caep"}, profileOK: true, check: func(t *testing.T, s *ssf.SET) {
+		"caep-session-revoked-complex.json": {typ: ssfwire.EventSessionRevoked, subFormat: "complex", iss: "https://idp.example.com/123456789/",
+			aud: []string{"https://sp.example.com/caep"}, profileOK: true, check: func(t *testing.T, s *ssfwire.SET) {
 				if s.Subject.Session == nil || s.Subject.Session.ID != "dMTlD|1600802906337.16|16008.16" || s.Subject.Tenant.ID != "123456789" {
 					t.Errorf("complex subject = %+v", s.Subject)
 				}
@@ -96,21 +96,21 @@ func TestSpecExamples(t *testing.T) {
 					t.Errorf("reason_user = %v", s.Event.ReasonUser)
 				}
 			}},
-		"caep-session-revoked-device.json": {typ: ssf.EventSessionRevoked, subFormat: "complex", iss: "https://idp.example.com/123456789/",
+		"caep-session-revoked-device.json": {typ: ssfwire.EventSessionRevoked, subFormat: "complex", iss: "https://idp.example.com/123456789/",
 			aud: []string{"https://sp.example.com/caep"}, profileOK: true},
-		"caep-token-claims-change.json": {typ: ssf.EventTokenClaimsChange, subFormat: "jwt_id", iss: "https://idp.example.com/987654321/",
-			aud: []string{"https://sp.example2.net/caep"}, profileOK: true, check: func(t *testing.T, s *ssf.SET) {
+		"caep-token-claims-change.json": {typ: ssfwire.EventTokenClaimsChange, subFormat: "jwt_id", iss: "https://idp.example.com/987654321/",
+			aud: []string{"https://sp.example2.net/caep"}, profileOK: true, check: func(t *testing.T, s *ssfwire.SET) {
 				if s.Subject.JTI != "f61t6e20zdo3px56gepu8rzlsp4c1dpc0fx7" || string(s.Event.Claims["role"]) != `"ro-admin"` {
 					t.Errorf("subject %+v claims %s", s.Subject, s.Event.Claims)
 				}
 			}},
-		"caep-token-claims-change-optional.json": {typ: ssf.EventTokenClaimsChange, subFormat: "jwt_id", iss: "https://idp.example.com/987654321/",
-			aud: []string{"https://sp.example2.net/caep"}, profileOK: true, check: func(t *testing.T, s *ssf.SET) {
+		"caep-token-claims-change-optional.json": {typ: ssfwire.EventTokenClaimsChange, subFormat: "jwt_id", iss: "https://idp.example.com/987654321/",
+			aud: []string{"https://sp.example2.net/caep"}, profileOK: true, check: func(t *testing.T, s *ssfwire.SET) {
 				if string(s.Event.Claims["trusted_network"]) != "false" || s.Event.ReasonUser["it"] == "" {
 					t.Errorf("event = %+v", s.Event)
 				}
 			}},
-		"caep-token-claims-change-saml.json": {typ: ssf.EventTokenClaimsChange, subFormat: "saml_assertion_id",
+		"caep-token-claims-change-saml.json": {typ: ssfwire.EventTokenClaimsChange, subFormat: "saml_assertion_id",
 			iss: "https://idp.example.com/987654321/", aud: []string{"https://sp.example2.net/caep"}, profileOK: true},
 	}
 	for _, f := range files {
@@ -124,7 +124,7 @@ func TestSpecExamples(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			s, err := ssf.ParseSET(b)
+			s, err := ssfwire.ParseSET(b)
 			if err != nil {
 				t.Fatalf("ParseSET: %v", err)
 			}
@@ -169,10 +169,10 @@ func TestParseSETRefuses(t *testing.T) {
 		"fractional epoch":   `{"iss":"i","jti":"a","iat":1,"sub_id":{"format":"opaque","id":"x"},"events":{"x":{"https://writ.dev/ssf/epoch":1.5}}}`,
 		"claims not object":  `{"iss":"i","jti":"a","iat":1,"sub_id":{"format":"opaque","id":"x"},"events":{"x":{"claims":[1]}}}`,
 		"state not a string": `{"iss":"i","jti":"a","iat":1,"sub_id":{"format":"opaque","id":"x"},"events":{"x":{"state":{}}}}`,
-		"too large":          `{"iss":"` + strings.Repeat("a", ssf.MaxSETSize) + `"}`,
+		"too large":          `{"iss":"` + strings.Repeat("a", ssfwire.MaxSETSize) + `"}`,
 	} {
 		t.Run(name, func(t *testing.T) {
-			if s, err := ssf.ParseSET([]byte(in)); err == nil {
+			if s, err := ssfwire.ParseSET([]byte(in)); err == nil {
 				t.Fatalf("ParseSET accepted it: %+v", s)
 			}
 		})
@@ -191,7 +191,7 @@ func TestCheckProfile(t *testing.T) {
 		"two events": {`{"iss":"i","jti":"a","iat":1,"sub_id":{"format":"opaque","id":"x"},"events":{"x":{},"y":{}}}`, false},
 		"no sub_id":  {`{"iss":"i","jti":"a","iat":1,"events":{"x":{}}}`, false},
 	} {
-		s, err := ssf.ParseSET([]byte(c.in))
+		s, err := ssfwire.ParseSET([]byte(c.in))
 		if err != nil {
 			t.Fatalf("%s: %v", name, err)
 		}
@@ -205,8 +205,8 @@ func TestCheckProfile(t *testing.T) {
 // fractions.
 func TestEpochMember(t *testing.T) {
 	in := `{"iss":"i","jti":"a","iat":1.5,"sub_id":{"format":"complex","tenant":{"format":"uri","uri":"https://writ.example"}},
-	"events":{"` + ssf.EventSessionRevoked + `":{"https://writ.dev/ssf/epoch":7,"event_timestamp":1700000000.25}}}`
-	s, err := ssf.ParseSET([]byte(in))
+	"events":{"` + ssfwire.EventSessionRevoked + `":{"https://writ.dev/ssf/epoch":7,"event_timestamp":1700000000.25}}}`
+	s, err := ssfwire.ParseSET([]byte(in))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -230,7 +230,7 @@ func TestParsePollRequest(t *testing.T) {
 		"unknown member": `{"foo":1}`,
 	}
 	for name, in := range ok {
-		if _, err := ssf.ParsePollRequest([]byte(in)); err != nil {
+		if _, err := ssfwire.ParsePollRequest([]byte(in)); err != nil {
 			t.Errorf("%s: %v", name, err)
 		}
 	}
@@ -246,7 +246,7 @@ func TestParsePollRequest(t *testing.T) {
 		"long jti":           `{"ack":["` + strings.Repeat("a", 300) + `"]}`,
 	}
 	for name, in := range bad {
-		if _, err := ssf.ParsePollRequest([]byte(in)); err == nil {
+		if _, err := ssfwire.ParsePollRequest([]byte(in)); err == nil {
 			t.Errorf("%s: accepted", name)
 		}
 	}
@@ -261,7 +261,7 @@ func FuzzParseSET(f *testing.F) {
 	}
 	f.Add([]byte(`{"iss":"i","jti":"a","iat":1,"sub_id":{"format":"complex","user":{"format":"iss_sub","iss":"i","sub":"s"}},"events":{"x":{"https://writ.dev/ssf/epoch":3}}}`))
 	f.Fuzz(func(t *testing.T, b []byte) {
-		s, err := ssf.ParseSET(b)
+		s, err := ssfwire.ParseSET(b)
 		if err != nil {
 			return
 		}
@@ -280,7 +280,7 @@ func FuzzParsePollRequest(f *testing.F) {
 		f.Add([]byte(s))
 	}
 	f.Fuzz(func(t *testing.T, b []byte) {
-		req, err := ssf.ParsePollRequest(b)
+		req, err := ssfwire.ParsePollRequest(b)
 		if err != nil {
 			return
 		}
@@ -310,7 +310,7 @@ func FuzzVerifySET(f *testing.F) {
 		f.Add(s)
 	}
 	f.Fuzz(func(t *testing.T, compact string) {
-		s, err := ssf.VerifySET(compact, ssf.VerifyOptions{Issuer: "https://writ.example", Audience: "rs",
+		s, err := ssfwire.VerifySET(compact, ssfwire.VerifyOptions{Issuer: "https://writ.example", Audience: "rs",
 			Key: func(kid string) (*jose.JSONWebKey, error) { return key, nil }})
 		if err == nil && (s.HasSub || s.HasExp || s.Issuer != "https://writ.example" || !s.AudienceHas("rs")) {
 			t.Fatalf("accepted %+v", s)

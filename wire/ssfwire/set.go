@@ -1,4 +1,4 @@
-package ssf
+package ssfwire
 
 import (
 	"bytes"
@@ -153,7 +153,7 @@ func ParseSET(payload []byte) (*SET, error) {
 	if s.IssuedAt, err = numericDate(rc.Iat, "iat"); err != nil {
 		return nil, err
 	}
-	if s.Audience, err = audience(rc.Aud); err != nil {
+	if s.Audience, err = ParseAudience(rc.Aud); err != nil {
 		return nil, err
 	}
 	if present(rc.TXN) {
@@ -169,7 +169,7 @@ func ParseSET(payload []byte) (*SET, error) {
 			return nil, setErr(ErrInvalidRequest, "SET has an event with an empty type")
 		}
 		if t := bytes.TrimLeft(body, " \t\r\n"); len(t) == 0 || t[0] != '{' {
-			return nil, setErr(ErrInvalidRequest, "event %s is not a JSON object", quote(typ))
+			return nil, setErr(ErrInvalidRequest, "event %s is not a JSON object", Quote(typ))
 		}
 	}
 	if present(rc.SubID) {
@@ -347,8 +347,9 @@ func numericDate(raw json.RawMessage, name string) (time.Time, error) {
 	return time.Unix(int64(sec), int64(frac*1e9)).UTC(), nil
 }
 
-// audience reads aud: one string or an array of strings (RFC 7519 §4.1.3).
-func audience(raw json.RawMessage) ([]string, error) {
+// ParseAudience reads an aud member: one string or an array of strings
+// (RFC 7519 §4.1.3); nil, and no error, when it is absent or null.
+func ParseAudience(raw json.RawMessage) ([]string, error) {
 	if !present(raw) {
 		return nil, nil
 	}
@@ -380,40 +381,6 @@ func reasons(raw json.RawMessage, name string) (map[string]string, error) {
 	return m, nil
 }
 
-// jsonProblem describes a decoding error without echoing the input.
-func jsonProblem(err error) string {
-	var se *json.SyntaxError
-	var te *json.UnmarshalTypeError
-	switch {
-	case errors.As(err, &se):
-		return fmt.Sprintf("syntax error at byte %d", se.Offset)
-	case errors.As(err, &te):
-		return fmt.Sprintf("%s has the wrong type", quote(te.Field))
-	}
-	return "malformed"
-}
-
-// quote renders a value taken from input for a message: printable ASCII,
-// clipped.
-func quote(s string) string {
-	const limit = 80
-	if len(s) > limit {
-		s = s[:limit] + "..."
-	}
-	var b strings.Builder
-	b.WriteByte('"')
-	for i := 0; i < len(s); i++ {
-		c := s[i]
-		if c >= ' ' && c < 0x7f && c != '"' && c != '\\' {
-			b.WriteByte(c)
-		} else {
-			b.WriteByte('?')
-		}
-	}
-	b.WriteByte('"')
-	return b.String()
-}
-
 // KeyFunc returns the verification key with the given kid.
 type KeyFunc func(kid string) (*jose.JSONWebKey, error)
 
@@ -433,7 +400,7 @@ var DefaultAlgs = []jose.SignatureAlgorithm{jose.EdDSA, jose.ES256, jose.RS256}
 // is what a receiver reports back.
 func VerifySET(compact string, o VerifyOptions) (*SET, error) {
 	if o.Key == nil || o.Issuer == "" {
-		return nil, errors.New("ssf: VerifySET needs an issuer and a key function")
+		return nil, errors.New("ssfwire: VerifySET needs an issuer and a key function")
 	}
 	if len(compact) > MaxSETSize || strings.Count(compact, ".") != 2 {
 		return nil, setErr(ErrInvalidRequest, "not a compact JWS")
@@ -449,17 +416,17 @@ func VerifySET(compact string, o VerifyOptions) (*SET, error) {
 	h := jws.Signatures[0].Protected
 	typ, _ := h.ExtraHeaders[jose.HeaderType].(string)
 	if !strings.EqualFold(strings.TrimPrefix(strings.ToLower(typ), "application/"), SETType) {
-		return nil, setErr(ErrInvalidRequest, "typ is %s, not %s", quote(typ), SETType)
+		return nil, setErr(ErrInvalidRequest, "typ is %s, not %s", Quote(typ), SETType)
 	}
 	if _, crit := h.ExtraHeaders["crit"]; crit {
 		return nil, setErr(ErrInvalidRequest, "crit header is not understood")
 	}
 	key, err := o.Key(h.KeyID)
 	if err != nil || key == nil {
-		return nil, setErr(ErrInvalidKey, "no key %s to verify the SET", quote(h.KeyID))
+		return nil, setErr(ErrInvalidKey, "no key %s to verify the SET", Quote(h.KeyID))
 	}
 	if key.Algorithm != "" && key.Algorithm != h.Algorithm {
-		return nil, setErr(ErrInvalidKey, "SET alg %s does not match key %s", quote(h.Algorithm), quote(h.KeyID))
+		return nil, setErr(ErrInvalidKey, "SET alg %s does not match key %s", Quote(h.Algorithm), Quote(h.KeyID))
 	}
 	payload, err := jws.Verify(key)
 	if err != nil {
@@ -473,10 +440,10 @@ func VerifySET(compact string, o VerifyOptions) (*SET, error) {
 		return nil, err
 	}
 	if s.Issuer != o.Issuer {
-		return nil, setErr(ErrInvalidIssuer, "SET issued by %s, not %s", quote(s.Issuer), quote(o.Issuer))
+		return nil, setErr(ErrInvalidIssuer, "SET issued by %s, not %s", Quote(s.Issuer), Quote(o.Issuer))
 	}
 	if o.Audience != "" && !s.AudienceHas(o.Audience) {
-		return nil, setErr(ErrInvalidAudience, "SET is not for %s", quote(o.Audience))
+		return nil, setErr(ErrInvalidAudience, "SET is not for %s", Quote(o.Audience))
 	}
 	return s, nil
 }
