@@ -36,8 +36,10 @@ func FuzzEventStream(f *testing.F) {
 		_, _ = c.read(context.Background(), &lastID, ch, func() {}, func() {})
 		close(ch)
 		// At most one event per blank-line-terminated block, and only
-		// complete blocks are delivered.
-		blocks := strings.Count(strings.ReplaceAll(stream, "\r", ""), "\n\n")
+		// complete blocks are delivered. A line ends at CRLF, LF or a lone
+		// CR (the event-stream format), so "data:0\n\r" is one block.
+		lines := strings.ReplaceAll(strings.ReplaceAll(stream, "\r\n", "\n"), "\r", "\n")
+		blocks := strings.Count(lines, "\n\n")
 		if n := len(ch); n > blocks {
 			t.Fatalf("%d events from %d blocks", n, blocks)
 		}
