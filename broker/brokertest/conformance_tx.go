@@ -1,0 +1,488 @@
+package brokertest
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"reflect"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/writhq/writ/broker"
+)
+
+func appendAudit(tb testing.TB, s broker.Store, n int) {
+	tb.Helper()
+	update(tb, s, func(tx broker.Tx) error {
+		for i := range n {
+			e := &broker.AuditEntry{
+				At: at(time.Duration(i) * time.Second), Kind: broker.AuditTokenIssued, Actor: "agent:a",
+				GrantID: "g", Message: "issued", Data: json.RawMessage(`{"n":1}`),
+			}
+			if err := tx.AppendAudit(e); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+}
+
+// newestAudit is the newest entry of the log, or nil.
+func newestAudit(tx broker.TxReader) (*broker.AuditEntry, error) {
+	var last *broker.AuditEntry
+	err := tx.ForEachAuditReverse(0, func(e *broker.AuditEntry) error {
+		last = e
+		return errStop
+	})
+	if err == errStop { //nolint:errorlint
+		err = nil
+	}
+	return last, err
+}
+
+func (c *conformance) auditChain(t *testing.T) {
+	s := c.open(t)
+	var first, second broker.AuditEntry
+	update(t, s, func(tx broker.Tx) error {
+		if e, err := newestAudit(tx); e != nil || err != nil {
+			t.Errorf("newest entry of an empty log = %v, %v", e, err)
+		}
+		first = broker.AuditEntry{At: t0, Kind: broker.AuditRequestSubmitted, Actor: "agent:a"}
+		if err := tx.AppendAudit(&first); err != nil {
+			return err
+		}
+		second = broker.AuditEntry{At: t0, Kind: broker.AuditDecision, Actor: "operator:x", Operator: &alice, Data: json.RawMessage(`{"k":"v"}`)}
+		return tx.AppendAudit(&second)
+	})
+	if first.Seq != 1 || first.Prev != "" || first.Hash == "" {
+		t.Errorf("first entry: seq %d prev %q hash %q", first.Seq, first.Prev, first.Hash)
+	}
+	if second.Seq != 2 || second.Prev != first.Hash {
+		t.Errorf("second entry: seq %d prev %q, want 2 and %q", second.Seq, second.Prev, first.Hash)
+	}
+	appendAudit(t, s, 3) // a later transaction continues the chain
+	view(t, s, func(tx broker.TxReader) error {
+		last, err := newestAudit(tx)
+		if err != nil || last == nil || last.Seq != 5 {
+			t.Errorf("newest entry = %+v, %v; want seq 5", last, err)
+		}
+		// An entry reads back as it was sealed: same fields, same hash,
+		// and the hash covers the bytes read back.
+		var got *broker.AuditEntry
+		if err := tx.ForEachAudit(2, func(e *broker.AuditEntry) error { got = e; return errStop }); err != errStop { //nolint:errorlint
+			t.Fatalf("ForEachAudit: %v", err)
+		}
+		if !reflect.DeepEqual(got, &second) {
+			t.Errorf("entry 2 read back as\n %+v\nwant %+v", got, &second)
+		}
+		if h, err := got.ComputeHash(); err != nil || h != second.Hash {
+			t.Errorf("entry 2 hash over what was read = %q, %v; want %q", h, err, second.Hash)
+		}
+		return nil
+	})
+	n, err := broker.VerifyAuditLog(t.Context(), s)
+	if err != nil || n != 5 {
+		t.Errorf("VerifyAuditLog = %d, %v; want 5, nil", n, err)
+	}
+}
+
+func (c *conformance) auditRanges(t *testing.T) {
+	s := c.open(t)
+	appendAudit(t, s, 10)
+	seqs := func(each func(uint64, func(*broker.AuditEntry) error) error, from uint64) []uint64 {
+		var out []uint64
+		if err := each(from, func(e *broker.AuditEntry) error { out = append(out, e.Seq); return nil }); err != nil {
+			t.Fatal(err)
+		}
+		return out
+	}
+	view(t, s, func(tx broker.TxReader) error {
+		cases := []struct {
+			name string
+			got  []uint64
+			want []uint64
+		}{
+			{"forward from 0", seqs(tx.ForEachAudit, 0), []uint64{1, 2, 3, 4, 5, 6, 7, 8, 9, 10}},
+			{"forward from 8", seqs(tx.ForEachAudit, 8), []uint64{8, 9, 10}},
+			{"forward past the end", seqs(tx.ForEachAudit, 11), nil},
+			{"reverse from newest", seqs(tx.ForEachAuditReverse, 0), []uint64{10, 9, 8, 7, 6, 5, 4, 3, 2, 1}},
+			{"reverse from 3", seqs(tx.ForEachAuditReverse, 3), []uint64{3, 2, 1}},
+			{"reverse past the end", seqs(tx.ForEachAuditReverse, 99), []uint64{10, 9, 8, 7, 6, 5, 4, 3, 2, 1}},
+		}
+		for _, tc := range cases {
+			if !reflect.DeepEqual(tc.got, tc.want) {
+				t.Errorf("%s: %v, want %v", tc.name, tc.got, tc.want)
+			}
+		}
+		var v broker.ChainVerifier
+		if err := tx.ForEachAudit(1, v.Check); err != nil || v.Count != 10 {
+			t.Errorf("chain: %d entries, %v", v.Count, err)
+		}
+		n := 0
+		err := tx.ForEachAuditReverse(0, func(*broker.AuditEntry) error {
+			if n++; n == 2 {
+				return errStop
+			}
+			return nil
+		})
+		if err != errStop || n != 2 { //nolint:errorlint
+			t.Errorf("stopping early: %v after %d", err, n)
+		}
+		return nil
+	})
+}
+
+func (c *conformance) auditAppendWhileVisiting(t *testing.T) {
+	s := c.open(t)
+	appendAudit(t, s, 3)
+	visited := 0
+	update(t, s, func(tx broker.Tx) error {
+		return tx.ForEachAudit(1, func(e *broker.AuditEntry) error {
+			visited++
+			return tx.AppendAudit(&broker.AuditEntry{At: t0, Kind: broker.AuditGrantUsed, Message: fmt.Sprintf("after %d", e.Seq)})
+		})
+	})
+	if visited != 3 {
+		t.Errorf("visited %d entries, want the 3 that existed", visited)
+	}
+	var reverse []uint64
+	update(t, s, func(tx broker.Tx) error {
+		return tx.ForEachAuditReverse(2, func(e *broker.AuditEntry) error {
+			reverse = append(reverse, e.Seq)
+			return tx.AppendAudit(&broker.AuditEntry{At: t0, Kind: broker.AuditGrantUsed})
+		})
+	})
+	if want := []uint64{2, 1}; !reflect.DeepEqual(reverse, want) {
+		t.Errorf("visited in reverse while appending %v, want %v", reverse, want)
+	}
+	if n, err := broker.VerifyAuditLog(t.Context(), s); n != 8 || err != nil {
+		t.Errorf("VerifyAuditLog = %d, %v; want 8", n, err)
+	}
+}
+
+func (c *conformance) auditVerifyCancelled(t *testing.T) {
+	s := c.open(t)
+	appendAudit(t, s, 3)
+	ctx, cancel := context.WithCancel(t.Context())
+	cancel()
+	_, err := broker.VerifyAuditLog(ctx, s)
+	if _, read := errors.AsType[*broker.AuditReadError](err); !read || !errors.Is(err, context.Canceled) {
+		t.Errorf("VerifyAuditLog with a cancelled context: %v", err)
+	}
+}
+
+func (c *conformance) signals(t *testing.T) {
+	s := c.open(t)
+	var sent []broker.Signal
+	update(t, s, func(tx broker.Tx) error {
+		for i := range 5 {
+			sig := broker.Signal{Kind: broker.SignalSessionRevoked, At: at(time.Duration(i) * time.Second), GrantID: "g", InitiatingEntity: "admin", Claims: map[string]any{"n": float64(i)}}
+			if err := tx.AppendSignal(&sig); err != nil {
+				return err
+			}
+			if sig.Seq != uint64(i+1) {
+				t.Errorf("signal %d got seq %d", i, sig.Seq)
+			}
+			if n, err := tx.LastSignalSeq(); n != sig.Seq || err != nil {
+				t.Errorf("LastSignalSeq inside the writing tx = %d, %v; want %d", n, err, sig.Seq)
+			}
+			sent = append(sent, sig)
+		}
+		return nil
+	})
+	view(t, s, func(tx broker.TxReader) error {
+		cases := []struct {
+			after uint64
+			limit int
+			want  []broker.Signal
+		}{
+			{0, 100, sent},
+			{0, 2, sent[:2]},
+			{2, 2, sent[2:4]},
+			{4, 10, sent[4:]},
+			{5, 10, []broker.Signal{}},
+			{0, 0, []broker.Signal{}},
+			{0, -1, []broker.Signal{}},
+			{^uint64(0), 10, []broker.Signal{}},
+		}
+		for _, tc := range cases {
+			got, err := tx.Signals(tc.after, tc.limit)
+			if err != nil || !reflect.DeepEqual(got, tc.want) {
+				t.Errorf("Signals(%d, %d) = %+v, %v; want %+v", tc.after, tc.limit, got, err, tc.want)
+			}
+		}
+		if n, err := tx.LastSignalSeq(); n != 5 || err != nil {
+			t.Errorf("LastSignalSeq = %d, %v; want 5", n, err)
+		}
+		return nil
+	})
+	update(t, s, func(tx broker.Tx) error {
+		sig := broker.Signal{Kind: broker.SignalSessionRevoked, All: true, Epoch: 2}
+		if err := tx.AppendSignal(&sig); err != nil || sig.Seq != 6 {
+			t.Errorf("signal of a later transaction: seq %d, %v; want 6", sig.Seq, err)
+		}
+		return nil
+	})
+}
+
+// everything writes one of each kind, for the rollback tests.
+func writeEverything(tx broker.Tx) error {
+	for _, write := range []func() error{
+		func() error { return tx.PutIssuer(broker.IssuerState{Frozen: true, Epoch: 9}) },
+		func() error { return tx.PutAgentState(broker.AgentState{ID: "a", Epoch: 3}) },
+		func() error {
+			return tx.PutRequest(&broker.TaskRequest{ID: "r1", State: broker.RequestPending, CreatedAt: t0, Deadline: at(time.Minute)})
+		},
+		func() error { return tx.PutDecision(&broker.Decision{ID: "d1", RequestID: "r1"}) },
+		func() error {
+			return tx.PutGrant(&broker.Grant{ID: "g1", AgentID: "a", State: broker.GrantActive, CreatedAt: t0, ExpiresAt: at(time.Hour)})
+		},
+		func() error { return tx.PutToken(&broker.Token{JTI: "j1", GrantID: "g1"}) },
+		func() error { return tx.PutRevocation(&broker.Revocation{ID: "v1", Scope: broker.RevokeAll}) },
+		func() error { return tx.AppendAudit(&broker.AuditEntry{At: t0, Kind: broker.AuditTokenIssued}) },
+		func() error { return tx.AppendSignal(&broker.Signal{Kind: broker.SignalSessionRevoked, All: true}) },
+		func() error { return tx.PutSigningKey(broker.SigningKey{ID: "k1", Alg: "ES256", CreatedAt: t0}) },
+		func() error { return tx.PutRecord(broker.RecordSSFStream, "s1", []byte("{}")) },
+	} {
+		if err := write(); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// wantEmpty fails unless s holds nothing writeEverything writes.
+func wantEmpty(tb testing.TB, s broker.Store) {
+	tb.Helper()
+	view(tb, s, func(tx broker.TxReader) error {
+		found := map[string]error{}
+		if st, err := tx.Issuer(); err != nil || !reflect.DeepEqual(st, broker.IssuerState{}) {
+			tb.Errorf("issuer state: %+v, %v", st, err)
+		}
+		if st, err := tx.AgentState("a"); err != nil || !reflect.DeepEqual(st, broker.AgentState{ID: "a"}) {
+			tb.Errorf("agent state: %+v, %v", st, err)
+		}
+		_, found["request"] = tx.Request("r1")
+		_, found["decision"] = tx.Decision("d1")
+		_, found["grant"] = tx.Grant("g1")
+		_, found["token"] = tx.Token("j1")
+		_, found["record"] = tx.Record(broker.RecordSSFStream, "s1")
+		for what, err := range found {
+			if broker.ErrorCode(err) != broker.ENOTFOUND {
+				tb.Errorf("%s: %v, want ENOTFOUND", what, err)
+			}
+		}
+		if e, err := newestAudit(tx); e != nil || err != nil {
+			tb.Errorf("audit: %+v, %v", e, err)
+		}
+		if n, err := tx.LastSignalSeq(); n != 0 || err != nil {
+			tb.Errorf("LastSignalSeq: %d, %v", n, err)
+		}
+		if keys, err := tx.SigningKeys(); len(keys) != 0 || err != nil {
+			tb.Errorf("signing keys: %+v, %v", keys, err)
+		}
+		return nil
+	})
+	if got := observeIndexes(tb, s); !reflect.DeepEqual(got, indexView{}) {
+		tb.Errorf("indexes: %+v", got)
+	}
+}
+
+// rollback: when fn fails nothing is written, and fn's own error comes
+// back as is, for Update and Batch.
+func (c *conformance) rollback(t *testing.T) {
+	boom := errors.New("boom")
+	for name, run := range map[string]func(broker.Store, context.Context, func(broker.Tx) error) error{
+		"Update": broker.Store.Update,
+		"Batch":  broker.Store.Batch,
+	} {
+		t.Run(name, func(t *testing.T) {
+			s := c.open(t)
+			err := run(s, t.Context(), func(tx broker.Tx) error {
+				if err := writeEverything(tx); err != nil {
+					return err
+				}
+				// Reads inside the failing transaction see its writes.
+				if _, err := tx.Grant("g1"); err != nil {
+					t.Errorf("own write not visible inside the transaction: %v", err)
+				}
+				return boom
+			})
+			if err != boom { //nolint:errorlint // fn's error must come back as is
+				t.Fatalf("%s returned %v, want fn's error itself", name, err)
+			}
+			wantEmpty(t, s)
+			// A later transaction starts from the state before the failed one.
+			if err := run(s, t.Context(), writeEverything); err != nil {
+				t.Fatalf("%s after a failed one: %v", name, err)
+			}
+			view(t, s, func(tx broker.TxReader) error {
+				if e, err := newestAudit(tx); err != nil || e == nil || e.Seq != 1 {
+					t.Errorf("audit after a failed then a good transaction: %+v, %v; want seq 1", e, err)
+				}
+				if n, err := tx.LastSignalSeq(); n != 1 || err != nil {
+					t.Errorf("LastSignalSeq: %d, %v; want 1", n, err)
+				}
+				return nil
+			})
+		})
+	}
+}
+
+// rollbackOnPanic: an Update whose fn panics writes nothing, the panic
+// reaches the caller, and the store still works.
+func (c *conformance) rollbackOnPanic(t *testing.T) {
+	s := c.open(t)
+	func() {
+		defer func() {
+			if r := recover(); r == nil {
+				t.Error("the panic did not reach Update's caller")
+			}
+		}()
+		_ = s.Update(t.Context(), func(tx broker.Tx) error {
+			if err := writeEverything(tx); err != nil {
+				return err
+			}
+			panic("fn panicked")
+		})
+	}()
+	wantEmpty(t, s)
+	update(t, s, writeEverything)
+}
+
+func (c *conformance) cancelledBeforeStart(t *testing.T) {
+	s := c.open(t)
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	ran := false
+	for name, run := range map[string]func() error{
+		"View":   func() error { return s.View(ctx, func(broker.TxReader) error { ran = true; return nil }) },
+		"Update": func() error { return s.Update(ctx, func(broker.Tx) error { ran = true; return nil }) },
+		"Batch":  func() error { return s.Batch(ctx, func(broker.Tx) error { ran = true; return nil }) },
+	} {
+		if err := run(); !errors.Is(err, context.Canceled) {
+			t.Errorf("%s with a cancelled context: %v, want context.Canceled", name, err)
+		}
+	}
+	if ran {
+		t.Error("fn ran under a cancelled context")
+	}
+}
+
+// readOnlyView: a View's transaction has no writers in its type; a store
+// whose transaction value has them anyway must refuse every one, and
+// write nothing.
+func (c *conformance) readOnlyView(t *testing.T) {
+	s := c.open(t)
+	writes := map[string]func(broker.TxWriter) error{
+		"PutIssuer":        func(tx broker.TxWriter) error { return tx.PutIssuer(broker.IssuerState{Frozen: true}) },
+		"PutAgentState":    func(tx broker.TxWriter) error { return tx.PutAgentState(broker.AgentState{ID: "a"}) },
+		"PutRequest":       func(tx broker.TxWriter) error { return tx.PutRequest(&broker.TaskRequest{ID: "r1"}) },
+		"PutDecision":      func(tx broker.TxWriter) error { return tx.PutDecision(&broker.Decision{ID: "d1"}) },
+		"PutGrant":         func(tx broker.TxWriter) error { return tx.PutGrant(&broker.Grant{ID: "g1"}) },
+		"PutToken":         func(tx broker.TxWriter) error { return tx.PutToken(&broker.Token{JTI: "j1"}) },
+		"PutRevocation":    func(tx broker.TxWriter) error { return tx.PutRevocation(&broker.Revocation{ID: "v"}) },
+		"AppendAudit":      func(tx broker.TxWriter) error { return tx.AppendAudit(&broker.AuditEntry{}) },
+		"AppendSignal":     func(tx broker.TxWriter) error { return tx.AppendSignal(&broker.Signal{}) },
+		"PutSigningKey":    func(tx broker.TxWriter) error { return tx.PutSigningKey(broker.SigningKey{ID: "k1"}) },
+		"DeleteSigningKey": func(tx broker.TxWriter) error { return tx.DeleteSigningKey("k") },
+		"PutRecord":        func(tx broker.TxWriter) error { return tx.PutRecord(broker.RecordSSFStream, "s1", []byte("{}")) },
+		"DeleteRecord":     func(tx broker.TxWriter) error { return tx.DeleteRecord(broker.RecordSSFStream, "s") },
+	}
+	for name, write := range writes {
+		t.Run(name, func(t *testing.T) {
+			err := s.View(t.Context(), func(tx broker.TxReader) error {
+				w, ok := tx.(broker.TxWriter)
+				if !ok {
+					return nil // writers are not even reachable
+				}
+				if err := write(w); err == nil {
+					t.Errorf("%s in View succeeded", name)
+				}
+				return nil
+			})
+			if err != nil {
+				t.Fatal(err)
+			}
+		})
+	}
+	wantEmpty(t, s)
+}
+
+func (c *conformance) txUsedAfterItEnds(t *testing.T) {
+	s := c.open(t)
+	update(t, s, func(tx broker.Tx) error {
+		return tx.PutGrant(&broker.Grant{ID: "g", AgentID: "a", State: broker.GrantActive, CreatedAt: t0, ExpiresAt: at(time.Hour)})
+	})
+	var kept broker.TxReader
+	view(t, s, func(tx broker.TxReader) error { kept = tx; return nil })
+	if _, err := kept.Grant("g"); err == nil || broker.ErrorCode(err) == broker.ENOTFOUND {
+		t.Errorf("Grant on an ended View: %v, want a closed-transaction error", err)
+	}
+	var keptW broker.Tx
+	update(t, s, func(tx broker.Tx) error { keptW = tx; return nil })
+	if err := keptW.PutToken(&broker.Token{JTI: "late"}); err == nil {
+		t.Error("PutToken on an ended Update succeeded")
+	}
+	view(t, s, func(tx broker.TxReader) error {
+		if _, err := tx.Token("late"); broker.ErrorCode(err) != broker.ENOTFOUND {
+			t.Errorf("token written through an ended transaction: %v", err)
+		}
+		return nil
+	})
+}
+
+// concurrentBatch: concurrent Batch calls each commit exactly once, one
+// failing call does not fail the others, and the audit chain holds.
+func (c *conformance) concurrentBatch(t *testing.T) {
+	s := c.open(t)
+	const n = 40
+	boom := errors.New("boom")
+	var wg sync.WaitGroup
+	errs := make([]error, n)
+	for i := range n {
+		wg.Go(func() {
+			errs[i] = s.Batch(t.Context(), func(tx broker.Tx) error {
+				id := fmt.Sprintf("j%02d", i)
+				if err := tx.PutToken(&broker.Token{JTI: id}); err != nil {
+					return err
+				}
+				if err := tx.AppendAudit(&broker.AuditEntry{At: t0, Kind: broker.AuditTokenIssued, JTI: id}); err != nil {
+					return err
+				}
+				if i == 7 {
+					return boom
+				}
+				return nil
+			})
+		})
+	}
+	wg.Wait()
+	for i, err := range errs {
+		if want := error(nil); i == 7 {
+			want = boom
+			if err != want { //nolint:errorlint
+				t.Errorf("failing call %d: %v, want its own error", i, err)
+			}
+		} else if err != nil {
+			t.Errorf("call %d: %v", i, err)
+		}
+	}
+	view(t, s, func(tx broker.TxReader) error {
+		for i := range n {
+			_, err := tx.Token(fmt.Sprintf("j%02d", i))
+			if i == 7 && broker.ErrorCode(err) != broker.ENOTFOUND {
+				t.Errorf("token of the failing call: %v, want ENOTFOUND", err)
+			}
+			if i != 7 && err != nil {
+				t.Errorf("token %d: %v", i, err)
+			}
+		}
+		return nil
+	})
+	if got, err := broker.VerifyAuditLog(t.Context(), s); got != n-1 || err != nil {
+		t.Errorf("VerifyAuditLog = %d, %v; want %d", got, err, n-1)
+	}
+}
