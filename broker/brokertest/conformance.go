@@ -44,6 +44,7 @@ func RunConformance(t *testing.T, open func(testing.TB) broker.Store) {
 		{"Signals", c.signals},
 		{"Rollback", c.rollback},
 		{"RollbackOnPanic", c.rollbackOnPanic},
+		{"BatchRetry", c.batchRetry},
 		{"CancelledBeforeStart", c.cancelledBeforeStart},
 		{"ReadOnlyView", c.readOnlyView},
 		{"TxUsedAfterItEnds", c.txUsedAfterItEnds},

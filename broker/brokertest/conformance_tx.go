@@ -356,6 +356,66 @@ func (c *conformance) rollbackOnPanic(t *testing.T) {
 	update(t, s, writeEverything)
 }
 
+// batchRetry: Batch may run fn more than once (the bbolt store runs a
+// failed call again alone). Whatever it does, only a run that succeeded is
+// committed, and a failed run leaves nothing behind.
+func (c *conformance) batchRetry(t *testing.T) {
+	s := c.open(t)
+	runs := 0
+	err := s.Batch(t.Context(), func(tx broker.Tx) error {
+		runs++
+		if err := tx.PutRecord(broker.RecordSSFCursor, "run", fmt.Appendf(nil, "%d", runs)); err != nil {
+			return err
+		}
+		if err := tx.AppendAudit(&broker.AuditEntry{At: t0, Kind: broker.AuditTokenIssued, Message: fmt.Sprint(runs)}); err != nil {
+			return err
+		}
+		if runs == 1 {
+			return errors.New("first run fails")
+		}
+		return nil
+	})
+	view(t, s, func(tx broker.TxReader) error {
+		v, rerr := tx.Record(broker.RecordSSFCursor, "run")
+		var entries []string
+		if err := tx.ForEachAudit(1, func(e *broker.AuditEntry) error { entries = append(entries, e.Message); return nil }); err != nil {
+			return err
+		}
+		switch {
+		case err != nil && runs != 1:
+			t.Errorf("Batch ran fn %d times and still failed: %v", runs, err)
+		case err != nil && (broker.ErrorCode(rerr) != broker.ENOTFOUND || len(entries) != 0):
+			t.Errorf("a failed Batch wrote record %q (%v) and audit %q", v, rerr, entries)
+		case err == nil && (string(v) != fmt.Sprint(runs) || !reflect.DeepEqual(entries, []string{fmt.Sprint(runs)})):
+			t.Errorf("after %d runs: record %q (%v), audit %q; want only the last run's writes", runs, v, rerr, entries)
+		}
+		return nil
+	})
+	if n, err := broker.VerifyAuditLog(t.Context(), s); err != nil {
+		t.Errorf("VerifyAuditLog = %d, %v", n, err)
+	}
+	// A panicking fn either panics to the caller or fails the call; it
+	// writes nothing either way, and the store still works.
+	func() {
+		defer func() { _ = recover() }()
+		err := s.Batch(t.Context(), func(tx broker.Tx) error {
+			if err := tx.PutToken(&broker.Token{JTI: "panicked"}); err != nil {
+				return err
+			}
+			panic("fn panicked")
+		})
+		if err == nil {
+			t.Error("a panicking Batch function succeeded")
+		}
+	}()
+	update(t, s, func(tx broker.Tx) error {
+		if _, err := tx.Token("panicked"); broker.ErrorCode(err) != broker.ENOTFOUND {
+			t.Errorf("token of a panicking Batch: %v, want ENOTFOUND", err)
+		}
+		return nil
+	})
+}
+
 func (c *conformance) cancelledBeforeStart(t *testing.T) {
 	s := c.open(t)
 	ctx, cancel := context.WithCancel(context.Background())

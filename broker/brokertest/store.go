@@ -85,6 +85,12 @@ func (s *Store) Update(ctx context.Context, fn func(broker.Tx) error) error {
 	if err := s.begin(ctx, "update"); err != nil {
 		return err
 	}
+	return s.write(fn)
+}
+
+// write runs fn in a write transaction and publishes its writes when fn
+// returns nil.
+func (s *Store) write(fn func(broker.Tx) error) error {
 	s.writer.Lock()
 	defer s.writer.Unlock()
 	if s.closed.Load() {
@@ -100,11 +106,29 @@ func (s *Store) Update(ctx context.Context, fn func(broker.Tx) error) error {
 	return nil
 }
 
-// Batch is Update: writes here need no group commit. Like the bbolt
-// store's Batch, it promises only that fn runs at least once, so fn must be
-// idempotent.
+// Batch is Update without group commit, which memory does not need, but
+// with the bbolt store's retry: as there, a call whose fn fails is run
+// again alone, and the second run's outcome is returned. So fn runs more
+// than once here just as it does there, and a domain test catches a Batch
+// function that is not idempotent.
 func (s *Store) Batch(ctx context.Context, fn func(broker.Tx) error) error {
-	return s.Update(ctx, fn)
+	if err := s.begin(ctx, "update"); err != nil {
+		return err
+	}
+	run := func(tx broker.Tx) (err error) {
+		// As in the bbolt store, where fn may run on another caller's
+		// goroutine, a panic is an error.
+		defer func() {
+			if r := recover(); r != nil {
+				err = fmt.Errorf("brokertest: batch function panicked: %v", r)
+			}
+		}()
+		return fn(tx)
+	}
+	if err := s.write(run); err == nil || errors.Is(err, ErrClosed) {
+		return err
+	}
+	return s.write(run)
 }
 
 // begin refuses a transaction under a done context or on a closed store.
