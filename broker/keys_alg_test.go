@@ -8,7 +8,7 @@ import (
 	"github.com/go-jose/go-jose/v4"
 
 	"github.com/writhq/writ/broker"
-	"github.com/writhq/writ/store/storetest"
+	"github.com/writhq/writ/broker/brokertest"
 )
 
 // headerAlg returns the alg in a compact JWS's protected header.
@@ -35,7 +35,7 @@ func TestSigningAlgorithm(t *testing.T) {
 		{jose.RS256, "RS256"},
 	} {
 		t.Run(string(tt.want)+"/"+string(tt.opt), func(t *testing.T) {
-			st := storetest.MustOpen(t)
+			st := brokertest.NewStore()
 			c := newClock()
 			svc, err := broker.New(context.Background(), testConfig(), st, broker.Options{
 				Issuer: "https://writ.example", Now: c.Now, Alg: tt.opt, SubmitRate: 1000, SubmitBurst: 1000})
@@ -63,7 +63,7 @@ func TestSigningAlgorithm(t *testing.T) {
 		})
 	}
 	t.Run("unknown", func(t *testing.T) {
-		_, err := broker.New(context.Background(), testConfig(), storetest.MustOpen(t), broker.Options{Alg: "HS256"})
+		_, err := broker.New(context.Background(), testConfig(), brokertest.NewStore(), broker.Options{Alg: "HS256"})
 		if broker.ErrorCode(err) != broker.EINVALID || !strings.Contains(err.Error(), "HS256") {
 			t.Fatalf("HS256: %v, want EINVALID naming it", err)
 		}
@@ -74,7 +74,7 @@ func TestSigningAlgorithm(t *testing.T) {
 // became ES256 keeps signing with its EdDSA key until rotated, and a
 // rotation without an algorithm keeps EdDSA too.
 func TestExistingStoreKeepsItsKey(t *testing.T) {
-	st := storetest.MustOpen(t)
+	st := brokertest.NewStore()
 	c := newClock()
 	ctx := context.Background()
 	first, err := broker.New(ctx, testConfig(), st, broker.Options{Issuer: "https://writ.example", Now: c.Now, Alg: jose.EdDSA})

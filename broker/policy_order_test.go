@@ -6,7 +6,7 @@ import (
 	"time"
 
 	"github.com/writhq/writ/broker"
-	"github.com/writhq/writ/store/storetest"
+	"github.com/writhq/writ/broker/brokertest"
 )
 
 // gatePolicy holds every evaluation until released, standing for a heavy
@@ -28,7 +28,7 @@ func (p *gatePolicy) Evaluate(ctx context.Context, in broker.PolicyInput) broker
 // the revocation completes while the evaluation is still held.
 func TestRevokeNeverWaitsForPolicy(t *testing.T) {
 	gate := &gatePolicy{entered: make(chan struct{}, 1), release: make(chan struct{})}
-	st := storetest.MustOpen(t)
+	st := brokertest.NewStore()
 	c := newClock()
 	svc, err := broker.New(context.Background(), testConfig(), st, broker.Options{
 		Issuer: "https://writ.example", Now: c.Now, SubmitRate: 1000, SubmitBurst: 1000, MaxPendingPerAgent: 1000, Policy: gate,
@@ -108,7 +108,7 @@ func (approveAll) Evaluate(ctx context.Context, in broker.PolicyInput) broker.Po
 // submitted, decided and granted in one durable write, with both audit
 // entries, in order.
 func TestPolicyApprovalIsOneCommit(t *testing.T) {
-	st := &countingStore{Store: storetest.MustOpen(t)}
+	st := &countingStore{Store: brokertest.NewStore()}
 	svc, err := broker.New(context.Background(), testConfig(), st, broker.Options{
 		Issuer: "https://writ.example", Now: newClock().Now, SubmitRate: 1000, SubmitBurst: 1000, MaxPendingPerAgent: 1000, Policy: approveAll{},
 	})

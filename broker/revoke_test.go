@@ -8,8 +8,8 @@ import (
 	"time"
 
 	"github.com/writhq/writ/broker"
+	"github.com/writhq/writ/broker/brokertest"
 	"github.com/writhq/writ/store"
-	"github.com/writhq/writ/store/storetest"
 )
 
 func active(t *testing.T, h *harness, raw string) bool {
@@ -315,7 +315,7 @@ func (h *hookStore) Batch(ctx context.Context, fn func(broker.Tx) error) error {
 // terms, not the ones read before.
 func TestNarrowingDuringRedeemIsNotLost(t *testing.T) {
 	ctx := context.Background()
-	hs := &hookStore{Store: storetest.MustOpen(t)}
+	hs := &hookStore{Store: brokertest.NewStore()}
 	c := newClock()
 	svc, err := broker.New(ctx, testConfig(), hs, broker.Options{Issuer: "https://writ.example", Now: c.Now})
 	if err != nil {

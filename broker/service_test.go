@@ -7,8 +7,7 @@ import (
 	"time"
 
 	"github.com/writhq/writ/broker"
-	"github.com/writhq/writ/store"
-	"github.com/writhq/writ/store/storetest"
+	"github.com/writhq/writ/broker/brokertest"
 )
 
 // clock is a settable test clock.
@@ -62,14 +61,17 @@ var op = broker.Operator{Issuer: "https://idp.example", Subject: "priya", Email:
 type harness struct {
 	t     testing.TB
 	svc   *broker.Service
-	st    *store.Store
+	st    broker.Store
 	clock *clock
 	ctx   context.Context
 }
 
+// newHarness runs a Service over the in-memory store: the domain tests
+// need the store's semantics, not its disk. Tests of crashes and restarts
+// open the bbolt store themselves.
 func newHarness(t testing.TB) *harness {
 	t.Helper()
-	st := storetest.MustOpen(t)
+	st := brokertest.NewStore()
 	c := newClock()
 	svc, err := broker.New(context.Background(), testConfig(), st, broker.Options{
 		Issuer: "https://writ.example", Now: c.Now, SubmitRate: 1000, SubmitBurst: 1000, MaxPendingPerAgent: 1000,
@@ -129,7 +131,7 @@ func wantReason(t *testing.T, err error, reason string) {
 // newHarnessWith is newHarness with another configuration.
 func newHarnessWith(t testing.TB, cfg *broker.Config) *harness {
 	t.Helper()
-	st := storetest.MustOpen(t)
+	st := brokertest.NewStore()
 	c := newClock()
 	svc, err := broker.New(context.Background(), cfg, st, broker.Options{
 		Issuer: "https://writ.example", Now: c.Now, SubmitRate: 1000, SubmitBurst: 1000, MaxPendingPerAgent: 1000,

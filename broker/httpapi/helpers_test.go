@@ -20,9 +20,9 @@ import (
 
 	"github.com/writhq/writ/broker"
 	"github.com/writhq/writ/broker/agent"
+	"github.com/writhq/writ/broker/brokertest"
 	"github.com/writhq/writ/broker/dpop"
 	"github.com/writhq/writ/broker/httpapi"
-	"github.com/writhq/writ/store/storetest"
 )
 
 const (
@@ -125,7 +125,7 @@ func newEnv(t testing.TB, o envOptions) *env {
 	if o.broker != nil {
 		o.broker(&bo)
 	}
-	svc, err := broker.New(context.Background(), e.cfg, storetest.MustOpen(t), bo)
+	svc, err := broker.New(context.Background(), e.cfg, brokertest.NewStore(), bo)
 	if err != nil {
 		t.Fatalf("broker.New: %v", err)
 	}

@@ -10,8 +10,8 @@ import (
 	"time"
 
 	"github.com/writhq/writ/broker"
+	"github.com/writhq/writ/broker/brokertest"
 	"github.com/writhq/writ/broker/policy"
-	"github.com/writhq/writ/store/storetest"
 )
 
 type testClock struct {
@@ -56,7 +56,7 @@ const candidate = `rules:
 // policy live and a person deciding, then replays the candidate over it.
 func TestReplayFindsTheKnownFlips(t *testing.T) {
 	ctx := context.Background()
-	st := storetest.MustOpen(t)
+	st := brokertest.NewStore()
 	clock := &testClock{t: time.Date(2026, 11, 20, 9, 0, 0, 0, time.UTC)}
 	cfg := serviceConfig()
 	svc, err := broker.New(ctx, cfg, st, broker.Options{Issuer: "https://writ.example", Policy: examplePolicy(t),

@@ -10,12 +10,12 @@ import (
 	"time"
 
 	"github.com/writhq/writ/broker"
+	"github.com/writhq/writ/broker/brokertest"
 	"github.com/writhq/writ/broker/policy"
-	"github.com/writhq/writ/store/storetest"
 )
 
-// These tests run each effect end to end: a real Service over a real
-// store, with a compiled policy, from submission to grant.
+// These tests run each effect end to end: a real Service over the
+// in-memory store, with a compiled policy, from submission to grant.
 
 const (
 	gitURI     = "https://git.example"
@@ -89,7 +89,7 @@ type env struct {
 
 func newEnv(t *testing.T, p broker.Policy) *env {
 	t.Helper()
-	st := &hookStore{Store: storetest.MustOpen(t)}
+	st := &hookStore{Store: brokertest.NewStore()}
 	svc, err := broker.New(context.Background(), serviceConfig(), st, broker.Options{
 		Issuer: "https://writ.example", Policy: p, Logger: quiet(),
 		SubmitRate: 1000, SubmitBurst: 1000, MaxPendingPerAgent: 1000,
