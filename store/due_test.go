@@ -1,7 +1,6 @@
 package store
 
 import (
-	"reflect"
 	"testing"
 	"time"
 
@@ -29,43 +28,6 @@ func dueFixture(tb testing.TB, s *Store) {
 			if err := tx.PutGrant(g); err != nil {
 				return err
 			}
-		}
-		return nil
-	})
-}
-
-func dueIDs(tx broker.TxReader, before time.Time) ([]string, error) {
-	var got []string
-	err := tx.ForEachDue(before, func(d broker.Due) error {
-		got = append(got, string(d.Kind)+":"+d.ID)
-		return nil
-	})
-	return got, err
-}
-
-func TestForEachDueOrder(t *testing.T) {
-	s := MustOpen(t)
-	dueFixture(t, s)
-	cases := []struct {
-		before time.Time
-		want   []string
-	}{
-		{at(-time.Hour), nil},
-		{at(-time.Minute), []string{"grant:g-first"}}, // At ≤ before includes equality
-		{at(5 * time.Minute), []string{"grant:g-first", "request:r-early"}},
-		{at(time.Hour), []string{"grant:g-first", "request:r-early", "grant:g-mid", "request:r-late"}},
-	}
-	view(t, s, func(tx broker.TxReader) error {
-		for _, tc := range cases {
-			got, err := dueIDs(tx, tc.before)
-			if err != nil || !reflect.DeepEqual(got, tc.want) {
-				t.Errorf("ForEachDue(%v) = %q, %v; want %q", tc.before.Sub(t0), got, err, tc.want)
-			}
-		}
-		d, ok, err := firstDue(tx)
-		want := broker.Due{At: at(-time.Minute), Kind: broker.DueGrant, ID: "g-first"}
-		if err != nil || !ok || !d.At.Equal(want.At) || d.Kind != want.Kind || d.ID != want.ID {
-			t.Errorf("first due = %+v, %v, %v; want %+v", d, ok, err, want)
 		}
 		return nil
 	})
@@ -108,78 +70,6 @@ func TestZeroDeadlineIsDueFirst(t *testing.T) {
 		}
 		return nil
 	})
-}
-
-// TestForEachDuePutInside expires what is due from inside fn, the way the
-// broker's expiry loop does, and checks each entry is seen exactly once.
-func TestForEachDuePutInside(t *testing.T) {
-	s := MustOpen(t)
-	dueFixture(t, s)
-	var visited []string
-	update(t, s, func(tx broker.Tx) error {
-		return tx.ForEachDue(at(time.Hour), func(d broker.Due) error {
-			visited = append(visited, d.ID)
-			switch d.Kind {
-			case broker.DueGrant:
-				g, err := tx.Grant(d.ID)
-				if err != nil {
-					return err
-				}
-				g.State = broker.GrantExpired
-				return tx.PutGrant(g)
-			default:
-				r, err := tx.Request(d.ID)
-				if err != nil {
-					return err
-				}
-				r.State = broker.RequestExpired
-				if err := tx.PutRequest(r); err != nil {
-					return err
-				}
-				if d.ID == "r-early" {
-					// Ending a later entry from here means it is not visited.
-					g, err := tx.Grant("g-mid")
-					if err != nil {
-						return err
-					}
-					g.State = broker.GrantRevoked
-					return tx.PutGrant(g)
-				}
-				return nil
-			}
-		})
-	})
-	if want := []string{"g-first", "r-early", "r-late"}; !reflect.DeepEqual(visited, want) {
-		t.Errorf("visited %q, want %q", visited, want)
-	}
-	if keys := bucketKeys(t, s, bucketDue); len(keys) != 0 {
-		t.Errorf("expiry index after expiring everything: %q", keys)
-	}
-}
-
-// TestForEachDueMovedLater moves an entry to a later time that is still
-// due: it is visited again there, and the scan ends.
-func TestForEachDueMovedLater(t *testing.T) {
-	s := MustOpen(t)
-	dueFixture(t, s)
-	var visited []string
-	update(t, s, func(tx broker.Tx) error {
-		return tx.ForEachDue(at(time.Hour), func(d broker.Due) error {
-			visited = append(visited, d.ID)
-			if d.ID != "g-first" || len(visited) > 1 {
-				return nil
-			}
-			g, err := tx.Grant(d.ID)
-			if err != nil {
-				return err
-			}
-			g.ExpiresAt = at(20 * time.Minute)
-			return tx.PutGrant(g)
-		})
-	})
-	if want := []string{"g-first", "r-early", "g-mid", "g-first", "r-late"}; !reflect.DeepEqual(visited, want) {
-		t.Errorf("visited %q, want %q", visited, want)
-	}
 }
 
 func TestTimeKeyOrder(t *testing.T) {
