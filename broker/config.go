@@ -71,8 +71,8 @@ type WorkloadIdentity struct {
 
 // CeilingEntry is the widest an agent may ask for at one resource.
 type CeilingEntry struct {
-	Resource string
-	Scopes   []string
+	Resource string   `json:"resource"`
+	Scopes   []string `json:"scopes"`
 }
 
 // Resource is an audience: a resource server and its catalogue of scopes.

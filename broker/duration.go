@@ -6,29 +6,29 @@ import (
 	"time"
 )
 
-// jsonDuration writes a duration as a person does ("15m", "1h30m"), never
-// as nanoseconds, and reads either form, so records written before keep
-// loading.
-type jsonDuration time.Duration
+// Duration is a time.Duration on the wire and in records: written as a
+// person writes it ("15m", "1h30m"), never as nanoseconds, and read in
+// either form, so records written before keep loading.
+type Duration time.Duration
 
-func (d jsonDuration) MarshalJSON() ([]byte, error) {
+func (d Duration) MarshalJSON() ([]byte, error) {
 	return json.Marshal(shortDuration(time.Duration(d)))
 }
 
-func (d *jsonDuration) UnmarshalJSON(b []byte) error {
+func (d *Duration) UnmarshalJSON(b []byte) error {
 	var v any
 	if err := json.Unmarshal(b, &v); err != nil {
 		return err
 	}
 	switch x := v.(type) {
 	case float64:
-		*d = jsonDuration(x)
+		*d = Duration(x)
 	case string:
 		p, err := time.ParseDuration(x)
 		if err != nil {
 			return fmt.Errorf("duration %q: %w", x, err)
 		}
-		*d = jsonDuration(p)
+		*d = Duration(p)
 	case nil:
 		*d = 0
 	default:
@@ -42,8 +42,8 @@ func (t Terms) MarshalJSON() ([]byte, error) {
 	type plain Terms
 	return json.Marshal(struct {
 		plain
-		TTL jsonDuration `json:"ttl"`
-	}{plain(t), jsonDuration(t.TTL)})
+		TTL Duration `json:"ttl"`
+	}{plain(t), Duration(t.TTL)})
 }
 
 // UnmarshalJSON reads a TTL written as "15m" or as nanoseconds.
@@ -51,7 +51,7 @@ func (t *Terms) UnmarshalJSON(b []byte) error {
 	type plain Terms
 	aux := struct {
 		*plain
-		TTL jsonDuration `json:"ttl"`
+		TTL Duration `json:"ttl"`
 	}{plain: (*plain)(t)}
 	if err := json.Unmarshal(b, &aux); err != nil {
 		return err
@@ -65,10 +65,10 @@ func (p PolicyResult) MarshalJSON() ([]byte, error) {
 	type plain PolicyResult
 	out := struct {
 		plain
-		MaxTTL *jsonDuration `json:"max_ttl,omitempty"`
+		MaxTTL *Duration `json:"max_ttl,omitempty"`
 	}{plain: plain(p)}
 	if p.MaxTTL != 0 {
-		d := jsonDuration(p.MaxTTL)
+		d := Duration(p.MaxTTL)
 		out.MaxTTL = &d
 	}
 	return json.Marshal(out)
@@ -79,11 +79,34 @@ func (p *PolicyResult) UnmarshalJSON(b []byte) error {
 	type plain PolicyResult
 	aux := struct {
 		*plain
-		MaxTTL jsonDuration `json:"max_ttl"`
+		MaxTTL Duration `json:"max_ttl"`
 	}{plain: (*plain)(p)}
 	if err := json.Unmarshal(b, &aux); err != nil {
 		return err
 	}
 	p.MaxTTL = time.Duration(aux.MaxTTL)
+	return nil
+}
+
+// MarshalJSON writes the poll interval as "5s".
+func (r TaskRequest) MarshalJSON() ([]byte, error) {
+	type plain TaskRequest
+	return json.Marshal(struct {
+		plain
+		Interval Duration `json:"interval"`
+	}{plain(r), Duration(r.Interval)})
+}
+
+// UnmarshalJSON reads a poll interval written as "5s" or as nanoseconds.
+func (r *TaskRequest) UnmarshalJSON(b []byte) error {
+	type plain TaskRequest
+	aux := struct {
+		*plain
+		Interval Duration `json:"interval"`
+	}{plain: (*plain)(r)}
+	if err := json.Unmarshal(b, &aux); err != nil {
+		return err
+	}
+	r.Interval = time.Duration(aux.Interval)
 	return nil
 }

@@ -51,15 +51,15 @@ func (s *Server) reply(w http.ResponseWriter, r *http.Request, v any, err error)
 }
 
 func (s *Server) session(w http.ResponseWriter, r *http.Request, c *caller) {
-	writeJSON(w, http.StatusOK, SessionInfo{Operator: c.op, Expires: time.Unix(c.claims.Expiry, 0).UTC(), FreshAuth: s.opts.FreshAuth})
+	writeJSON(w, http.StatusOK, SessionInfo{Operator: c.op, Expires: time.Unix(c.claims.Expiry, 0).UTC(), FreshAuth: broker.Duration(s.opts.FreshAuth)})
 }
 
 func (s *Server) config(w http.ResponseWriter, r *http.Request, c *caller) {
 	cfg := s.svc.Config()
 	out := Config{
-		Limits:      Limits{DefaultTTL: cfg.Limits.DefaultTTL, MaxTTL: cfg.Limits.MaxTTL, ReviewDeadline: cfg.Limits.ReviewDeadline},
+		Limits:      Limits{DefaultTTL: broker.Duration(cfg.Limits.DefaultTTL), MaxTTL: broker.Duration(cfg.Limits.MaxTTL), ReviewDeadline: broker.Duration(cfg.Limits.ReviewDeadline)},
 		RequireDPoP: cfg.RequireDPoP, Approvers: cfg.Approvers, PolicyFile: cfg.PolicyFile,
-		Issuer: s.issuer, FreshAuth: s.opts.FreshAuth, State: s.svc.IssuerState(),
+		Issuer: s.issuer, FreshAuth: broker.Duration(s.opts.FreshAuth), State: s.svc.IssuerState(),
 		Agents: s.agents(), Resources: []Resource{},
 	}
 	for _, res := range cfg.Resources {
@@ -72,7 +72,7 @@ func (s *Server) agents() []Agent {
 	out := []Agent{}
 	for _, v := range s.svc.Agents() {
 		a := Agent{ID: v.Agent.ID, Name: v.Agent.Name, Owner: v.Agent.Owner, Ceiling: v.Agent.Ceiling,
-			MaxTTL: v.Agent.MaxTTL, Workload: v.Agent.Workload, State: v.State}
+			MaxTTL: broker.Duration(v.Agent.MaxTTL), Workload: v.Agent.Workload, State: v.State}
 		for _, k := range v.Agent.Keys {
 			if k.Key != nil {
 				a.Keys = append(a.Keys, k.Public())

@@ -137,7 +137,7 @@ func (s *Server) routes() {
 	m.HandleFunc("POST "+p+PathToken, s.exchange)
 	m.HandleFunc("GET "+p+PathLogin, func(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusOK, LoginInfo{OIDCIssuer: s.opts.OIDCIssuer, ClientID: s.opts.ClientID,
-			ApproverGroup: s.opts.ApproverGroup, GroupsClaim: s.opts.GroupsClaim, FreshAuth: s.opts.FreshAuth})
+			ApproverGroup: s.opts.ApproverGroup, GroupsClaim: s.opts.GroupsClaim, FreshAuth: broker.Duration(s.opts.FreshAuth)})
 	})
 	get := func(path string, h handler) { m.Handle("GET "+p+path, s.authed(h, false)) }
 	post := func(path string, h handler) { m.Handle("POST "+p+path, s.authed(h, true)) }

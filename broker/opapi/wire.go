@@ -47,7 +47,7 @@ type LoginInfo struct {
 	ClientID      string        `json:"client_id"`
 	ApproverGroup string        `json:"approver_group"`
 	GroupsClaim   string        `json:"groups_claim,omitempty"`
-	FreshAuth     time.Duration `json:"fresh_auth,omitempty"`
+	FreshAuth     broker.Duration `json:"fresh_auth,omitempty"`
 }
 
 // SessionInfo is what GET /v1/session says about the caller.
@@ -56,7 +56,7 @@ type SessionInfo struct {
 	Expires  time.Time       `json:"expires"`
 	// FreshAuth is the window within which the grave actions need a
 	// sign-in (0: no such requirement).
-	FreshAuth time.Duration `json:"fresh_auth"`
+	FreshAuth broker.Duration `json:"fresh_auth"`
 }
 
 // ErrorBody is every error answer of the operator API: the protocol error
@@ -108,7 +108,7 @@ type Agent struct {
 	Name    string                `json:"name,omitempty"`
 	Owner   string                `json:"owner,omitempty"`
 	Ceiling []broker.CeilingEntry `json:"ceiling,omitempty"`
-	MaxTTL  time.Duration         `json:"max_ttl,omitempty"`
+	MaxTTL  broker.Duration       `json:"max_ttl,omitempty"`
 	// Keys are the agent's public keys (its client assertions' keys).
 	Keys     []jose.JSONWebKey        `json:"keys,omitempty"`
 	Workload *broker.WorkloadIdentity `json:"workload,omitempty"`
@@ -125,7 +125,7 @@ type Config struct {
 	Approvers   []string           `json:"approvers,omitempty"`
 	PolicyFile  string             `json:"policy_file,omitempty"`
 	Issuer      string             `json:"issuer"`
-	FreshAuth   time.Duration      `json:"fresh_auth,omitempty"`
+	FreshAuth   broker.Duration    `json:"fresh_auth,omitempty"`
 	State       broker.IssuerState `json:"issuer_state"`
 }
 
@@ -139,9 +139,9 @@ type Resource struct {
 
 // Limits are broker.Limits on the wire.
 type Limits struct {
-	DefaultTTL     time.Duration `json:"default_ttl"`
-	MaxTTL         time.Duration `json:"max_ttl"`
-	ReviewDeadline time.Duration `json:"review_deadline"`
+	DefaultTTL     broker.Duration `json:"default_ttl"`
+	MaxTTL         broker.Duration `json:"max_ttl"`
+	ReviewDeadline broker.Duration `json:"review_deadline"`
 }
 
 // PolicyStatus says which policy is in force.
@@ -189,11 +189,11 @@ func (e Event) BrokerEvent() broker.Event {
 // for the console (agents and resources without keys).
 func (c *Config) BrokerConfig() *broker.Config {
 	out := &broker.Config{
-		Limits:      broker.Limits{DefaultTTL: c.Limits.DefaultTTL, MaxTTL: c.Limits.MaxTTL, ReviewDeadline: c.Limits.ReviewDeadline},
+		Limits:      broker.Limits{DefaultTTL: time.Duration(c.Limits.DefaultTTL), MaxTTL: time.Duration(c.Limits.MaxTTL), ReviewDeadline: time.Duration(c.Limits.ReviewDeadline)},
 		RequireDPoP: c.RequireDPoP, Approvers: c.Approvers, PolicyFile: c.PolicyFile,
 	}
 	for _, a := range c.Agents {
-		ag := broker.Agent{ID: a.ID, Name: a.Name, Owner: a.Owner, Ceiling: a.Ceiling, MaxTTL: a.MaxTTL,
+		ag := broker.Agent{ID: a.ID, Name: a.Name, Owner: a.Owner, Ceiling: a.Ceiling, MaxTTL: time.Duration(a.MaxTTL),
 			Keys: a.Keys, Workload: a.Workload}
 		out.Agents = append(out.Agents, ag)
 	}

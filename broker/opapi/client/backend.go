@@ -54,7 +54,7 @@ func (c *Client) Agents() []broker.AgentView {
 		cfg := c.Config()
 		views := make([]broker.AgentView, 0, len(as))
 		for _, a := range as {
-			ag := broker.Agent{ID: a.ID, Name: a.Name, Owner: a.Owner, Ceiling: a.Ceiling, MaxTTL: a.MaxTTL,
+			ag := broker.Agent{ID: a.ID, Name: a.Name, Owner: a.Owner, Ceiling: a.Ceiling, MaxTTL: time.Duration(a.MaxTTL),
 				Keys: a.Keys, Workload: a.Workload}
 			if known, ok := cfg.Agent(a.ID); ok {
 				ag = *known
