@@ -43,10 +43,10 @@ const PathLogin = "/v1/login"
 // LoginInfo is what GET /v1/login says: the provider operators sign in
 // at and what makes one an approver.
 type LoginInfo struct {
-	OIDCIssuer    string        `json:"oidc_issuer"`
-	ClientID      string        `json:"client_id"`
-	ApproverGroup string        `json:"approver_group"`
-	GroupsClaim   string        `json:"groups_claim,omitempty"`
+	OIDCIssuer    string          `json:"oidc_issuer"`
+	ClientID      string          `json:"client_id"`
+	ApproverGroup string          `json:"approver_group"`
+	GroupsClaim   string          `json:"groups_claim,omitempty"`
 	FreshAuth     broker.Duration `json:"fresh_auth,omitempty"`
 }
 
