@@ -64,6 +64,11 @@ func (m *Model) onData(msg tea.Msg) (tea.Cmd, bool) {
 	case decidedMsg:
 		m.onDecided(msg)
 		return m.pending.wantParent(), true
+	case standingMsg:
+		return m.onStanding(msg), true
+	case standingRevokedMsg:
+		m.onStandingRevoked(msg)
+		return nil, true
 	case revokedMsg:
 		m.onRevoked(msg)
 		return nil, true

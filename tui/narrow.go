@@ -181,6 +181,24 @@ func (n *narrowDialog) update(a *app, msg tea.KeyPressMsg) (bool, tea.Cmd) {
 		case itemResource:
 			n.resource = max(n.resource-1, 0)
 		}
+	case key.Matches(msg, k.Standing):
+		// Grant these terms and allow them again: the standing dialog
+		// takes this dialog's place.
+		t := n.terms()
+		if len(t.ResourceScopes()) == 0 {
+			a.fail("keep at least one scope, or deny the request instead (d)")
+			return false, nil
+		}
+		if why := standingOffer(a, n.req); why != "" {
+			a.fail(why)
+			return false, nil
+		}
+		var granted *broker.Terms
+		if !n.unchanged() {
+			granted = &t
+		}
+		a.dialogs[len(a.dialogs)-1] = newStandingDialog(a, n.op, n.req, Neutralise(n.req.AgentID), granted)
+		return false, nil
 	case key.Matches(msg, k.Confirm):
 		t := n.terms()
 		if len(t.ResourceScopes()) == 0 {
@@ -312,5 +330,5 @@ func (n *narrowDialog) diff(a *app, w int) []string {
 
 func (n *narrowDialog) help(a *app) []key.Binding {
 	k := a.keys
-	return []key.Binding{k.Toggle, k.Shorten, k.Lengthen, bind("enter", "grant"), k.Cancel}
+	return []key.Binding{k.Toggle, k.Shorten, k.Lengthen, bind("enter", "grant"), bind("s", "grant + standing"), k.Cancel}
 }

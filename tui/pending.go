@@ -300,6 +300,8 @@ func (p *pendingPage) onKey(msg tea.KeyPressMsg) tea.Cmd {
 		return nil
 	case key.Matches(msg, k.Approve):
 		return p.approve(row)
+	case key.Matches(msg, k.Standing):
+		return p.approveStandingRow(row)
 	case key.Matches(msg, k.Narrow):
 		return p.narrow(row)
 	case key.Matches(msg, k.Deny):
@@ -412,6 +414,6 @@ func (p *pendingPage) help() helpKeys {
 	k := p.a.keys
 	return helpKeys{
 		short: []key.Binding{k.Approve, k.Narrow, k.Deny},
-		full:  [][]key.Binding{{k.Approve, k.Narrow, k.Deny, k.Expand}},
+		full:  [][]key.Binding{{k.Approve, k.Standing, k.Narrow, k.Deny, k.Expand}},
 	}
 }
