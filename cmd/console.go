@@ -227,6 +227,8 @@ func runConsole(ctx context.Context, r consoleRun) error {
 			return &signInScreen{Model: signin.New(r.client, signinStyles(theme)), signedIn: signedIn}
 		},
 	}
+	kick := newStatusKick()
+	opts.StandingChanged = kick.kick
 	var resumed *operator.Session
 	if r.client.Remember() {
 		if sess, err := r.client.Resume(ctx); err == nil {
@@ -244,6 +246,7 @@ func runConsole(ctx context.Context, r consoleRun) error {
 	if resumed != nil {
 		signedIn(resumed)
 	}
+	wg.Go(func() { pollPolicyStatus(ctx, policyStatusEvery, kick, localPolicyStatus(r.env), program.Send) })
 	_, err = program.Run()
 	cancel()
 	if errors.Is(err, tea.ErrProgramKilled) || errors.Is(err, context.Canceled) {

@@ -18,6 +18,10 @@ import (
 // standing approvals, for the Policy page. cmd sends it when the page asks
 // (see Options) or on its own schedule.
 type PolicyStatusMsg struct {
+	// File and Rules are the policy file in force ("" and 0 for none);
+	// FileErr is why it last failed to reload ("" when it is in force).
+	File, FileErr string
+	Rules         int
 	ShadowHits map[string]uint64 // by shadow rule (mode: log)
 	Standing   []*broker.StandingApproval
 	// MaxStanding is the longest standing approval the broker accepts;
@@ -53,6 +57,15 @@ func (p *policyPage) refresh()         {}
 func (p *policyPage) onStatus(m PolicyStatusMsg) {
 	m.Standing = slices.Clone(m.Standing)
 	p.status = &m
+	if m.File != "" {
+		// In force before the console started, or reloaded at a remote
+		// server: the page learns the file from the status (when it
+		// loaded is known only for a reload this console saw).
+		if m.File != p.file || m.Rules != p.rules {
+			p.loadedAt = time.Time{}
+		}
+		p.file, p.rules, p.err = m.File, m.Rules, Neutralise(m.FileErr)
+	}
 	if m.MaxStanding > 0 {
 		p.a.standingMax = m.MaxStanding
 	}
@@ -168,7 +181,7 @@ func (p *policyPage) view() string {
 	case p.file == "":
 		line("  no policy file: every request goes to an operator")
 	case p.loadedAt.IsZero():
-		line("  " + Neutralise(p.file))
+		line(fmt.Sprintf("  %s · %s", Neutralise(p.file), plural(p.rules, "rule")))
 	default:
 		line(fmt.Sprintf("  %s · %s · loaded %s ago", Neutralise(p.file), plural(p.rules, "rule"), ago(a.now, p.loadedAt)))
 	}
