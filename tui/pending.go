@@ -413,7 +413,7 @@ func (p *pendingPage) deny(row *pendingRow) {
 func (p *pendingPage) help() helpKeys {
 	k := p.a.keys
 	return helpKeys{
-		short: []key.Binding{k.Approve, k.Narrow, k.Deny},
+		short: []key.Binding{k.Approve, k.Standing, k.Narrow, k.Deny},
 		full:  [][]key.Binding{{k.Approve, k.Standing, k.Narrow, k.Deny, k.Expand}},
 	}
 }

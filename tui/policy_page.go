@@ -224,11 +224,13 @@ func (p *policyPage) view() string {
 func (p *policyPage) standingLine(s *broker.StandingApproval) string {
 	now := p.a.now
 	state := strings.ToUpper(string(s.State(now)))
-	left := ""
+	left := "-"
 	if s.State(now) == broker.StandingActive {
-		left = " " + countdown(s.ExpiresAt.Sub(now)) + " left"
+		left = countdown(s.ExpiresAt.Sub(now)) + " left"
 	}
-	return fmt.Sprintf("%-8s %s  %s on %s%s · %s · by %s", state, Neutralise(s.AgentID),
-		Neutralise(strings.Join(s.Terms.Actions(), " ")), Neutralise(s.Terms.Resource), left,
-		plural(len(s.Uses), "use"), Neutralise(s.CreatedBy.Display()))
+	// What changes (state, time left, uses) first, so a narrow terminal
+	// cuts the description, never the countdown.
+	return fmt.Sprintf("%-8s %-13s %-7s %s  %s on %s · by %s · %s", state, left, plural(len(s.Uses), "use"), Neutralise(s.AgentID),
+		Neutralise(strings.Join(s.Terms.Actions(), " ")), Neutralise(s.Terms.Resource),
+		Neutralise(s.CreatedBy.Display()), Neutralise(s.ID))
 }

@@ -207,10 +207,10 @@ func (s *standingDialog) view(a *app, w int) string {
 	th := a.th
 	t := s.granted()
 	var b strings.Builder
-	fmt.Fprintf(&b, "Approve %s's request now, and for the next %s approve without a person\n", s.agent, th.Strong.Render(ttl(s.duration())))
-	fmt.Fprintf(&b, "its requests for the same or fewer actions on %s:\n", Neutralise(t.Resource))
+	fmt.Fprintf(&b, "Approve now, then for %s approve without a person\n", th.Strong.Render(ttl(s.duration())))
+	fmt.Fprintf(&b, "%s's requests for the same or fewer actions:\n", s.agent)
 	b.WriteString("  " + Neutralise(strings.Join(t.Actions(), " ")) + "\n")
-	fmt.Fprintf(&b, "  each for at most %s\n\n", ttl(t.TTL))
+	fmt.Fprintf(&b, "  on %s, each for at most %s\n\n", Neutralise(t.Resource), ttl(t.TTL))
 	b.WriteString("For: ")
 	for i, d := range s.choices {
 		if i == s.choice {

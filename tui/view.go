@@ -328,8 +328,8 @@ func (m *Model) currentHelp() helpKeys {
 	}
 	h := m.pages[m.active].help()
 	global := []bindingT{k.NextTab, k.Filter, k.Emergency, k.Help, k.Quit}
-	if m.active == pageAgents {
-		// The agents page has no filter: do not offer one.
+	if m.active == pageAgents || m.active == pagePolicy {
+		// The agents and policy pages have no filter: do not offer one.
 		global = []bindingT{k.NextTab, k.Emergency, k.Help, k.Quit}
 	}
 	if a.d.issuer.Frozen {
