@@ -22,8 +22,8 @@ type PolicyStatusMsg struct {
 	// FileErr is why it last failed to reload ("" when it is in force).
 	File, FileErr string
 	Rules         int
-	ShadowHits map[string]uint64 // by shadow rule (mode: log)
-	Standing   []*broker.StandingApproval
+	ShadowHits    map[string]uint64 // by shadow rule (mode: log)
+	Standing      []*broker.StandingApproval
 	// MaxStanding is the longest standing approval the broker accepts;
 	// zero when not known (the console then offers up to
 	// broker.DefaultMaxStanding and shows the broker's refusal).
