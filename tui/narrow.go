@@ -216,7 +216,7 @@ func (n *narrowDialog) update(a *app, msg tea.KeyPressMsg) (bool, tea.Cmd) {
 func (n *narrowDialog) view(a *app, w int) string {
 	th := a.th
 	r := n.req
-	inner := min(w-6, 76)
+	inner := dialogWidth(w)
 	var b strings.Builder
 	fmt.Fprintf(&b, "%s · %s\n", th.Strong.Render(Neutralise(r.AgentID)), trunc(Neutralise(r.Intent), inner-len(r.AgentID)-3))
 	if n.proposedBy != "" {
@@ -285,7 +285,7 @@ func (n *narrowDialog) diff(a *app, w int) []string {
 			dropped = append(dropped, Neutralise(s))
 		}
 	}
-	out = append(out, "scopes   "+trunc(strings.Join(kept, ", "), w-10))
+	out = append(out, wrapHang("scopes   "+strings.Join(kept, ", "), w, 9)...)
 	for _, s := range dropped {
 		out = append(out, th.DiffRemove.Render("  - "+s)+th.Muted.Render("  (narrowed away)"))
 	}
@@ -303,10 +303,12 @@ func (n *narrowDialog) diff(a *app, w int) []string {
 		if len(acts) == 0 {
 			line = fmt.Sprintf("detail %d %s → (dropped)", i+1, neutraliseList(d.Actions))
 		}
-		if len(acts) != len(d.Actions) {
-			line = th.Warn.Render(line)
+		for _, part := range wrapHang(line, w, 9) {
+			if len(acts) != len(d.Actions) {
+				part = th.Warn.Render(part)
+			}
+			out = append(out, part)
 		}
-		out = append(out, trunc(line, w))
 	}
 	tl := "TTL      " + ttl(req.TTL) + " → " + ttl(got.TTL)
 	if got.TTL != req.TTL {
