@@ -251,7 +251,7 @@ func (m *Model) onDecided(msg decidedMsg) {
 	case broker.DecisionNarrow:
 		a.say("narrowed and approved " + agent + "'s request · grant " + shortID(msg.grant.ID))
 	case broker.DecisionDeny:
-		a.say(fmt.Sprintf("denied %s from %s", plural(ok, "request"), agent))
+		a.say(fmt.Sprintf("denied %s from %s: %s", plural(ok, "request"), agent, Neutralise(msg.reason)))
 	}
 }
 
