@@ -174,6 +174,10 @@ type consoleRun struct {
 	// background are extra goroutines to run while the console is open
 	// (the demo's agents and resource server); each gets the console's context.
 	background []func(context.Context)
+	// afterSignIn runs (off the UI goroutine, with the console's context)
+	// each time an operator signs in; the demo makes its standing
+	// approval there.
+	afterSignIn func(context.Context, broker.Operator)
 }
 
 // runConsole serves the agent API and runs the console until the
@@ -207,6 +211,7 @@ func runConsole(ctx context.Context, r consoleRun) error {
 	if !ok {
 		return fmt.Errorf("--notify %q: want bell, osc9 or off", r.flags.notify)
 	}
+	kick := newStatusKick()
 	// Each sign-in replaces the previous session's refresher.
 	var program *tea.Program
 	var mu sync.Mutex
@@ -219,6 +224,12 @@ func runConsole(ctx context.Context, r consoleRun) error {
 		rctx, stop := context.WithCancel(ctx)
 		stopRefresh = stop
 		wg.Go(func() { keepSessionAlive(rctx, r.client, sess, func(m tea.Msg) { program.Send(m) }) })
+		if r.afterSignIn != nil {
+			wg.Go(func() {
+				r.afterSignIn(ctx, sess.Operator)
+				kick.kick()
+			})
+		}
 	}
 	opts := tui.Options{
 		Context: ctx, Theme: theme, Mouse: r.flags.mouse, Notify: notify,
@@ -227,6 +238,7 @@ func runConsole(ctx context.Context, r consoleRun) error {
 			return &signInScreen{Model: signin.New(r.client, signinStyles(theme)), signedIn: signedIn}
 		},
 	}
+	opts.StandingChanged = kick.kick
 	var resumed *operator.Session
 	if r.client.Remember() {
 		if sess, err := r.client.Resume(ctx); err == nil {
@@ -244,6 +256,7 @@ func runConsole(ctx context.Context, r consoleRun) error {
 	if resumed != nil {
 		signedIn(resumed)
 	}
+	wg.Go(func() { pollPolicyStatus(ctx, policyStatusEvery, kick, localPolicyStatus(r.env), program.Send) })
 	_, err = program.Run()
 	cancel()
 	if errors.Is(err, tea.ErrProgramKilled) || errors.Is(err, context.Canceled) {

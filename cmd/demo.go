@@ -7,6 +7,7 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"sync"
 	"sync/atomic"
 	"syscall"
 	"time"
@@ -151,7 +152,20 @@ func runDemo(ctx context.Context, f demoFlags) error {
 		return err
 	}
 	fleet := &demo.Fleet{Setup: setup, Issuer: issuer, Pace: f.pace, Step: f.step, Logger: log}
+	var seeded sync.Once
 	return runConsole(ctx, consoleRun{flags: f.console, env: env, ln: ln, issuer: issuer, client: client, log: log, stateDir: state,
+		// Once the operator is signed in, the analyst's weekly query
+		// becomes standing, under that operator, so the Policy page
+		// shows a standing approval and its uses.
+		afterSignIn: func(ctx context.Context, op broker.Operator) {
+			seeded.Do(func() {
+				if sa, err := demo.SeedStanding(ctx, env.Service, setup, op); err != nil {
+					log.Warn("demo standing approval", "err", err)
+				} else {
+					log.Info("demo standing approval", "standing", sa.ID, "agent", sa.AgentID)
+				}
+			})
+		},
 		background: []func(context.Context){
 			func(ctx context.Context) {
 				if err := rs.Serve(ctx, rsLn); err != nil {

@@ -82,6 +82,11 @@ func TestDemoInTmux(t *testing.T) {
 	t.Cleanup(func() { _ = exec.Command("tmux", "kill-session", "-t", s.name).Run() })
 
 	s.waitFor("the demo operator to be signed in", contains("Dana Demo"))
+	// The demo makes the analyst's weekly query standing once Dana signs
+	// in; the Policy page lists it with its shadow rule section.
+	s.keys("5")
+	s.waitFor("the demo's standing approval on the Policy page", regexp.MustCompile(`ACTIVE .*analyst +tables:read on \S+ · by Dana Demo`).MatchString)
+	s.keys("1")
 	s.waitFor("release-bot's request", regexp.MustCompile(`▸ .*release-bot`).MatchString)
 
 	// Narrow: drop pulls:write (the third scope), shorten the TTL, grant.

@@ -116,6 +116,12 @@ func mountOperatorAPI(srv *httpapi.Server, env *brokerEnv) error {
 		PublicURL: srv.Issuer(), Verifier: rt.verifier, OIDCIssuer: rt.flags.oidcIssuer,
 		ApproverGroup: rt.flags.approverGroup, ClientID: rt.flags.clientID, GroupsClaim: rt.flags.groupsClaim,
 		FreshAuth: rt.flags.freshAuth, Logger: env.Log,
+		ShadowHits: func() map[string]uint64 {
+			if env.Policy == nil {
+				return nil
+			}
+			return env.Policy.ShadowHits()
+		},
 		Policy: func() opapi.PolicyStatus {
 			if p := rt.policy.Load(); p != nil {
 				return *p

@@ -125,7 +125,7 @@ func init() {
 		var f remoteFlags
 		var reason, resource string
 		var scopes []string
-		var ttl time.Duration
+		var ttl, standing time.Duration
 		use := string(kind) + " REQUEST_ID"
 		short := map[broker.DecisionKind]string{
 			broker.DecisionApprove: "Approve a request as asked (or as earlier approvers proposed)",
@@ -166,6 +166,9 @@ func init() {
 					if err != nil {
 						return decisionError(err)
 					}
+					if standing > 0 {
+						return standingAfter(ctx, cmd, r, f.json, args[0], res, standing, reason)
+					}
 					if f.json {
 						return printJSON(cmd.OutOrStdout(), res)
 					}
@@ -190,6 +193,9 @@ func init() {
 			c.Flags().StringSliceVar(&scopes, "scope", nil, "the scopes to grant (a subset of those asked; repeatable)")
 			c.Flags().DurationVar(&ttl, "ttl", 0, "a shorter lifetime")
 			c.Flags().StringVar(&resource, "resource", "", "a narrower resource")
+		}
+		if kind != broker.DecisionDeny {
+			c.Flags().DurationVar(&standing, "standing", 0, "also approve this agent's same or fewer actions on the same resource without a person for this long (e.g. 30m; never for high or critical risk)")
 		}
 		return c
 	}

@@ -8,6 +8,7 @@ import (
 	"os/signal"
 	"sync/atomic"
 	"syscall"
+	"time"
 
 	tea "charm.land/bubbletea/v2"
 	"github.com/spf13/cobra"
@@ -75,6 +76,8 @@ func runRemoteConsole(cmd *cobra.Command, f consoleFlags) error {
 	// L signs in again here (device flow), for a new session or for the
 	// recent sign-in the gravest actions need; the client then exchanges
 	// the new ID token.
+	kick := newStatusKick()
+	opts.StandingChanged = kick.kick
 	opts.SignIn = func() tui.SignInScreen {
 		return &signInScreen{Model: signin.New(r.oc, signinStyles(theme)), signedIn: func(ns *operator.Session) {
 			r.setSession(ns)
@@ -93,7 +96,11 @@ func runRemoteConsole(cmd *cobra.Command, f consoleFlags) error {
 			send(tui.SessionMsg{Session: tui.Session{Operator: r.Operator(), Expires: ns.Expiry}})
 		})
 	}
+	pctx, stopPoll := context.WithCancel(ctx)
+	defer stopPoll()
+	go pollPolicyStatus(pctx, policyStatusEvery, kick, remotePolicyStatus(r.Client, time.Now), send)
 	_, err = p.Run()
+	stopPoll()
 	if errors.Is(err, tea.ErrProgramKilled) || errors.Is(err, context.Canceled) {
 		err = nil
 	}

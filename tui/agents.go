@@ -19,6 +19,7 @@ type agentsPage struct {
 	// agents; asked marks those being loaded (see agent_reason.go).
 	reasons map[string]*broker.AuditEntry
 	asked   map[string]bool
+	pane    paneScroll
 }
 
 func newAgentsPage(a *app) *agentsPage { return &agentsPage{a: a} }
@@ -46,6 +47,9 @@ func (p *agentsPage) update(msg tea.Msg) tea.Cmd {
 	case mouseAt:
 		p.win.mouse(msg.msg, msg.y-1)
 	case tea.KeyPressMsg:
+		if av := p.current(); av != nil && p.pane.onKey(msg, k, av.Agent.ID, p.lay.maxScroll(p.detail(p.lay.detW))) {
+			return nil
+		}
 		if p.win.navigate(msg, k) {
 			return nil
 		}
@@ -120,7 +124,11 @@ func (p *agentsPage) view() string {
 			list = append(list, "  "+style.Render(col(tag, 13))+rest)
 		}
 	}
-	return p.lay.join(a, list, p.detail(p.lay.detW), "agent")
+	scroll := 0
+	if av := p.current(); av != nil {
+		scroll = p.pane.at(av.Agent.ID)
+	}
+	return p.lay.joinAt(a, list, p.detail(p.lay.detW), "agent", scroll)
 }
 
 func (p *agentsPage) detail(w int) []string {

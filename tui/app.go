@@ -30,6 +30,9 @@ type app struct {
 	// disconnected says why a remote console lost its server, neutralised;
 	// "" while connected (and always for the embedded console).
 	disconnected string
+	// standingMax is the longest standing approval the broker accepts, as
+	// it last said; 0 until it has.
+	standingMax time.Duration
 
 	dialogs []dialog
 	toasts  []toast

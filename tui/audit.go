@@ -3,6 +3,7 @@ package tui
 import (
 	"errors"
 	"fmt"
+	"strconv"
 	"strings"
 
 	"charm.land/bubbles/v2/key"
@@ -42,6 +43,7 @@ type auditPage struct {
 	loading bool
 	verify  *verifiedMsg
 	loadErr error
+	pane    paneScroll
 }
 
 func newAuditPage(a *app) *auditPage { return &auditPage{a: a, loading: true} }
@@ -135,6 +137,9 @@ func (p *auditPage) update(msg tea.Msg) tea.Cmd {
 			p.refresh()
 			return nil
 		}
+		if e := p.current(); e != nil && p.pane.onKey(msg, k, strconv.FormatUint(e.Seq, 10), p.lay.maxScroll(p.detail(p.lay.detW))) {
+			return nil
+		}
 		if p.win.navigate(msg, k) {
 			if p.win.cursor == p.win.n-1 && p.more && !p.loading {
 				return p.loadMore()
@@ -222,7 +227,11 @@ func (p *auditPage) view() string {
 	if p.more && to == p.win.n {
 		list = append(list, th.Muted.Render("  … older entries: m loads more"))
 	}
-	return p.lay.join(a, list, p.detail(p.lay.detW), "entry")
+	scroll := 0
+	if e := p.current(); e != nil {
+		scroll = p.pane.at(strconv.FormatUint(e.Seq, 10))
+	}
+	return p.lay.joinAt(a, list, p.detail(p.lay.detW), "entry", scroll)
 }
 
 func (p *auditPage) detail(w int) []string {

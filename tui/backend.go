@@ -38,6 +38,10 @@ type Backend interface {
 	Release(ctx context.Context, op broker.Operator, agentID string) error
 	RevokeAll(ctx context.Context, op broker.Operator, reason string, freeze bool) (*broker.Revocation, error)
 	Unfreeze(ctx context.Context, op broker.Operator, reason string) error
+	// CreateStanding makes a standing approval from the operator's
+	// approval of requestID, for d; RevokeStanding ends one.
+	CreateStanding(ctx context.Context, op broker.Operator, requestID string, d time.Duration, reason string) (*broker.StandingApproval, error)
+	RevokeStanding(ctx context.Context, op broker.Operator, id, reason string) (*broker.StandingApproval, error)
 
 	Subscribe(ctx context.Context) <-chan broker.Event
 }

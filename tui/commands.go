@@ -143,6 +143,7 @@ type decidedMsg struct {
 	// request is the request as it stands after an approval that was
 	// recorded without a grant: policy requires more approvers.
 	request *broker.TaskRequest
+	reason  string // a denial's reason, told to the agent
 	failed  int
 	err     error // the first error
 }
@@ -184,7 +185,7 @@ func deny(ctx context.Context, b Backend, op broker.Operator, reqs []*broker.Tas
 	}
 	agent := reqs[0].AgentID
 	return func() tea.Msg {
-		m := decidedMsg{kind: broker.DecisionDeny, requestIDs: ids, agentID: agent}
+		m := decidedMsg{kind: broker.DecisionDeny, requestIDs: ids, agentID: agent, reason: reason}
 		for _, id := range ids {
 			if _, err := b.Deny(ctx, op, id, reason); err != nil {
 				m.failed++

@@ -26,7 +26,13 @@ func TestBurstIsOneRowAndDeniesTogether(t *testing.T) {
 	if calls := b.Calls(); len(calls) != 4 || !strings.HasPrefix(calls[0], "deny req-burst-0") {
 		t.Fatalf("calls = %v, want four denials", calls)
 	}
-	s.mustShow("denied 4 requests from reader-bot")
+	for _, c := range b.Calls() {
+		if !strings.HasSuffix(c, ": "+denyPresets[0]) {
+			t.Fatalf("a burst denial without the reason: %q", c)
+		}
+	}
+	// The bulk denial says why, as each request's audit entry does.
+	s.mustShow("denied 4 requests from reader-bot: " + denyPresets[0])
 	if strings.Contains(s.screen(), "BURST") {
 		t.Fatalf("denied burst still shown:\n%s", s.screen())
 	}

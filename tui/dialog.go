@@ -25,6 +25,23 @@ type dialog interface {
 // the other global keys type into it instead.
 type wantsText interface{ typing() bool }
 
+// dialogWidth is the width a dialog's body has inside the frame on a
+// screen w wide: a body line no wider is never wrapped by the frame.
+func dialogWidth(w int) int { return min(w-4, 76) - 2 }
+
+// wrapHang wraps s (plain text) to w cells, continuing each cut on a new
+// line indented by hang spaces: nothing is cut off and nothing repeats.
+func wrapHang(s string, w, hang int) []string {
+	if w <= hang+4 {
+		return []string{trunc(s, w)}
+	}
+	parts := wrap(s, w-hang)
+	for i := 1; i < len(parts); i++ {
+		parts[i] = strings.Repeat(" ", hang) + strings.TrimLeft(parts[i], " ")
+	}
+	return parts
+}
+
 // frame draws a dialog body in the theme's dialog frame, at most w wide.
 func frame(a *app, title, body string, w int) string {
 	inner := min(w-4, 76)

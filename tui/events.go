@@ -64,6 +64,11 @@ func (m *Model) onData(msg tea.Msg) (tea.Cmd, bool) {
 	case decidedMsg:
 		m.onDecided(msg)
 		return m.pending.wantParent(), true
+	case standingMsg:
+		return m.onStanding(msg), true
+	case standingRevokedMsg:
+		m.onStandingRevoked(msg)
+		return nil, true
 	case revokedMsg:
 		m.onRevoked(msg)
 		return nil, true
@@ -246,7 +251,7 @@ func (m *Model) onDecided(msg decidedMsg) {
 	case broker.DecisionNarrow:
 		a.say("narrowed and approved " + agent + "'s request · grant " + shortID(msg.grant.ID))
 	case broker.DecisionDeny:
-		a.say(fmt.Sprintf("denied %s from %s", plural(ok, "request"), agent))
+		a.say(fmt.Sprintf("denied %s from %s: %s", plural(ok, "request"), agent, Neutralise(msg.reason)))
 	}
 }
 

@@ -32,6 +32,8 @@ type fakeBackend struct {
 	RevokeAllFn   func(context.Context, broker.Operator, string, bool) (*broker.Revocation, error)
 	UnfreezeFn    func(context.Context, broker.Operator, string) error
 	SubscribeFn   func(context.Context) <-chan broker.Event
+	StandingFn    func(context.Context, broker.Operator, string, time.Duration, string) (*broker.StandingApproval, error)
+	UnstandFn     func(context.Context, broker.Operator, string, string) (*broker.StandingApproval, error)
 
 	mu    sync.Mutex
 	calls []string // every action, in order, for assertions
@@ -101,6 +103,24 @@ func (f *fakeBackend) RevokeAll(ctx context.Context, op broker.Operator, reason 
 func (f *fakeBackend) Unfreeze(ctx context.Context, op broker.Operator, reason string) error {
 	f.record("unfreeze by %s", op.Subject)
 	return f.UnfreezeFn(ctx, op, reason)
+}
+func (f *fakeBackend) CreateStanding(ctx context.Context, op broker.Operator, id string, d time.Duration, reason string) (*broker.StandingApproval, error) {
+	f.record("standing %s for %s by %s: %s", id, d, op.Subject, reason)
+	if f.StandingFn == nil {
+		return &broker.StandingApproval{ID: "standing-" + id, AgentID: "reader-bot", FromRequest: id, CreatedBy: op,
+			Terms:     broker.Terms{Scopes: []string{"contents:read"}, Resource: "https://api.github.com", TTL: 5 * time.Minute},
+			CreatedAt: fixedNow, ExpiresAt: fixedNow.Add(d), Reason: reason}, nil
+	}
+	return f.StandingFn(ctx, op, id, d, reason)
+}
+func (f *fakeBackend) RevokeStanding(ctx context.Context, op broker.Operator, id, reason string) (*broker.StandingApproval, error) {
+	f.record("revoke-standing %s by %s: %s", id, op.Subject, reason)
+	if f.UnstandFn == nil {
+		return &broker.StandingApproval{ID: id, AgentID: "reader-bot", CreatedBy: priya, RevokedAt: fixedNow, RevokedBy: &op,
+			Terms:     broker.Terms{Scopes: []string{"contents:read"}, Resource: "https://api.github.com", TTL: 5 * time.Minute},
+			CreatedAt: fixedNow.Add(-time.Minute), ExpiresAt: fixedNow.Add(time.Hour), Reason: reason}, nil
+	}
+	return f.UnstandFn(ctx, op, id, reason)
 }
 func (f *fakeBackend) Subscribe(ctx context.Context) <-chan broker.Event { return f.SubscribeFn(ctx) }
 

@@ -9,6 +9,7 @@ import (
 	tea "charm.land/bubbletea/v2"
 	"github.com/charmbracelet/x/exp/golden"
 
+	"github.com/writhq/writ/broker"
 	"github.com/writhq/writ/themes"
 )
 
@@ -24,7 +25,24 @@ type scene struct {
 	name  string
 	opts  func(*Options)
 	setup func(f *fixture)
+	msgs  []tea.Msg // sent before the keys, as cmd would
 	keys  []string
+}
+
+// policyScene is what cmd tells the Policy page: the file, shadow hits
+// and standing approvals.
+var policyScene = []tea.Msg{
+	PolicyMsg{File: "policy.yaml", Rules: 7},
+	PolicyStatusMsg{File: "policy.yaml", Rules: 7, MaxStanding: 4 * time.Hour, At: fixedNow,
+		ShadowHits: map[string]uint64{"would-deny-weekend-refunds": 2},
+		Standing: []*broker.StandingApproval{
+			{ID: "standing-7f3a9c2e", AgentID: "support-bot", CreatedBy: priya, CreatedAt: fixedNow.Add(-10 * time.Minute),
+				ExpiresAt: fixedNow.Add(20 * time.Minute), Reason: "weekly customers query",
+				Terms: broker.Terms{Scopes: []string{"customers:read"}, Resource: "https://db.internal/customers", TTL: 10 * time.Minute},
+				Uses:  []broker.StandingUse{{RequestID: "req-q1", At: fixedNow.Add(-5 * time.Minute)}}},
+			{ID: "standing-11aa22bb", AgentID: "reader-bot", CreatedBy: priya, CreatedAt: fixedNow.Add(-2 * time.Hour),
+				ExpiresAt: fixedNow.Add(-time.Hour), Terms: broker.Terms{Scopes: []string{"contents:read"}, Resource: "https://api.github.com"}},
+		}},
 }
 
 var scenes = []scene{
@@ -60,6 +78,10 @@ var scenes = []scene{
 	{name: "dialog-revoke-agent", keys: []string{"2", "down", "R"}},
 	{name: "dialog-quarantine", keys: []string{"3", "x"}},
 	{name: "dialog-emergency", keys: []string{"2", "!"}},
+	{name: "policy", msgs: policyScene, keys: []string{"5"}},
+	{name: "policy-empty", keys: []string{"5"}},
+	{name: "dialog-standing", msgs: policyScene, keys: []string{"down", "down", "s", "right"}},
+	{name: "dialog-revoke-standing", msgs: policyScene, keys: []string{"5", "r"}},
 	{name: "dialog-unfreeze", keys: []string{"U"}, setup: func(f *fixture) {
 		f.issuer.Frozen, f.issuer.FrozenBy, f.issuer.FrozenAt = true, &priya, fixedNow.Add(-time.Minute)
 	}},
@@ -94,6 +116,9 @@ func TestGolden(t *testing.T) {
 						sc.opts(&opts)
 					}
 					s := newSync(t, f.backend(), opts, size[0], size[1])
+					for _, m := range sc.msgs {
+						s.send(m)
+					}
 					s.keys(sc.keys...)
 					golden.RequireEqual(t, s.screen())
 				})

@@ -22,6 +22,7 @@ type grantsPage struct {
 	// filter; nil when there is no filter, so 100,000 grants need no index.
 	match    []int
 	selected string
+	pane     paneScroll
 }
 
 func newGrantsPage(a *app) *grantsPage { return &grantsPage{a: a} }
@@ -147,6 +148,9 @@ func (p *grantsPage) onKey(msg tea.KeyPressMsg) tea.Cmd {
 		p.refresh()
 		return nil
 	}
+	if g := p.current(); g != nil && p.pane.onKey(msg, k, g.ID, p.lay.maxScroll(p.detail(p.lay.detW))) {
+		return nil
+	}
 	if p.win.navigate(msg, k) {
 		p.remember()
 		return nil
@@ -197,5 +201,5 @@ func askRevokeAgent(a *app, agentID string, quarantine bool) {
 
 func (p *grantsPage) help() helpKeys {
 	k := p.a.keys
-	return helpKeys{short: []key.Binding{k.Revoke, k.RevokeAgent}, full: [][]key.Binding{{k.Revoke, k.RevokeAgent}}}
+	return helpKeys{short: []key.Binding{k.Revoke, k.RevokeAgent}, full: [][]key.Binding{{k.Revoke, k.RevokeAgent, k.ScrollUp, k.ScrollDown}}}
 }

@@ -108,7 +108,11 @@ func (p *grantsPage) view() string {
 	for i := from; i < to; i++ {
 		list = append(list, p.renderRow(p.at(i), i == p.win.cursor, c))
 	}
-	return p.lay.join(a, list, p.detail(p.lay.detW), "grant")
+	scroll := 0
+	if g := p.current(); g != nil {
+		scroll = p.pane.at(g.ID)
+	}
+	return p.lay.joinAt(a, list, p.detail(p.lay.detW), "grant", scroll)
 }
 
 func (p *grantsPage) renderRow(g *broker.Grant, selected bool, c grantColumns) string {

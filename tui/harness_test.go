@@ -18,6 +18,9 @@ func press(k string) tea.KeyPressMsg {
 	special := map[string]rune{"enter": tea.KeyEnter, "esc": tea.KeyEscape, "space": tea.KeySpace, "tab": tea.KeyTab,
 		"up": tea.KeyUp, "down": tea.KeyDown, "left": tea.KeyLeft, "right": tea.KeyRight, "backspace": tea.KeyBackspace,
 		"pgdown": tea.KeyPgDown, "pgup": tea.KeyPgUp}
+	if r, ok := map[string]rune{"shift+up": tea.KeyUp, "shift+down": tea.KeyDown}[k]; ok {
+		return tea.KeyPressMsg{Code: r, Mod: tea.ModShift}
+	}
 	if r, ok := special[k]; ok {
 		m := tea.KeyPressMsg{Code: r}
 		if k == "space" {

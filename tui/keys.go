@@ -4,16 +4,17 @@ import "charm.land/bubbles/v2/key"
 
 // keyMap holds every binding; pages pick theirs for the help bar.
 type keyMap struct {
-	Up, Down, PageUp, PageDown, Top, Bottom  key.Binding
-	NextTab, PrevTab, Tab1, Tab2, Tab3, Tab4 key.Binding
-	Filter, ClearFilter, Help, Quit          key.Binding
-	Emergency, Unfreeze, SignIn              key.Binding
-	CopyID                                   key.Binding
+	Up, Down, PageUp, PageDown, Top, Bottom        key.Binding
+	NextTab, PrevTab, Tab1, Tab2, Tab3, Tab4, Tab5 key.Binding
+	Filter, ClearFilter, Help, Quit                key.Binding
+	Emergency, Unfreeze, SignIn                    key.Binding
+	CopyID                                         key.Binding
 
-	Approve, Narrow, Deny, Expand key.Binding
-	Revoke, RevokeAgent           key.Binding
-	Quarantine, Release           key.Binding
-	Verify, Kind, More            key.Binding
+	Approve, Narrow, Deny, Expand  key.Binding
+	Standing, ScrollUp, ScrollDown key.Binding
+	Revoke, RevokeAgent            key.Binding
+	Quarantine, Release            key.Binding
+	Verify, Kind, More             key.Binding
 
 	// Dialogs.
 	Confirm, Cancel, Toggle, Shorten, Lengthen key.Binding
@@ -36,6 +37,7 @@ func newKeyMap() keyMap {
 		Tab2:        b("2", "grants", "2"),
 		Tab3:        b("3", "agents", "3"),
 		Tab4:        b("4", "audit", "4"),
+		Tab5:        b("5", "policy", "5"),
 		Filter:      b("/", "filter", "/"),
 		ClearFilter: b("esc", "clear filter", "esc"),
 		Help:        b("?", "help", "?"),
@@ -49,6 +51,9 @@ func newKeyMap() keyMap {
 		Narrow:      b("n", "narrow", "n"),
 		Deny:        b("d", "deny", "d"),
 		Expand:      b("enter", "expand burst", "enter", "space"),
+		Standing:    b("s", "approve + standing", "s"),
+		ScrollUp:    b("shift+↑/[", "scroll detail up", "shift+up", "["),
+		ScrollDown:  b("shift+↓/]", "scroll detail down", "shift+down", "]"),
 		Revoke:      b("r", "revoke", "r"),
 		RevokeAgent: b("R", "revoke agent", "R"),
 		Quarantine:  b("x", "quarantine", "x"),

@@ -31,6 +31,7 @@ const (
 	pageGrants
 	pageAgents
 	pageAudit
+	pagePolicy
 )
 
 // Model is the console's root model: construct it with New and run it with
@@ -57,6 +58,7 @@ type Model struct {
 	grants  *grantsPage
 	agents  *agentsPage
 	audit   *auditPage
+	policy  *policyPage
 }
 
 // New returns the console over a backend.
@@ -72,7 +74,8 @@ func New(b Backend, opts Options) *Model {
 	m.grants = newGrantsPage(a)
 	m.agents = newAgentsPage(a)
 	m.audit = newAuditPage(a)
-	m.pages = []page{m.pending, m.grants, m.agents, m.audit}
+	m.policy = newPolicyPage(a)
+	m.pages = []page{m.pending, m.grants, m.agents, m.audit, m.policy}
 	m.applyTheme()
 	if a.session == nil && opts.SignIn != nil {
 		m.signIn, m.signingIn = opts.SignIn(), true
@@ -134,9 +137,14 @@ func (m *Model) Update(msg tea.Msg) (tea.Model, tea.Cmd) {
 		return m, nil
 	case PolicyMsg:
 		m.onPolicy(msg)
+		m.policy.onPolicy(msg, a.now)
 		return m, nil
 	case PolicyReplayMsg:
 		m.onPolicyReplay(msg)
+		m.policy.onReplay(msg)
+		return m, nil
+	case PolicyStatusMsg:
+		m.policy.onStatus(msg)
 		return m, nil
 	case ConnectionMsg:
 		m.onConnection(msg)
@@ -227,7 +235,7 @@ func (m *Model) onKey(msg tea.KeyPressMsg) tea.Cmd {
 		return m.switchTo((m.active + 1) % len(m.pages))
 	case key.Matches(msg, k.PrevTab):
 		return m.switchTo((m.active + len(m.pages) - 1) % len(m.pages))
-	case key.Matches(msg, k.Tab1, k.Tab2, k.Tab3, k.Tab4):
+	case key.Matches(msg, k.Tab1, k.Tab2, k.Tab3, k.Tab4, k.Tab5):
 		i, _ := strconv.Atoi(s)
 		return m.switchTo(i - 1)
 	case key.Matches(msg, k.Unfreeze):

@@ -181,6 +181,24 @@ func (n *narrowDialog) update(a *app, msg tea.KeyPressMsg) (bool, tea.Cmd) {
 		case itemResource:
 			n.resource = max(n.resource-1, 0)
 		}
+	case key.Matches(msg, k.Standing):
+		// Grant these terms and allow them again: the standing dialog
+		// takes this dialog's place.
+		t := n.terms()
+		if len(t.ResourceScopes()) == 0 {
+			a.fail("keep at least one scope, or deny the request instead (d)")
+			return false, nil
+		}
+		if why := standingOffer(a, n.req); why != "" {
+			a.fail(why)
+			return false, nil
+		}
+		var granted *broker.Terms
+		if !n.unchanged() {
+			granted = &t
+		}
+		a.dialogs[len(a.dialogs)-1] = newStandingDialog(a, n.op, n.req, Neutralise(n.req.AgentID), granted)
+		return false, nil
 	case key.Matches(msg, k.Confirm):
 		t := n.terms()
 		if len(t.ResourceScopes()) == 0 {
@@ -198,7 +216,7 @@ func (n *narrowDialog) update(a *app, msg tea.KeyPressMsg) (bool, tea.Cmd) {
 func (n *narrowDialog) view(a *app, w int) string {
 	th := a.th
 	r := n.req
-	inner := min(w-6, 76)
+	inner := dialogWidth(w)
 	var b strings.Builder
 	fmt.Fprintf(&b, "%s · %s\n", th.Strong.Render(Neutralise(r.AgentID)), trunc(Neutralise(r.Intent), inner-len(r.AgentID)-3))
 	if n.proposedBy != "" {
@@ -267,7 +285,7 @@ func (n *narrowDialog) diff(a *app, w int) []string {
 			dropped = append(dropped, Neutralise(s))
 		}
 	}
-	out = append(out, "scopes   "+trunc(strings.Join(kept, ", "), w-10))
+	out = append(out, wrapHang("scopes   "+strings.Join(kept, ", "), w, 9)...)
 	for _, s := range dropped {
 		out = append(out, th.DiffRemove.Render("  - "+s)+th.Muted.Render("  (narrowed away)"))
 	}
@@ -285,10 +303,12 @@ func (n *narrowDialog) diff(a *app, w int) []string {
 		if len(acts) == 0 {
 			line = fmt.Sprintf("detail %d %s → (dropped)", i+1, neutraliseList(d.Actions))
 		}
-		if len(acts) != len(d.Actions) {
-			line = th.Warn.Render(line)
+		for _, part := range wrapHang(line, w, 9) {
+			if len(acts) != len(d.Actions) {
+				part = th.Warn.Render(part)
+			}
+			out = append(out, part)
 		}
-		out = append(out, trunc(line, w))
 	}
 	tl := "TTL      " + ttl(req.TTL) + " → " + ttl(got.TTL)
 	if got.TTL != req.TTL {
@@ -312,5 +332,5 @@ func (n *narrowDialog) diff(a *app, w int) []string {
 
 func (n *narrowDialog) help(a *app) []key.Binding {
 	k := a.keys
-	return []key.Binding{k.Toggle, k.Shorten, k.Lengthen, bind("enter", "grant"), k.Cancel}
+	return []key.Binding{k.Toggle, k.Shorten, k.Lengthen, bind("enter", "grant"), bind("s", "grant + standing"), k.Cancel}
 }

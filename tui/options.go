@@ -54,6 +54,10 @@ type Options struct {
 	RecentGrants time.Duration
 	// Tick is how often countdowns redraw (default one second).
 	Tick time.Duration
+	// StandingChanged is called (from a command, off the UI goroutine)
+	// after the console made or revoked a standing approval, so cmd can
+	// send a fresh PolicyStatusMsg at once instead of at its next poll.
+	StandingChanged func()
 	// BurstSize is how many near-identical pending requests from one agent
 	// make a burst shown as one row (default 3).
 	BurstSize int

@@ -46,6 +46,7 @@ type pendingPage struct {
 	counts   map[string]int
 	bursts   map[string][]*broker.TaskRequest
 	selected string // request id of the selected row, kept across rebuilds
+	pane     paneScroll
 }
 
 func newPendingPage(a *app) *pendingPage {
@@ -274,6 +275,9 @@ func (p *pendingPage) onKey(msg tea.KeyPressMsg) tea.Cmd {
 		p.refresh()
 		return nil
 	}
+	if row := p.current(); row != nil && p.pane.onKey(msg, k, row.reqs[0].ID, p.lay.maxScroll(p.detail(p.lay.detW))) {
+		return nil
+	}
 	if p.win.navigate(msg, k) {
 		p.remember()
 		return p.wantParent()
@@ -300,6 +304,8 @@ func (p *pendingPage) onKey(msg tea.KeyPressMsg) tea.Cmd {
 		return nil
 	case key.Matches(msg, k.Approve):
 		return p.approve(row)
+	case key.Matches(msg, k.Standing):
+		return p.approveStandingRow(row)
 	case key.Matches(msg, k.Narrow):
 		return p.narrow(row)
 	case key.Matches(msg, k.Deny):
@@ -411,7 +417,7 @@ func (p *pendingPage) deny(row *pendingRow) {
 func (p *pendingPage) help() helpKeys {
 	k := p.a.keys
 	return helpKeys{
-		short: []key.Binding{k.Approve, k.Narrow, k.Deny},
-		full:  [][]key.Binding{{k.Approve, k.Narrow, k.Deny, k.Expand}},
+		short: []key.Binding{k.Approve, k.Standing, k.Narrow, k.Deny},
+		full:  [][]key.Binding{{k.Approve, k.Standing, k.Narrow, k.Deny, k.Expand, k.ScrollUp, k.ScrollDown}},
 	}
 }

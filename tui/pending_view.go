@@ -83,7 +83,11 @@ func (p *pendingPage) view() string {
 	for i := from; i < to; i++ {
 		list = append(list, p.renderRow(&p.rows[i], i == p.win.cursor, c))
 	}
-	return p.lay.join(a, list, p.detail(p.lay.detW), "detail")
+	scroll := 0
+	if row := p.current(); row != nil {
+		scroll = p.pane.at(row.reqs[0].ID)
+	}
+	return p.lay.joinAt(a, list, p.detail(p.lay.detW), "detail", scroll)
 }
 
 func (p *pendingPage) matched() int {

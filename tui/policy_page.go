@@ -8,6 +8,7 @@ import (
 	"strings"
 	"time"
 
+	"charm.land/bubbles/v2/key"
 	tea "charm.land/bubbletea/v2"
 
 	"github.com/writhq/writ/broker"
@@ -17,9 +18,17 @@ import (
 // standing approvals, for the Policy page. cmd sends it when the page asks
 // (see Options) or on its own schedule.
 type PolicyStatusMsg struct {
-	ShadowHits map[string]uint64 // by shadow rule (mode: log)
-	Standing   []*broker.StandingApproval
-	At         time.Time
+	// File and Rules are the policy file in force ("" and 0 for none);
+	// FileErr is why it last failed to reload ("" when it is in force).
+	File, FileErr string
+	Rules         int
+	ShadowHits    map[string]uint64 // by shadow rule (mode: log)
+	Standing      []*broker.StandingApproval
+	// MaxStanding is the longest standing approval the broker accepts;
+	// zero when not known (the console then offers up to
+	// broker.DefaultMaxStanding and shows the broker's refusal).
+	MaxStanding time.Duration
+	At          time.Time
 }
 
 // policyPage shows the policy in force: its file, when it loaded and any
@@ -34,17 +43,115 @@ type policyPage struct {
 	err      string // neutralised
 	replay   string // neutralised
 	status   *PolicyStatusMsg
+	cursor   int // the selected standing approval
 }
 
 func newPolicyPage(a *app) *policyPage { return &policyPage{a: a} }
 
-func (p *policyPage) title() string              { return "Policy" }
-func (p *policyPage) filtering() bool            { return false }
-func (p *policyPage) setSize(w, h int)           { p.w, p.h = w, h }
-func (p *policyPage) refresh()                   {}
-func (p *policyPage) update(tea.Msg) tea.Cmd     { return nil }
-func (p *policyPage) help() helpKeys             { return helpKeys{} }
-func (p *policyPage) onStatus(m PolicyStatusMsg) { p.status = &m }
+func (p *policyPage) title() string    { return "Policy" }
+func (p *policyPage) filtering() bool  { return false }
+func (p *policyPage) setSize(w, h int) { p.w, p.h = w, h }
+func (p *policyPage) refresh()         {}
+
+// onStatus takes the broker's counters and standing approvals.
+func (p *policyPage) onStatus(m PolicyStatusMsg) {
+	m.Standing = slices.Clone(m.Standing)
+	p.status = &m
+	if m.File != "" {
+		// In force before the console started, or reloaded at a remote
+		// server: the page learns the file from the status (when it
+		// loaded is known only for a reload this console saw).
+		if m.File != p.file || m.Rules != p.rules {
+			p.loadedAt = time.Time{}
+		}
+		p.file, p.rules, p.err = m.File, m.Rules, Neutralise(m.FileErr)
+	}
+	if m.MaxStanding > 0 {
+		p.a.standingMax = m.MaxStanding
+	}
+	p.cursor = min(p.cursor, max(len(m.Standing)-1, 0))
+}
+
+// putStanding shows a standing approval the console just made or revoked,
+// before the next status arrives.
+func (p *policyPage) putStanding(sa *broker.StandingApproval) {
+	if sa == nil {
+		return
+	}
+	if p.status == nil {
+		p.status = &PolicyStatusMsg{At: p.a.now}
+	}
+	if i := slices.IndexFunc(p.status.Standing, func(s *broker.StandingApproval) bool { return s.ID == sa.ID }); i >= 0 {
+		p.status.Standing[i] = sa
+		return
+	}
+	p.status.Standing = append([]*broker.StandingApproval{sa}, p.status.Standing...)
+}
+
+// selected is the standing approval under the cursor.
+func (p *policyPage) selected() *broker.StandingApproval {
+	if p.status == nil || p.cursor >= len(p.status.Standing) {
+		return nil
+	}
+	return p.status.Standing[p.cursor]
+}
+
+func (p *policyPage) update(msg tea.Msg) tea.Cmd {
+	km, ok := msg.(tea.KeyPressMsg)
+	if !ok {
+		return nil
+	}
+	k, n := p.a.keys, 0
+	if p.status != nil {
+		n = len(p.status.Standing)
+	}
+	switch {
+	case key.Matches(km, k.Up):
+		p.cursor = max(p.cursor-1, 0)
+	case key.Matches(km, k.Down):
+		p.cursor = min(p.cursor+1, max(n-1, 0))
+	case key.Matches(km, k.Revoke):
+		p.askRevoke()
+	}
+	return nil
+}
+
+// askRevoke confirms revoking the selected standing approval: it stops
+// future approvals under it; the grants it made continue until revoked.
+// Revoking never waits for a sign-in.
+func (p *policyPage) askRevoke() {
+	a := p.a
+	sa := p.selected()
+	if sa == nil {
+		a.fail("no standing approval to revoke")
+		return
+	}
+	if st := sa.State(a.now); st != broker.StandingActive {
+		a.fail("standing approval " + shortID(sa.ID) + " is " + string(st) + ": nothing to revoke")
+		return
+	}
+	op := a.revoker()
+	id := sa.ID
+	body := fmt.Sprintf("Revoke standing approval %s: %s's requests for %s on %s then wait for a person again.\n"+
+		"The grants it made continue until revoked. Audited under %s.",
+		Neutralise(id), Neutralise(sa.AgentID), Neutralise(strings.Join(sa.Terms.Actions(), " ")), Neutralise(sa.Terms.Resource),
+		Neutralise(op.Display()))
+	a.push(newReasonDialog("Revoke standing approval", body, "revoke", standingRevokePresets, func(a *app, reason string) tea.Cmd {
+		return revokeStanding(a.ctx, a.b, op, id, reason, a.opts.StandingChanged)
+	}))
+}
+
+// standingRevokePresets are the usual reasons to end a standing approval.
+var standingRevokePresets = []string{
+	"the recurring task is done",
+	"the agent behaves unexpectedly: investigating",
+	"every request should be seen by a person again",
+}
+
+func (p *policyPage) help() helpKeys {
+	k := p.a.keys
+	return helpKeys{short: []key.Binding{k.Revoke}, full: [][]key.Binding{{k.Up, k.Down, k.Revoke}}}
+}
 
 // onPolicy records a reload, or why the file did not reload.
 func (p *policyPage) onPolicy(m PolicyMsg, now time.Time) {
@@ -74,7 +181,7 @@ func (p *policyPage) view() string {
 	case p.file == "":
 		line("  no policy file: every request goes to an operator")
 	case p.loadedAt.IsZero():
-		line("  " + Neutralise(p.file))
+		line(fmt.Sprintf("  %s · %s", Neutralise(p.file), plural(p.rules, "rule")))
 	default:
 		line(fmt.Sprintf("  %s · %s · loaded %s ago", Neutralise(p.file), plural(p.rules, "rule"), ago(a.now, p.loadedAt)))
 	}
@@ -95,7 +202,11 @@ func (p *policyPage) view() string {
 	if p.status == nil || len(p.status.Standing) == 0 {
 		line("  none")
 	} else {
-		for _, s := range p.status.Standing {
+		for i, s := range p.status.Standing {
+			if i == p.cursor {
+				line(th.Selected.Render("▸ " + p.standingLine(s)))
+				continue
+			}
 			line("  " + p.standingLine(s))
 		}
 	}
@@ -113,11 +224,13 @@ func (p *policyPage) view() string {
 func (p *policyPage) standingLine(s *broker.StandingApproval) string {
 	now := p.a.now
 	state := strings.ToUpper(string(s.State(now)))
-	left := ""
+	left := "-"
 	if s.State(now) == broker.StandingActive {
-		left = " " + countdown(s.ExpiresAt.Sub(now)) + " left"
+		left = countdown(s.ExpiresAt.Sub(now)) + " left"
 	}
-	return fmt.Sprintf("%-8s %s  %s on %s%s · %s · by %s", state, Neutralise(s.AgentID),
-		Neutralise(strings.Join(s.Terms.Actions(), " ")), Neutralise(s.Terms.Resource), left,
-		plural(len(s.Uses), "use"), Neutralise(s.CreatedBy.Display()))
+	// What changes (state, time left, uses) first, so a narrow terminal
+	// cuts the description, never the countdown.
+	return fmt.Sprintf("%-8s %-13s %-7s %s  %s on %s · by %s · %s", state, left, plural(len(s.Uses), "use"), Neutralise(s.AgentID),
+		Neutralise(strings.Join(s.Terms.Actions(), " ")), Neutralise(s.Terms.Resource),
+		Neutralise(s.CreatedBy.Display()), Neutralise(s.ID))
 }

@@ -36,8 +36,8 @@ func TestPolicyPageView(t *testing.T) {
 		"policy.yaml · 7 rules · loaded 3m ago",
 		"NOT RELOADED: policy.yaml:4: bad",
 		"no-workflow-edits-without-a-pr           3 hits",
-		"ACTIVE   docs-bot  contents:read on https://api.github.com 25:03 left · 2 uses · by Priya Raman",
-		"REVOKED  reader-bot  contents:read on https://api.github.com · 0 uses",
+		"ACTIVE   25:03 left    2 uses  docs-bot  contents:read on https://api.github.com · by Priya Raman <priya@example.com> · sa-1",
+		"REVOKED  -             0 uses  reader-bot  contents:read on https://api.github.com",
 		"2 of 9 requests since Mar 13 09:20 would change",
 	} {
 		if !strings.Contains(v, want) {

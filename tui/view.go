@@ -153,7 +153,7 @@ func (m *Model) header() string {
 	return trunc(strings.Join(append(first, who...), "  "), m.width)
 }
 
-// tabs: the four pages, the active one in reverse video and brackets.
+// tabs: the five pages, the active one in reverse video and brackets.
 func (m *Model) tabs() string {
 	th := m.a.th
 	var b strings.Builder
@@ -328,8 +328,8 @@ func (m *Model) currentHelp() helpKeys {
 	}
 	h := m.pages[m.active].help()
 	global := []bindingT{k.NextTab, k.Filter, k.Emergency, k.Help, k.Quit}
-	if m.active == pageAgents {
-		// The agents page has no filter: do not offer one.
+	if m.active == pageAgents || m.active == pagePolicy {
+		// The agents and policy pages have no filter: do not offer one.
 		global = []bindingT{k.NextTab, k.Emergency, k.Help, k.Quit}
 	}
 	if a.d.issuer.Frozen {
@@ -341,7 +341,7 @@ func (m *Model) currentHelp() helpKeys {
 	h.short = append(h.short, global...)
 	h.full = append(h.full,
 		[]bindingT{k.Up, k.Down, k.PageUp, k.PageDown, k.Top, k.Bottom, k.CopyID},
-		[]bindingT{k.NextTab, k.PrevTab, k.Tab1, k.Tab2, k.Tab3, k.Tab4},
+		[]bindingT{k.NextTab, k.PrevTab, k.Tab1, k.Tab2, k.Tab3, k.Tab4, k.Tab5},
 		[]bindingT{k.Filter, k.ClearFilter, k.Emergency, k.Unfreeze, k.SignIn, k.Help, k.Quit})
 	return h
 }

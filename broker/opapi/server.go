@@ -42,6 +42,9 @@ type Options struct {
 	FreshAuth time.Duration
 	// Policy reports the policy in force; nil when there is no policy file.
 	Policy func() PolicyStatus
+	// ShadowHits reports the shadow rules' hits by rule (GET
+	// /v1/standing); nil when there is no policy file.
+	ShadowHits func() map[string]uint64
 	// RingSize is how many recent events a reconnecting client can
 	// resume from; DefaultRingSize when zero.
 	RingSize int
@@ -163,6 +166,9 @@ func (s *Server) routes() {
 	post("/v1/unfreeze", s.unfreeze)
 	get("/v1/audit", s.audit)
 	get("/v1/audit/verify", s.verifyAudit)
+	get("/v1/standing", s.standingStatus)
+	post("/v1/requests/{id}/standing", s.createStanding)
+	post("/v1/standing/{id}/revoke", s.revokeStanding)
 	get(PathEvents, s.serveEvents)
 	m.HandleFunc(p+"/v1/", func(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusNotFound, ErrorBody{Error: broker.ENOTFOUND, Description: "no such operator API endpoint or method: " + r.Method + " " + clip(r.URL.Path), Code: broker.ENOTFOUND})

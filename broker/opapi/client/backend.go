@@ -243,3 +243,32 @@ func (c *Client) Freeze(ctx context.Context, reason string) error {
 func (c *Client) Unfreeze(ctx context.Context, _ broker.Operator, reason string) error {
 	return c.call(ctx, http.MethodPost, "/v1/unfreeze", opapi.RevokeInput{Reason: reason}, nil, true)
 }
+
+// Standing returns the standing approvals, the shadow rules' hits and the
+// longest standing approval the server accepts.
+func (c *Client) Standing(ctx context.Context) (*opapi.StandingStatus, error) {
+	var out opapi.StandingStatus
+	if err := c.call(ctx, http.MethodGet, "/v1/standing", nil, &out, false); err != nil {
+		return nil, err
+	}
+	return &out, nil
+}
+
+// CreateStanding makes a standing approval from the approval of requestID.
+func (c *Client) CreateStanding(ctx context.Context, _ broker.Operator, requestID string, d time.Duration, reason string) (*broker.StandingApproval, error) {
+	var out broker.StandingApproval
+	in := opapi.StandingInput{For: d.String(), Reason: reason}
+	if err := c.call(ctx, http.MethodPost, "/v1/requests/"+url.PathEscape(requestID)+"/standing", in, &out, true); err != nil {
+		return nil, err
+	}
+	return &out, nil
+}
+
+// RevokeStanding ends a standing approval.
+func (c *Client) RevokeStanding(ctx context.Context, _ broker.Operator, id, reason string) (*broker.StandingApproval, error) {
+	var out broker.StandingApproval
+	if err := c.call(ctx, http.MethodPost, "/v1/standing/"+url.PathEscape(id)+"/revoke", opapi.RevokeInput{Reason: reason}, &out, true); err != nil {
+		return nil, err
+	}
+	return &out, nil
+}
