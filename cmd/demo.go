@@ -18,6 +18,7 @@ import (
 	"github.com/writhq/writ/broker/demo"
 	"github.com/writhq/writ/broker/operator"
 	"github.com/writhq/writ/broker/operator/devidp"
+	"github.com/writhq/writ/broker/policy"
 )
 
 // demoFlags are the flags of `writ demo`.
@@ -104,17 +105,22 @@ func runDemo(ctx context.Context, f demoFlags) error {
 	}
 	defer ln.Close()
 	opts := broker.Options{Issuer: issuer, Logger: log}
+	var builtin *policy.Fixed
 	if f.console.serve.policy == "" {
 		// The demo's own policy; --policy runs another (and reloads it).
-		if opts.Policy, err = demo.Policy(); err != nil {
+		p, err := demo.Policy()
+		if err != nil {
 			return err
 		}
+		builtin = policy.NewFixed(p)
+		opts.Policy = builtin
 	}
 	env, err := openBrokerWith(ctx, setup.Config, "", opts, f.console.serve.policy)
 	if err != nil {
 		return err
 	}
 	defer env.Close()
+	env.builtinPolicy = builtin
 
 	var idpRef atomic.Pointer[devidp.Provider]
 	idpOpts := devidp.Options{OnDeviceCode: func(code string) {

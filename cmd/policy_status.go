@@ -63,6 +63,9 @@ func localPolicyStatus(env *brokerEnv) func(context.Context) (tui.PolicyStatusMs
 			if err := w.Err(); err != nil {
 				m.FileErr = err.Error()
 			}
+		} else if f := env.builtinPolicy; f != nil {
+			m.ShadowHits = f.ShadowHits()
+			m.File, m.Rules = f.Policy().Name(), f.Policy().Len()
 		}
 		return m, nil
 	}

@@ -171,6 +171,9 @@ type brokerEnv struct {
 	// Policy is the policy file in force and its reloads; nil when no
 	// policy file is named (every request goes to an operator).
 	Policy *policy.Watcher
+	// builtinPolicy is a policy compiled in rather than read from a file
+	// (the demo's), so the Policy page can name it; nil otherwise.
+	builtinPolicy *policy.Fixed
 	// policyEvents tells the console about reloads of the policy file.
 	policyEvents *policyListener
 	// runners are background loops the mounted parts need (the revocation
