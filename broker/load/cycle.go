@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"net/http"
 	"net/url"
 	"runtime"
@@ -114,9 +115,7 @@ func (c *cycler) cycle(ctx context.Context) (string, error) {
 		return "", err
 	}
 	hc := c.o.HTTPClient
-	ack, err := post(ctx, hc, c.ep.backchannel, authed(s.submit, url.Values{
-		"scope": {Scope}, "resource": {ResourceURI}, "login_hint": {Queue}, "binding_message": {"writ load: one full cycle"},
-	}))
+	ack, err := post(ctx, hc, c.ep.backchannel, authed(s.submit, maps.Clone(c.o.Submit)))
 	if err != nil {
 		return "", err
 	}
@@ -156,7 +155,7 @@ func Cycle(ctx context.Context, o Options) (Result, error) {
 	if err := c.presign(ctx, n); err != nil {
 		return Result{}, fmt.Errorf("load: presign %d cycles: %w", n, err)
 	}
-	fmt.Fprintf(o.Progress, "cycle      presigned %d cycles for %d agents in %s\n", n, len(c.clients), time.Since(t0).Round(time.Millisecond))
+	fmt.Fprintf(o.Progress, "%s cycle: presigned %d cycles for %d agents in %s\n", o.Target, n, len(c.clients), time.Since(t0).Round(time.Millisecond))
 	r := drive(ctx, o, "cycle", func(ctx context.Context, _ int, _ int64) error {
 		_, err := c.cycle(ctx)
 		return err

@@ -5,6 +5,7 @@ import (
 	"context"
 	"log/slog"
 	"net/http/httptest"
+	"os"
 	"strings"
 	"sync"
 	"testing"
@@ -57,14 +58,15 @@ func TestScenarios(t *testing.T) {
 	// The agents' bursts alone cover the presigned cycles, however fast
 	// the server in this process runs them.
 	const presignRate = 100
-	setup, err := load.NewSetup(load.AgentsFor(presignRate, 0))
+	setup, err := load.NewSetup(load.AgentsFor(presignRate, 0), jose.ES256)
 	if err != nil {
 		t.Fatal(err)
 	}
 	var progress bytes.Buffer
+	// The server runs in this process, so its CPU and memory are ours.
 	o := load.Options{Issuer: serve(t, setup), Setup: setup, Clients: 8, Duration: time.Second,
-		PresignRate: presignRate, Progress: &progress}
-	for _, run := range []func(context.Context, load.Options) (load.Result, error){load.Introspect, load.Cycle} {
+		PresignRate: presignRate, AssertRate: 2000, Progress: &progress, ServerPID: os.Getpid()}
+	for _, run := range []func(context.Context, load.Options) (load.Result, error){load.Introspect, load.IntrospectAssert, load.Cycle} {
 		r, err := run(context.Background(), o)
 		if err != nil {
 			t.Fatal(err)
@@ -74,7 +76,10 @@ func TestScenarios(t *testing.T) {
 		if r.Count == 0 || r.Errors != 0 {
 			t.Errorf("%s: %d done, %d errors (first: %v)", r.Scenario, r.Count, r.Errors, r.FirstError)
 		}
-		if r.P50 <= 0 || r.P50 > r.P95 || r.P95 > r.P99 || r.P99 > r.Max || r.Rate() <= 0 {
+		if r.Server == nil || r.Server.CPU <= 0 || r.Server.PeakRSS <= 0 || r.CPUPerOp() <= 0 {
+			t.Errorf("%s: server use %+v (%v)", r.Scenario, r.Server, r.ServerErr)
+		}
+		if r.P50 <= 0 || r.P50 > r.P90 || r.P90 > r.P95 || r.P95 > r.P99 || r.P99 > r.Max || r.Rate() <= 0 {
 			t.Errorf("%s: percentiles p50 %s p95 %s p99 %s max %s, rate %.0f", r.Scenario, r.P50, r.P95, r.P99, r.Max, r.Rate())
 		}
 	}
@@ -86,7 +91,7 @@ func TestScenarios(t *testing.T) {
 // TestGeneratedFilesLoad: the configuration and policy `writ load` hands
 // to `writ serve` are read back as they were generated.
 func TestGeneratedFilesLoad(t *testing.T) {
-	setup, err := load.NewSetup(3)
+	setup, err := load.NewSetup(3, jose.EdDSA)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -108,7 +113,7 @@ func TestGeneratedFilesLoad(t *testing.T) {
 }
 
 func TestRefusesWhatItCannotRun(t *testing.T) {
-	setup, err := load.NewSetup(1)
+	setup, err := load.NewSetup(1, jose.EdDSA)
 	if err != nil {
 		t.Fatal(err)
 	}

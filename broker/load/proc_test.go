@@ -1,0 +1,60 @@
+package load
+
+import (
+	"os"
+	"testing"
+	"time"
+)
+
+func TestParseStatCPU(t *testing.T) {
+	for _, tc := range []struct {
+		name, in string
+		want     time.Duration
+		ok       bool
+	}{
+		{"plain", "4242 (writ) S 1 4242 4242 0 -1 4194560 900 0 0 0 150 50 0 0 20 0 8 0 100 0 0", 2 * time.Second, true},
+		{"name with spaces and parens", "7 (a b) c)) R 1 7 7 0 -1 0 0 0 0 0 3 4 0 0 20 0 1 0 1 0 0", 70 * time.Millisecond, true},
+		{"no name", "7 writ R 1", 0, false},
+		{"short", "7 (writ) R 1 2 3", 0, false},
+		{"not a number", "7 (writ) R 1 7 7 0 -1 0 0 0 0 0 x 4 0", 0, false},
+		{"negative", "7 (writ) R 1 7 7 0 -1 0 0 0 0 0 -3 4 0", 0, false},
+	} {
+		got, err := parseStatCPU([]byte(tc.in))
+		if (err == nil) != tc.ok || got != tc.want {
+			t.Errorf("%s: got %s, %v; want %s, ok %t", tc.name, got, err, tc.want, tc.ok)
+		}
+	}
+}
+
+func TestParseStatusMemory(t *testing.T) {
+	for _, tc := range []struct {
+		name, in string
+		rss, hwm int64
+		ok       bool
+	}{
+		{"both", "Name:\twrit\nVmHWM:\t  2048 kB\nVmRSS:\t  1024 kB\n", 1 << 20, 2 << 20, true},
+		{"missing HWM", "VmRSS:\t 1 kB\n", 0, 0, false},
+		{"other unit", "VmHWM:\t 1 MB\nVmRSS:\t 1 kB\n", 0, 0, false},
+		{"garbage", "VmHWM:\t x kB\nVmRSS:\t 1 kB\n", 0, 0, false},
+	} {
+		rss, hwm, err := parseStatusMemory([]byte(tc.in))
+		if (err == nil) != tc.ok || rss != tc.rss || hwm != tc.hwm {
+			t.Errorf("%s: got %d %d %v; want %d %d ok %t", tc.name, rss, hwm, err, tc.rss, tc.hwm, tc.ok)
+		}
+	}
+}
+
+// TestReadProcSelf reads this test process, which is alive and has used
+// memory: a real /proc answers in the format the parsers expect.
+func TestReadProcSelf(t *testing.T) {
+	if _, err := os.Stat("/proc/self/stat"); err != nil {
+		t.Skip("no /proc here")
+	}
+	s, err := ReadProc(os.Getpid())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s.RSS <= 0 || s.HWM < s.RSS {
+		t.Errorf("RSS %d, peak %d", s.RSS, s.HWM)
+	}
+}
