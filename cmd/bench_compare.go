@@ -77,7 +77,7 @@ func startProvider(ctx context.Context, dir, oidcDir string, setup *load.Setup) 
 		return nil, err
 	}
 	_, port, _ := strings.Cut(addr, ":")
-	c := exec.Command(node, script)
+	c := exec.Command(node, "bench-provider.mjs")
 	c.Dir = oidcDir
 	c.Env = append(childEnv(), "PORT="+port, "CLIENTS="+clientsPath)
 	issuer := "http://" + addr

@@ -49,6 +49,7 @@ clients.push({
   grant_types: ['client_credentials'],
   response_types: [],
   redirect_uris: [],
+  id_token_signed_response_alg: 'ES256',
 });
 
 const configuration = {
