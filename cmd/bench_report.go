@@ -64,6 +64,7 @@ type loadResult struct {
 	ServerCPUms      float64 `json:"server_cpu_ms,omitempty"`
 	ServerCPUusPerOp float64 `json:"server_cpu_us_per_op,omitempty"`
 	ServerRSS        int64   `json:"server_rss_bytes,omitempty"`
+	ServerAnonRSS    int64   `json:"server_anon_rss_bytes,omitempty"`
 	ServerPeakRSS    int64   `json:"server_peak_rss_bytes,omitempty"`
 	FirstError       string  `json:"first_error,omitempty"`
 }
@@ -88,13 +89,17 @@ type seeded struct {
 }
 
 type memoryResult struct {
-	Grants        int     `json:"grants"`
-	ReadySeconds  float64 `json:"ready_seconds"`
-	RSSAfterStart int64   `json:"rss_after_start_bytes"`
-	Cycles        int     `json:"cycles"`
-	CycleErrors   int     `json:"cycle_errors"`
-	RSSAfterLoad  int64   `json:"rss_after_load_bytes"`
-	PeakRSS       int64   `json:"peak_rss_bytes"`
+	Grants         int     `json:"grants"`
+	ReadySeconds   float64 `json:"ready_seconds"`
+	RSSAfterStart  int64   `json:"rss_after_start_bytes"`
+	AnonAfterStart int64   `json:"anon_rss_after_start_bytes"`
+	Cycles         int     `json:"cycles"`
+	CycleErrors    int     `json:"cycle_errors"`
+	RSSAfterLoad   int64   `json:"rss_after_load_bytes"`
+	AnonAfterLoad  int64   `json:"anon_rss_after_load_bytes"`
+	PeakRSS        int64   `json:"peak_rss_bytes"`
+	// StoreBytes is the size of the store file the RSS maps in part.
+	StoreBytes int64 `json:"store_bytes"`
 }
 
 type revokeAllResult struct {
@@ -129,12 +134,13 @@ type startupTimes struct {
 	Medianms     float64   `json:"median_ms"`
 	Maxms        float64   `json:"max_ms"`
 	RSS          int64     `json:"rss_after_start_bytes"`
+	AnonRSS      int64     `json:"anon_rss_after_start_bytes"`
 
 	median, max time.Duration
 }
 
-func newStartupTimes(entries int, ds []time.Duration, rss int64) startupTimes {
-	t := startupTimes{AuditEntries: entries, RSS: rss}
+func newStartupTimes(entries int, ds []time.Duration, rss, anon int64) startupTimes {
+	t := startupTimes{AuditEntries: entries, RSS: rss, AnonRSS: anon}
 	for _, d := range ds {
 		t.Starts = append(t.Starts, msf(d))
 	}
@@ -185,7 +191,7 @@ func (s *benchSummary) addLoad(r load.Result) {
 	if r.Server != nil {
 		lr.ServerCPUms = msf(r.Server.CPU)
 		lr.ServerCPUusPerOp = float64(r.CPUPerOp().Nanoseconds()) / 1000
-		lr.ServerRSS, lr.ServerPeakRSS = r.Server.RSS, r.Server.PeakRSS
+		lr.ServerRSS, lr.ServerAnonRSS, lr.ServerPeakRSS = r.Server.RSS, r.Server.AnonRSS, r.Server.PeakRSS
 	}
 	if r.FirstError != nil {
 		lr.FirstError = r.FirstError.Error()
@@ -254,8 +260,9 @@ func (s *benchSummary) writeTable(out io.Writer) {
 		fmt.Fprintf(out, "writ / oidc-provider, %s: throughput ×%.2f, p99 ×%.2f lower%s\n", r.Phase, r.Throughput, r.P99, cpu)
 	}
 	if m := s.Memory; m != nil {
-		fmt.Fprintf(out, "memory: %d active grants: RSS %s after start (ready in %.0f ms), %s after %d cycles, peak %s\n",
-			m.Grants, mib(m.RSSAfterStart), m.ReadySeconds*1000, mib(m.RSSAfterLoad), m.Cycles, mib(m.PeakRSS))
+		fmt.Fprintf(out, "memory: %d active grants (store %s): RSS %s (anonymous %s) after start, ready in %.0f ms; %s (anonymous %s) after %d cycles; peak %s\n",
+			m.Grants, mib(m.StoreBytes), mib(m.RSSAfterStart), mib(m.AnonAfterStart), m.ReadySeconds*1000,
+			mib(m.RSSAfterLoad), mib(m.AnonAfterLoad), m.Cycles, mib(m.PeakRSS))
 	}
 	if r := s.Revoke; r != nil {
 		for _, t := range []revokeAllTimes{r.WithGrants, r.Empty} {
@@ -265,8 +272,8 @@ func (s *benchSummary) writeTable(out io.Writer) {
 	}
 	if st := s.Startup; st != nil {
 		for _, t := range []startupTimes{st.WithAudit, st.Empty} {
-			fmt.Fprintf(out, "start-up (exec → /healthz): %d audit entries: median %.0f ms, max %.0f ms over %d starts, RSS %s\n",
-				t.AuditEntries, t.Medianms, t.Maxms, len(t.Starts), mib(t.RSS))
+			fmt.Fprintf(out, "start-up (exec → /healthz): %d audit entries: median %.0f ms, max %.0f ms over %d starts, RSS %s (anonymous %s)\n",
+				t.AuditEntries, t.Medianms, t.Maxms, len(t.Starts), mib(t.RSS), mib(t.AnonRSS))
 		}
 	}
 }

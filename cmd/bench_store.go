@@ -3,6 +3,7 @@ package cmd
 import (
 	"context"
 	"fmt"
+	"os"
 	"path/filepath"
 	"time"
 
@@ -69,7 +70,10 @@ func (b *bencher) memoryPhase(ctx context.Context, db string) error {
 	if err != nil {
 		return err
 	}
-	m.RSSAfterStart = idle.RSS
+	m.RSSAfterStart, m.AnonAfterStart = idle.RSS, idle.Anon
+	if fi, err := os.Stat(db); err == nil {
+		m.StoreBytes = fi.Size()
+	}
 	o := b.options("writ", child.issuer, child.pid())
 	o.Duration = min(b.f.duration, 5*time.Second)
 	r, err := load.Cycle(ctx, o)
@@ -80,7 +84,7 @@ func (b *bencher) memoryPhase(ctx context.Context, db string) error {
 	if err != nil {
 		return err
 	}
-	m.Cycles, m.CycleErrors, m.RSSAfterLoad, m.PeakRSS = r.Count, r.Errors, after.RSS, after.HWM
+	m.Cycles, m.CycleErrors, m.RSSAfterLoad, m.AnonAfterLoad, m.PeakRSS = r.Count, r.Errors, after.RSS, after.Anon, after.HWM
 	b.sum.Memory = &m
 	return child.stop()
 }
@@ -138,7 +142,7 @@ func (b *bencher) startupPhase(ctx context.Context) error {
 		{filepath.Join(b.dir, "empty-start.db"), 0, &res.Empty},
 	} {
 		var ready []time.Duration
-		var rss int64
+		var rss, anon int64
 		for range b.f.starts {
 			child, err := startServeChild(ctx, b.dir, c.path, b.setup)
 			if err != nil {
@@ -146,13 +150,13 @@ func (b *bencher) startupPhase(ctx context.Context) error {
 			}
 			ready = append(ready, child.ready)
 			if s, err := load.ReadProc(child.pid()); err == nil {
-				rss = max(rss, s.RSS)
+				rss, anon = max(rss, s.RSS), max(anon, s.Anon)
 			}
 			if err := child.stop(); err != nil {
 				return fmt.Errorf("stop writ serve: %w%s", err, child.logTail())
 			}
 		}
-		*c.into = newStartupTimes(c.entries, ready, rss)
+		*c.into = newStartupTimes(c.entries, ready, rss, anon)
 		fmt.Fprintf(b.progress, "writ bench: start-up ×%d with %d audit entries: median %s, max %s\n",
 			len(ready), c.entries, ms(c.into.median), ms(c.into.max))
 	}

@@ -19,6 +19,10 @@ type ProcSample struct {
 	CPU time.Duration
 	// RSS is the resident set now (VmRSS), HWM its peak so far (VmHWM), in bytes.
 	RSS, HWM int64
+	// Anon is the part of RSS that is the process's own memory (RssAnon);
+	// the rest is mostly the store's file mapped in (RssFile: bbolt reads
+	// through mmap), pages the kernel can drop and read again.
+	Anon int64
 }
 
 // ReadProc samples process pid from /proc (Linux only).
@@ -35,11 +39,11 @@ func ReadProc(pid int) (ProcSample, error) {
 	if err != nil {
 		return ProcSample{}, err
 	}
-	rss, hwm, err := parseStatusMemory(status)
+	m, err := parseStatusMemory(status)
 	if err != nil {
 		return ProcSample{}, err
 	}
-	return ProcSample{CPU: cpu, RSS: rss, HWM: hwm}, nil
+	return ProcSample{CPU: cpu, RSS: m["VmRSS"], HWM: m["VmHWM"], Anon: m["RssAnon"]}, nil
 }
 
 // parseStatCPU reads utime+stime (fields 14 and 15) of /proc/<pid>/stat.
@@ -66,31 +70,31 @@ func parseStatCPU(b []byte) (time.Duration, error) {
 	return time.Duration(ticks) * time.Second / clockTicks, nil
 }
 
-// parseStatusMemory reads VmRSS and VmHWM (in kB) of /proc/<pid>/status.
-func parseStatusMemory(b []byte) (rss, hwm int64, err error) {
-	found := 0
+// parseStatusMemory reads VmRSS, VmHWM and RssAnon (in kB) of
+// /proc/<pid>/status, in bytes. VmRSS and VmHWM must be there; RssAnon
+// (Linux 4.5 and later) is 0 when it is not.
+func parseStatusMemory(b []byte) (map[string]int64, error) {
+	out := map[string]int64{}
 	for line := range strings.SplitSeq(string(b), "\n") {
 		name, rest, ok := strings.Cut(line, ":")
-		if !ok || (name != "VmRSS" && name != "VmHWM") {
+		if !ok || (name != "VmRSS" && name != "VmHWM" && name != "RssAnon") {
 			continue
 		}
 		f := strings.Fields(rest)
 		if len(f) != 2 || f[1] != "kB" {
-			return 0, 0, fmt.Errorf("load: /proc status %s is %q, want a number of kB", name, rest)
+			return nil, fmt.Errorf("load: /proc status %s is %q, want a number of kB", name, rest)
 		}
-		n, perr := strconv.ParseInt(f[0], 10, 64)
-		if perr != nil || n < 0 {
-			return 0, 0, fmt.Errorf("load: /proc status %s is %q, want a number of kB", name, rest)
+		n, err := strconv.ParseInt(f[0], 10, 64)
+		if err != nil || n < 0 {
+			return nil, fmt.Errorf("load: /proc status %s is %q, want a number of kB", name, rest)
 		}
-		if name == "VmRSS" {
-			rss = n << 10
-		} else {
-			hwm = n << 10
-		}
-		found++
+		out[name] = n << 10
 	}
-	if found != 2 {
-		return 0, 0, fmt.Errorf("load: /proc status without VmRSS and VmHWM (a kernel thread, or not Linux)")
+	if _, ok := out["VmRSS"]; !ok {
+		return nil, fmt.Errorf("load: /proc status without VmRSS (a kernel thread, or not Linux)")
 	}
-	return rss, hwm, nil
+	if _, ok := out["VmHWM"]; !ok {
+		return nil, fmt.Errorf("load: /proc status without VmHWM (a kernel thread, or not Linux)")
+	}
+	return out, nil
 }

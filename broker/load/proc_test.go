@@ -28,18 +28,19 @@ func TestParseStatCPU(t *testing.T) {
 
 func TestParseStatusMemory(t *testing.T) {
 	for _, tc := range []struct {
-		name, in string
-		rss, hwm int64
-		ok       bool
+		name, in       string
+		rss, hwm, anon int64
+		ok             bool
 	}{
-		{"both", "Name:\twrit\nVmHWM:\t  2048 kB\nVmRSS:\t  1024 kB\n", 1 << 20, 2 << 20, true},
-		{"missing HWM", "VmRSS:\t 1 kB\n", 0, 0, false},
-		{"other unit", "VmHWM:\t 1 MB\nVmRSS:\t 1 kB\n", 0, 0, false},
-		{"garbage", "VmHWM:\t x kB\nVmRSS:\t 1 kB\n", 0, 0, false},
+		{"all", "Name:\twrit\nVmHWM:\t  2048 kB\nVmRSS:\t  1024 kB\nRssAnon:\t 512 kB\n", 1 << 20, 2 << 20, 512 << 10, true},
+		{"no RssAnon (old kernel)", "VmHWM:\t  2 kB\nVmRSS:\t  1 kB\n", 1 << 10, 2 << 10, 0, true},
+		{"missing HWM", "VmRSS:\t 1 kB\n", 0, 0, 0, false},
+		{"other unit", "VmHWM:\t 1 MB\nVmRSS:\t 1 kB\n", 0, 0, 0, false},
+		{"garbage", "VmHWM:\t x kB\nVmRSS:\t 1 kB\n", 0, 0, 0, false},
 	} {
-		rss, hwm, err := parseStatusMemory([]byte(tc.in))
-		if (err == nil) != tc.ok || rss != tc.rss || hwm != tc.hwm {
-			t.Errorf("%s: got %d %d %v; want %d %d ok %t", tc.name, rss, hwm, err, tc.rss, tc.hwm, tc.ok)
+		m, err := parseStatusMemory([]byte(tc.in))
+		if (err == nil) != tc.ok || m["VmRSS"] != tc.rss || m["VmHWM"] != tc.hwm || m["RssAnon"] != tc.anon {
+			t.Errorf("%s: got %v %v; want %d %d %d ok %t", tc.name, m, err, tc.rss, tc.hwm, tc.anon, tc.ok)
 		}
 	}
 }
@@ -54,7 +55,7 @@ func TestReadProcSelf(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if s.RSS <= 0 || s.HWM < s.RSS {
+	if s.RSS <= 0 || s.HWM < s.RSS || s.Anon > s.RSS {
 		t.Errorf("RSS %d, peak %d", s.RSS, s.HWM)
 	}
 }

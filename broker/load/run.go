@@ -113,9 +113,10 @@ type Result struct {
 type ServerUse struct {
 	// CPU is the user and system time the server used while measured.
 	CPU time.Duration
-	// RSS is its resident set at the end; PeakRSS the highest it has been
-	// since the process started.
-	RSS, PeakRSS int64
+	// RSS is its resident set at the end, AnonRSS the part of it that is
+	// not files mapped in (the store); PeakRSS the highest RSS since the
+	// process started.
+	RSS, AnonRSS, PeakRSS int64
 }
 
 // CPUPerOp is the server's CPU time per successful operation.
@@ -215,7 +216,7 @@ func drive(ctx context.Context, o Options, scenario string, op func(ctx context.
 	if o.ServerPID > 0 && procErr == nil {
 		var after ProcSample
 		if after, procErr = ReadProc(o.ServerPID); procErr == nil {
-			server = &ServerUse{CPU: after.CPU - before.CPU, RSS: after.RSS, PeakRSS: after.HWM}
+			server = &ServerUse{CPU: after.CPU - before.CPU, RSS: after.RSS, AnonRSS: after.Anon, PeakRSS: after.HWM}
 		}
 	}
 	close(stopProgress)
