@@ -27,7 +27,7 @@ const floodAgents = 1000
 // moment, poll it at the same moment (each is told authorization_pending,
 // or slow_down for polling again too soon; nobody gets a token or a server
 // error), and once an operator has approved every request, each polls
-// with a DPoP proof at the same moment, every tenth agent twice: each
+// with a DPoP proof at the same moment, every hundredth agent twice: each
 // agent gets exactly one token, bound to its own key, and a duplicate
 // poll is refused with invalid_grant. Every request carries its own client
 // assertion, signed before the burst so the requests arrive together.
@@ -121,7 +121,7 @@ func TestThousandAgentsPollAtOnce(t *testing.T) {
 	for i := range signers {
 		signers[i] = dpopKey(t)
 	}
-	// Every agent polls; every tenth polls twice at once. (Each refused
+	// Every agent polls; every hundredth polls twice at once. (Each refused
 	// duplicate rolls back the group commit it shares and makes the rest
 	// of that group run again: with every agent polling twice, the burst
 	// takes seconds instead of a fraction of one. See the report of issue
@@ -129,7 +129,7 @@ func TestThousandAgentsPollAtOnce(t *testing.T) {
 	all := polls()
 	dup := map[int]int{} // agent → index of its second poll in all
 	for i, f := range polls() {
-		if i%10 == 0 {
+		if i%100 == 0 {
 			dup[i] = len(all)
 			all = append(all, f)
 		}
