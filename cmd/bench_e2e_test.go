@@ -1,0 +1,130 @@
+package cmd
+
+import (
+	"bufio"
+	"encoding/json"
+	"errors"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strconv"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// buildWrit builds the writ binary into a temporary directory.
+func buildWrit(t *testing.T) string {
+	t.Helper()
+	bin := filepath.Join(t.TempDir(), "writ")
+	if out, err := exec.Command("go", "build", "-o", bin, "..").CombinedOutput(); err != nil {
+		t.Fatalf("build writ: %v\n%s", err, out)
+	}
+	return bin
+}
+
+// TestBenchEndToEnd runs the real binary: `writ bench` starts `writ
+// serve` as a child, drives every phase briefly with small sizes, and
+// prints a JSON summary with the server's CPU and memory read from /proc;
+// then, killed with SIGKILL in the middle of a run, it leaves no server
+// behind (the kernel stops the child with its parent).
+func TestBenchEndToEnd(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds writ and runs writ bench")
+	}
+	if _, err := os.Stat("/proc/self/stat"); err != nil {
+		t.Skip("writ bench reads the server's CPU and memory from /proc")
+	}
+	bin := buildWrit(t)
+
+	t.Run("every phase", func(t *testing.T) {
+		c := exec.Command(bin, "bench", "--phases", "all", "--duration", "1s", "--clients", "4", "--grants", "300",
+			"--audit-entries", "3000", "--revokes", "3", "--starts", "1", "--json")
+		c.Env = append(childEnv(), "TMPDIR="+t.TempDir())
+		out, err := c.Output()
+		if err != nil {
+			var ee *exec.ExitError
+			if errors.As(err, &ee) {
+				t.Fatalf("writ bench: %v\n%s", err, ee.Stderr)
+			}
+			t.Fatal(err)
+		}
+		var sum benchSummary
+		if err := json.Unmarshal(out, &sum); err != nil {
+			t.Fatalf("summary is not JSON: %v\n%s", err, out)
+		}
+		if len(sum.Load) != 3 {
+			t.Fatalf("%d load results, want cycle, introspect, introspect-assert: %s", len(sum.Load), out)
+		}
+		for _, r := range sum.Load {
+			if r.Target != "writ" || r.Count == 0 || r.Errors != 0 || r.P99ms <= 0 || r.ServerCPUusPerOp <= 0 || r.ServerPeakRSS <= 0 {
+				t.Errorf("%s: %+v", r.Phase, r)
+			}
+		}
+		if m := sum.Memory; m == nil || m.Grants != 300 || m.Cycles == 0 || m.PeakRSS < m.RSSAfterStart || m.StoreBytes == 0 {
+			t.Errorf("memory: %+v", sum.Memory)
+		}
+		if r := sum.Revoke; r == nil || r.WithGrants.Calls != 3 || r.WithGrants.Grants != 300 || r.Empty.Calls != 3 || r.WithGrants.P50ms <= 0 {
+			t.Errorf("revoke-all: %+v", sum.Revoke)
+		}
+		if s := sum.Startup; s == nil || s.WithAudit.AuditEntries != 3000 || len(s.WithAudit.Starts) != 1 || s.WithAudit.Medianms <= 0 || len(s.Empty.Starts) != 1 {
+			t.Errorf("startup: %+v", sum.Startup)
+		}
+		if sum.Machine.CPUs <= 0 || sum.Machine.Go == "" || sum.Seeded.Grants != 300 || sum.Seeded.AuditEntries != 3000 {
+			t.Errorf("machine %+v, seeded %+v", sum.Machine, sum.Seeded)
+		}
+	})
+
+	t.Run("SIGKILL leaves no server", func(t *testing.T) {
+		c := exec.Command(bin, "bench", "--phases", "cycle", "--duration", "30s", "--clients", "2", "--agents", "20")
+		c.Env = append(childEnv(), "TMPDIR="+t.TempDir())
+		stderr, err := c.StderrPipe()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := c.Start(); err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { _ = c.Process.Kill(); _ = c.Wait() })
+		// "writ bench: writ serve (pid N) at …" names the child.
+		pidRe := regexp.MustCompile(`writ serve \(pid (\d+)\)`)
+		lines := bufio.NewScanner(stderr)
+		serve := 0
+		for serve == 0 && lines.Scan() {
+			if m := pidRe.FindStringSubmatch(lines.Text()); m != nil {
+				serve, _ = strconv.Atoi(m[1])
+			}
+		}
+		if serve == 0 {
+			t.Fatal("writ bench never said which process its server is")
+		}
+		go func() { // keep the pipe drained
+			for lines.Scan() {
+			}
+		}()
+		if err := c.Process.Signal(syscall.SIGKILL); err != nil {
+			t.Fatal(err)
+		}
+		_ = c.Wait()
+		deadline := time.Now().Add(30 * time.Second)
+		for alive(serve) {
+			if time.Now().After(deadline) {
+				_ = syscall.Kill(serve, syscall.SIGKILL)
+				t.Fatalf("writ serve (pid %d) still runs 30s after writ bench was killed", serve)
+			}
+			time.Sleep(10 * time.Millisecond)
+		}
+	})
+}
+
+// alive says whether pid runs (a zombie, exited but not yet reaped by its
+// new parent, counts as gone).
+func alive(pid int) bool {
+	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
+	if err != nil {
+		return false
+	}
+	m := regexp.MustCompile(`\) (\S) `).FindSubmatch(b)
+	return m != nil && string(m[1]) != "Z" && string(m[1]) != "X"
+}
