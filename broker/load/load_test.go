@@ -3,11 +3,13 @@ package load_test
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"log/slog"
 	"net/http/httptest"
 	"os"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -25,12 +27,20 @@ import (
 // and the server's default limits, as `writ serve` runs it.
 func serve(t *testing.T, setup *load.Setup) string {
 	t.Helper()
-	ts := httptest.NewUnstartedServer(nil)
-	issuer := "http://" + ts.Listener.Addr().String()
 	pol, err := load.Policy()
 	if err != nil {
 		t.Fatal(err)
 	}
+	issuer, _ := serveWith(t, setup, pol)
+	return issuer
+}
+
+// serveWith is serve with another policy (nil: every request goes to an
+// operator), returning the service too.
+func serveWith(t *testing.T, setup *load.Setup, pol broker.Policy) (string, *broker.Service) {
+	t.Helper()
+	ts := httptest.NewUnstartedServer(nil)
+	issuer := "http://" + ts.Listener.Addr().String()
 	svc, err := broker.New(context.Background(), setup.Config, store.OpenTemp(t),
 		broker.Options{Issuer: issuer, Policy: pol, Logger: slog.New(slog.DiscardHandler)})
 	if err != nil {
@@ -51,7 +61,36 @@ func serve(t *testing.T, setup *load.Setup) string {
 		cancel()
 		wg.Wait()
 	})
-	return issuer
+	return issuer, svc
+}
+
+// TestCycleWithOperatorApprovals: with Options.Approve (the hook for the
+// operator API), each cycle's request waits for the operator, who
+// approves it between submission and redemption.
+func TestCycleWithOperatorApprovals(t *testing.T) {
+	setup, err := load.NewSetup(load.AgentsFor(100, 0), jose.EdDSA)
+	if err != nil {
+		t.Fatal(err)
+	}
+	issuer, svc := serveWith(t, setup, nil)
+	op := broker.Operator{Issuer: "https://idp.test", Subject: "priya", Email: "priya@example.com", EmailVerified: true}
+	var approvals atomic.Int64
+	o := load.Options{Issuer: issuer, Setup: setup, Clients: 4, Duration: time.Second, PresignRate: 100,
+		Approve: func(ctx context.Context, id string) error {
+			if r, err := svc.Request(ctx, id); err != nil || r.State != broker.RequestPending {
+				return fmt.Errorf("request %s before approval: %v %v", id, r, err)
+			}
+			approvals.Add(1)
+			_, err := svc.Approve(ctx, op, id)
+			return err
+		}}
+	r, err := load.Cycle(context.Background(), o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r.Count == 0 || r.Errors != 0 || int64(r.Count) > approvals.Load() {
+		t.Errorf("%d cycles, %d errors (first %v), %d approvals", r.Count, r.Errors, r.FirstError, approvals.Load())
+	}
 }
 
 func TestScenarios(t *testing.T) {

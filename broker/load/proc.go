@@ -62,7 +62,9 @@ func parseStatCPU(b []byte) (time.Duration, error) {
 	var ticks int64
 	for _, s := range f[11:13] {
 		n, err := strconv.ParseInt(s, 10, 64)
-		if err != nil || n < 0 {
+		// 2^40 ticks are 348 years of CPU time: more is not a real count
+		// and would overflow a Duration.
+		if err != nil || n < 0 || n > 1<<40 {
 			return 0, fmt.Errorf("load: /proc stat CPU time %q is not a count of ticks", s)
 		}
 		ticks += n
@@ -85,7 +87,7 @@ func parseStatusMemory(b []byte) (map[string]int64, error) {
 			return nil, fmt.Errorf("load: /proc status %s is %q, want a number of kB", name, rest)
 		}
 		n, err := strconv.ParseInt(f[0], 10, 64)
-		if err != nil || n < 0 {
+		if err != nil || n < 0 || n > 1<<40 { // 1 PiB, in kB
 			return nil, fmt.Errorf("load: /proc status %s is %q, want a number of kB", name, rest)
 		}
 		out[name] = n << 10

@@ -18,6 +18,7 @@ func TestParseStatCPU(t *testing.T) {
 		{"short", "7 (writ) R 1 2 3", 0, false},
 		{"not a number", "7 (writ) R 1 7 7 0 -1 0 0 0 0 0 x 4 0", 0, false},
 		{"negative", "7 (writ) R 1 7 7 0 -1 0 0 0 0 0 -3 4 0", 0, false},
+		{"overflow", "7 (writ) R 1 7 7 0 -1 0 0 0 0 0 9223372036854775807 4 0", 0, false},
 	} {
 		got, err := parseStatCPU([]byte(tc.in))
 		if (err == nil) != tc.ok || got != tc.want {
@@ -58,4 +59,24 @@ func TestReadProcSelf(t *testing.T) {
 	if s.RSS <= 0 || s.HWM < s.RSS || s.Anon > s.RSS {
 		t.Errorf("RSS %d, peak %d", s.RSS, s.HWM)
 	}
+}
+
+// FuzzProcParsers: whatever /proc holds, the parsers answer without
+// panicking, and a CPU time or a size they accept is never negative.
+func FuzzProcParsers(f *testing.F) {
+	f.Add([]byte("4242 (writ) S 1 4242 4242 0 -1 4194560 900 0 0 0 150 50 0 0 20 0 8 0 100 0 0"))
+	f.Add([]byte("VmHWM:\t 2048 kB\nVmRSS:\t 1024 kB\nRssAnon:\t 512 kB\n"))
+	f.Add([]byte("7 ()) R"))
+	f.Fuzz(func(t *testing.T, b []byte) {
+		if d, err := parseStatCPU(b); err == nil && d < 0 {
+			t.Errorf("CPU time %s from %q", d, b)
+		}
+		if m, err := parseStatusMemory(b); err == nil {
+			for k, v := range m {
+				if v < 0 {
+					t.Errorf("%s = %d from %q", k, v, b)
+				}
+			}
+		}
+	})
 }
