@@ -76,6 +76,51 @@ func TestBenchEndToEnd(t *testing.T) {
 		}
 	})
 
+	t.Run("a server started by hand", func(t *testing.T) {
+		dir := filepath.Join(t.TempDir(), "setup")
+		if out, err := exec.Command(bin, "bench", "--prepare", dir, "--agents", "400").CombinedOutput(); err != nil {
+			t.Fatalf("writ bench --prepare: %v\n%s", err, out)
+		}
+		if fi, err := os.Stat(filepath.Join(dir, "keys.json")); err != nil || fi.Mode().Perm() != 0o600 {
+			t.Fatalf("keys file: %v %v", fi, err)
+		}
+		addr, err := freeLoopbackAddr()
+		if err != nil {
+			t.Fatal(err)
+		}
+		serve := exec.Command(bin, "serve", "--config", filepath.Join(dir, "writ.yaml"), "--policy", filepath.Join(dir, "policy.yaml"),
+			"--db", filepath.Join(dir, "writ.db"), "--listen", addr)
+		serve.Env = childEnv()
+		child, err := startChild(t.Context(), "writ serve", serve, "http://"+addr, "http://"+addr+"/healthz", filepath.Join(dir, "serve.log"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { _ = child.stop() })
+		c := exec.Command(bin, "bench", "--server", "http://"+addr, "--setup", dir, "--server-pid", strconv.Itoa(child.pid()),
+			"--phases", "cycle,introspect-assert", "--duration", "1s", "--clients", "4", "--json")
+		c.Env = childEnv()
+		out, err := c.Output()
+		if err != nil {
+			var ee *exec.ExitError
+			if errors.As(err, &ee) {
+				t.Fatalf("writ bench --server: %v\n%s%s", err, ee.Stderr, child.logTail())
+			}
+			t.Fatal(err)
+		}
+		var sum benchSummary
+		if err := json.Unmarshal(out, &sum); err != nil {
+			t.Fatalf("summary is not JSON: %v\n%s", err, out)
+		}
+		if len(sum.Load) != 2 || sum.Settings.Server != "http://"+addr {
+			t.Fatalf("summary: %s", out)
+		}
+		for _, r := range sum.Load {
+			if r.Count == 0 || r.Errors != 0 || r.ServerCPUusPerOp <= 0 {
+				t.Errorf("%s: %+v", r.Phase, r)
+			}
+		}
+	})
+
 	t.Run("SIGKILL leaves no server", func(t *testing.T) {
 		c := exec.Command(bin, "bench", "--phases", "cycle", "--duration", "30s", "--clients", "2", "--agents", "20")
 		c.Env = append(childEnv(), "TMPDIR="+t.TempDir())

@@ -2,6 +2,7 @@ package load
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net/url"
 	"runtime"
@@ -109,7 +110,11 @@ func mintTokens(ctx context.Context, o Options, ep endpoints) ([]string, error) 
 	tokens := make([]string, liveTokens)
 	for i := range tokens {
 		if tokens[i], err = c.cycle(ctx); err != nil {
-			return nil, fmt.Errorf("load: mint a token to introspect at %s: %w", o.Target, err)
+			hint := ""
+			if errors.Is(err, errThrottled) {
+				hint = " (the agents' submissions are used up: run with more agents)"
+			}
+			return nil, fmt.Errorf("load: mint a token to introspect at %s: %w%s", o.Target, err, hint)
 		}
 	}
 	return tokens, nil
