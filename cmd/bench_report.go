@@ -67,6 +67,8 @@ type loadResult struct {
 	ServerAnonRSS    int64   `json:"server_anon_rss_bytes,omitempty"`
 	ServerPeakRSS    int64   `json:"server_peak_rss_bytes,omitempty"`
 	FirstError       string  `json:"first_error,omitempty"`
+	// ClientCPUms is the load generator's own CPU time in the phase.
+	ClientCPUms float64 `json:"client_cpu_ms,omitempty"`
 }
 
 // benchRatio compares writ with oidc-provider on one phase; above 1 is
@@ -196,6 +198,7 @@ func (s *benchSummary) addLoad(r load.Result) {
 	if r.FirstError != nil {
 		lr.FirstError = r.FirstError.Error()
 	}
+	lr.ClientCPUms = msf(r.ClientCPU)
 	s.Load = append(s.Load, lr)
 }
 

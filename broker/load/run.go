@@ -7,6 +7,7 @@ import (
 	"io"
 	"net/http"
 	"net/url"
+	"os"
 	"slices"
 	"strings"
 	"sync"
@@ -113,6 +114,9 @@ type Result struct {
 	// when Options.ServerPID was set; ServerErr says why not otherwise.
 	Server    *ServerUse
 	ServerErr error
+	// ClientCPU is the CPU time this process (the load generator) used
+	// while measuring, to say how much of the machine it took.
+	ClientCPU time.Duration
 }
 
 // ServerUse is the server's CPU time and memory over one measurement.
@@ -165,6 +169,7 @@ func drive(ctx context.Context, o Options, scenario string, op func(ctx context.
 	if o.ServerPID > 0 {
 		before, procErr = ReadProc(o.ServerPID)
 	}
+	self, selfErr := ReadProc(os.Getpid())
 	start := time.Now()
 	deadline := start.Add(o.Duration)
 	stopProgress := make(chan struct{})
@@ -218,6 +223,12 @@ func drive(ctx context.Context, o Options, scenario string, op func(ctx context.
 	}
 	workers.Wait()
 	elapsed := time.Since(start)
+	var clientCPU time.Duration
+	if selfErr == nil {
+		if now, err := ReadProc(os.Getpid()); err == nil {
+			clientCPU = now.CPU - self.CPU
+		}
+	}
 	var server *ServerUse
 	if o.ServerPID > 0 && procErr == nil {
 		var after ProcSample
@@ -227,7 +238,7 @@ func drive(ctx context.Context, o Options, scenario string, op func(ctx context.
 	}
 	close(stopProgress)
 	progress.Wait()
-	r := Result{Scenario: scenario, Target: o.Target, Server: server, ServerErr: procErr, Clients: o.Clients, Count: len(all), Errors: int(failed.Load()),
+	r := Result{Scenario: scenario, Target: o.Target, Server: server, ServerErr: procErr, ClientCPU: clientCPU, Clients: o.Clients, Count: len(all), Errors: int(failed.Load()),
 		Throttled: int(throttled.Load()), Exhausted: exhausted.Load(), Elapsed: elapsed}
 	if p := firstErr.Load(); p != nil {
 		r.FirstError = *p
