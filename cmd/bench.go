@@ -33,6 +33,9 @@ type benchFlags struct {
 	auditEntries int
 	revokes      int
 	starts       int
+	guards       int
+	guardProcs   int
+	rounds       int
 	compare      bool
 	oidcDir      string
 	json         bool
@@ -46,10 +49,11 @@ const (
 	phaseMemory           = "memory"
 	phaseRevokeAll        = "revoke-all"
 	phaseStartup          = "startup"
+	phaseRevokeGuards     = "revoke-guards"
 )
 
 var (
-	allPhases     = []string{phaseCycle, phaseIntrospect, phaseIntrospectAssert, phaseMemory, phaseRevokeAll, phaseStartup}
+	allPhases     = []string{phaseCycle, phaseIntrospect, phaseIntrospectAssert, phaseRevokeGuards, phaseMemory, phaseRevokeAll, phaseStartup}
 	loadPhases    = []string{phaseCycle, phaseIntrospect, phaseIntrospectAssert}
 	defaultPhases = "cycle,introspect,introspect-assert"
 )
@@ -71,6 +75,10 @@ this process, the phases asked for (--phases, comma-separated, or all):
   introspect         --clients resource-server clients introspecting live
                      tokens with a cached client-credentials token
   introspect-assert  the same with a client assertion per call
+  revoke-guards      --guards guards in --guard-procs other processes, each
+                     subscribed to the revocation feed; an agent revokes its
+                     token (RFC 7009); from that request to the last guard
+                     refusing the token, --rounds times
   memory             the server's RSS on a store holding --grants active
                      grants, after start and after a short cycle load
   revoke-all         revoke-all, durable and audited, --revokes times on the
@@ -127,6 +135,9 @@ and run writ bench --server URL --setup DIR [--server-pid PID].
 	fl.IntVar(&f.auditEntries, "audit-entries", 1_000_000, "audit entries for the startup phase")
 	fl.IntVar(&f.revokes, "revokes", 50, "revoke-all calls in the revoke-all phase")
 	fl.IntVar(&f.starts, "starts", 3, "server starts in the startup phase")
+	fl.IntVar(&f.guards, "guards", 200, fmt.Sprintf("guards in the revoke-guards phase (at most %d)", maxBenchGuards))
+	fl.IntVar(&f.guardProcs, "guard-procs", 4, "processes the revoke-guards phase spreads its guards over")
+	fl.IntVar(&f.rounds, "rounds", 20, "revocations in the revoke-guards phase")
 	fl.BoolVar(&f.compare, "compare", false, "run the cycle and introspect-assert phases against oidc-provider too, and print the ratios")
 	fl.StringVar(&f.oidcDir, "oidc-dir", ".ci/oidc", "with --compare: the directory of bench-provider.mjs and its package.json")
 	fl.BoolVar(&f.json, "json", false, "print the JSON summary instead of the table")
@@ -168,6 +179,8 @@ func (f benchFlags) check(phases []string) error {
 		return fmt.Errorf("--grants must be between 1 and 10,000,000 and --audit-entries between 1 and 100,000,000")
 	case f.revokes < 1 || f.revokes > 10_000 || f.starts < 1 || f.starts > 100:
 		return fmt.Errorf("--revokes must be between 1 and 10,000 and --starts between 1 and 100")
+	case f.guards < 1 || f.guards > maxBenchGuards || f.guardProcs < 1 || f.guardProcs > 64 || f.rounds < 1 || f.rounds > 1000:
+		return fmt.Errorf("--guards must be between 1 and %d, --guard-procs between 1 and 64 and --rounds between 1 and 1,000", maxBenchGuards)
 	case f.server != "" && f.setupDir == "":
 		return fmt.Errorf("--server needs --setup DIR: the configuration it runs, written by --prepare")
 	case f.server != "" && f.compare:
@@ -176,7 +189,7 @@ func (f benchFlags) check(phases []string) error {
 	if f.server != "" {
 		for _, p := range phases {
 			if !slices.Contains(loadPhases, p) {
-				return fmt.Errorf("phase %s prepares a store before the server starts; it cannot run against --server", p)
+				return fmt.Errorf("phase %s runs against a server this bench starts (on a store it prepares, or with guards it subscribes); it cannot run against --server", p)
 			}
 		}
 	}
@@ -223,6 +236,11 @@ func runBench(ctx context.Context, f benchFlags, out, progress io.Writer) error 
 	}
 	if len(run) > 0 {
 		if err := b.loadPhases(ctx, run); err != nil {
+			return err
+		}
+	}
+	if slices.Contains(phases, phaseRevokeGuards) {
+		if err := b.guardsPhase(ctx); err != nil {
 			return err
 		}
 	}

@@ -40,7 +40,7 @@ func TestBenchEndToEnd(t *testing.T) {
 
 	t.Run("every phase", func(t *testing.T) {
 		c := exec.Command(bin, "bench", "--phases", "all", "--duration", "1s", "--clients", "4", "--grants", "300",
-			"--audit-entries", "3000", "--revokes", "3", "--starts", "1", "--json")
+			"--audit-entries", "3000", "--revokes", "3", "--starts", "1", "--guards", "6", "--guard-procs", "2", "--rounds", "2", "--json")
 		c.Env = append(childEnv(), "TMPDIR="+t.TempDir())
 		out, err := c.Output()
 		if err != nil {
@@ -70,6 +70,9 @@ func TestBenchEndToEnd(t *testing.T) {
 		}
 		if s := sum.Startup; s == nil || s.WithAudit.AuditEntries != 3000 || len(s.WithAudit.Starts) != 1 || s.WithAudit.Medianms <= 0 || len(s.Empty.Starts) != 1 {
 			t.Errorf("startup: %+v", sum.Startup)
+		}
+		if g := sum.Guards; g == nil || g.Guards != 6 || g.Processes != 2 || g.Rounds != 2 || g.P50ms <= 0 {
+			t.Errorf("revoke-guards: %+v", sum.Guards)
 		}
 		if sum.Machine.CPUs <= 0 || sum.Machine.Go == "" || sum.Seeded.Grants != 300 || sum.Seeded.AuditEntries != 3000 {
 			t.Errorf("machine %+v, seeded %+v", sum.Machine, sum.Seeded)

@@ -27,6 +27,7 @@ type benchSummary struct {
 	Memory   *memoryResult    `json:"memory,omitempty"`
 	Revoke   *revokeAllResult `json:"revoke_all,omitempty"`
 	Startup  *startupResult   `json:"startup,omitempty"`
+	Guards   *guardsResult    `json:"revoke_guards,omitempty"`
 }
 
 type benchMachine struct {
@@ -272,6 +273,10 @@ func (s *benchSummary) writeTable(out io.Writer) {
 			fmt.Fprintf(out, "revoke-all (durable, in-process): %d active grants: ×%d p50 %.2f ms, p99 %.2f ms, max %.2f ms\n",
 				t.Grants, t.Calls, t.P50ms, t.P99ms, t.Maxms)
 		}
+	}
+	if g := s.Guards; g != nil {
+		fmt.Fprintf(out, "revoke → refused: %d guards in %d processes: ×%d p50 %.2f ms, p99 %.2f ms, max %.2f ms (from the agent's /revoke request to the last refusal)\n",
+			g.Guards, g.Processes, g.Rounds, g.P50ms, g.P99ms, g.Maxms)
 	}
 	if st := s.Startup; st != nil {
 		for _, t := range []startupTimes{st.WithAudit, st.Empty} {

@@ -43,6 +43,9 @@ type client struct {
 	id     string
 	signer jose.Signer
 	dpop   *dpop.Signer
+	// dpopKey is the private key of dpop, for guard processes that
+	// present the client's token with proofs of their own.
+	dpopKey jose.JSONWebKey
 }
 
 // newClient makes the signers of a client: its assertions with its own
@@ -73,7 +76,7 @@ func newClient(k *agent.Key) (*client, error) {
 	if err != nil {
 		return nil, fmt.Errorf("load: DPoP signer for %s: %w", k.AgentID, err)
 	}
-	return &client{id: k.AgentID, signer: signer, dpop: ds}, nil
+	return &client{id: k.AgentID, signer: signer, dpop: ds, dpopKey: jose.JSONWebKey{Key: priv, Algorithm: string(alg)}}, nil
 }
 
 // assertion makes a client assertion (RFC 7523) for the issuer, used once.
@@ -94,7 +97,7 @@ func (c *client) assertion(issuer string) (string, error) {
 
 // endpoints are the parts of a provider's metadata the scenarios call.
 type endpoints struct {
-	issuer, backchannel, token, introspect string
+	issuer, backchannel, token, introspect, revocation string
 }
 
 // discover reads the provider's OpenID discovery document, which writ
@@ -119,6 +122,7 @@ func discover(ctx context.Context, hc *http.Client, issuer string) (endpoints, e
 		Backchannel   string `json:"backchannel_authentication_endpoint"`
 		Token         string `json:"token_endpoint"`
 		Introspection string `json:"introspection_endpoint"`
+		Revocation    string `json:"revocation_endpoint"`
 	}
 	if err := json.Unmarshal(body, &m); err != nil {
 		return endpoints{}, fmt.Errorf("load: discover %s: %w", where, err)
@@ -129,7 +133,8 @@ func discover(ctx context.Context, hc *http.Client, issuer string) (endpoints, e
 	case m.Introspection == "" || m.Backchannel == "" || m.Token == "":
 		return endpoints{}, fmt.Errorf("load: %s advertises no introspection, backchannel or token endpoint", issuer)
 	}
-	return endpoints{issuer: m.Issuer, backchannel: m.Backchannel, token: m.Token, introspect: m.Introspection}, nil
+	return endpoints{issuer: m.Issuer, backchannel: m.Backchannel, token: m.Token, introspect: m.Introspection,
+		revocation: m.Revocation}, nil
 }
 
 // oauthAnswer is the union of the JSON answers the scenarios read.

@@ -110,10 +110,23 @@ func (c *cycler) take() (signedCycle, error) {
 // cycle asks for a task, which the policy approves at submission, and
 // redeems it for a DPoP-bound token, which it returns.
 func (c *cycler) cycle(ctx context.Context) (string, error) {
+	tok, _, err := c.cycleWith(ctx)
+	return tok, err
+}
+
+// cycleWith is cycle, also returning the client that holds the token.
+func (c *cycler) cycleWith(ctx context.Context) (string, *client, error) {
 	s, err := c.take()
 	if err != nil {
-		return "", err
+		return "", nil, err
 	}
+	cl := c.clients[s.agent]
+	tok, err := c.run(ctx, s)
+	return tok, cl, err
+}
+
+// run sends one presigned cycle.
+func (c *cycler) run(ctx context.Context, s signedCycle) (string, error) {
 	hc := c.o.HTTPClient
 	ack, err := post(ctx, hc, c.ep.backchannel, authed(s.submit, maps.Clone(c.o.Submit)))
 	if err != nil {
