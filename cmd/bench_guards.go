@@ -23,7 +23,7 @@ const maxBenchGuards = 256
 
 func init() {
 	var spec string
-	rootCmd.AddCommand(&cobra.Command{
+	c := &cobra.Command{
 		Use:    "bench-guards --spec FILE",
 		Short:  "A guard process of writ bench's revoke-guards phase (started by writ bench)",
 		Hidden: true,
@@ -41,12 +41,9 @@ func init() {
 			defer stop()
 			return load.RunGuards(ctx, s, cmd.InOrStdin(), cmd.OutOrStdout())
 		},
-	})
-	for _, c := range rootCmd.Commands() {
-		if c.Name() == "bench-guards" {
-			c.Flags().StringVar(&spec, "spec", "", "the guards to run, as JSON (written by writ bench)")
-		}
 	}
+	c.Flags().StringVar(&spec, "spec", "", "the guards to run, as JSON (written by writ bench)")
+	rootCmd.AddCommand(c)
 }
 
 // guardsPhase starts a writ serve child and --guard-procs guard processes
