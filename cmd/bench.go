@@ -6,6 +6,7 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"path/filepath"
 	"slices"
 	"strings"
 	"syscall"
@@ -39,6 +40,7 @@ type benchFlags struct {
 	compare      bool
 	oidcDir      string
 	json         bool
+	profile      string
 }
 
 // The phases of `writ bench`, in the order they run.
@@ -141,6 +143,7 @@ and run writ bench --server URL --setup DIR [--server-pid PID].
 	fl.BoolVar(&f.compare, "compare", false, "run the cycle and introspect-assert phases against oidc-provider too, and print the ratios")
 	fl.StringVar(&f.oidcDir, "oidc-dir", ".ci/oidc", "with --compare: the directory of bench-provider.mjs and its package.json")
 	fl.BoolVar(&f.json, "json", false, "print the JSON summary instead of the table")
+	fl.StringVar(&f.profile, "profile", "", "write a CPU profile of the writ serve of the load phases into this directory (go tool pprof -top FILE)")
 	rootCmd.AddCommand(cmd)
 }
 
@@ -306,7 +309,16 @@ func (b *bencher) loadPhases(ctx context.Context, phases []string) error {
 	var child *benchChild
 	if issuer == "" {
 		var err error
-		if child, err = startServeChild(ctx, b.dir, b.dir+"/writ.db", b.setup); err != nil {
+		var extra []string
+		if b.f.profile != "" {
+			if err := os.MkdirAll(b.f.profile, 0o700); err != nil {
+				return fmt.Errorf("--profile: %w", err)
+			}
+			path := filepath.Join(b.f.profile, fmt.Sprintf("writ-serve-%s.cpu.pprof", time.Now().UTC().Format("20060102T150405Z")))
+			extra = []string{"--cpuprofile", path}
+			defer fmt.Fprintf(b.progress, "writ bench: CPU profile of writ serve in %s (go tool pprof -top %s)\n", path, path)
+		}
+		if child, err = startServeChild(ctx, b.dir, b.dir+"/writ.db", b.setup, extra...); err != nil {
 			return err
 		}
 		defer child.stop()

@@ -61,7 +61,7 @@ func startChild(ctx context.Context, name string, c *exec.Cmd, issuer, health, l
 
 // startServeChild writes setup's configuration and policy into dir and
 // starts this executable's `serve` on a free loopback port over db.
-func startServeChild(ctx context.Context, dir, db string, setup *load.Setup) (*benchChild, error) {
+func startServeChild(ctx context.Context, dir, db string, setup *load.Setup, extra ...string) (*benchChild, error) {
 	cfg, err := setup.ConfigYAML()
 	if err != nil {
 		return nil, err
@@ -81,7 +81,7 @@ func startServeChild(ctx context.Context, dir, db string, setup *load.Setup) (*b
 	if err != nil {
 		return nil, fmt.Errorf("find writ's executable: %w", err)
 	}
-	c := exec.Command(exe, "serve", "--config", cfgPath, "--policy", policyPath, "--db", db, "--listen", addr)
+	c := exec.Command(exe, append([]string{"serve", "--config", cfgPath, "--policy", policyPath, "--db", db, "--listen", addr}, extra...)...)
 	c.Env = childEnv()
 	issuer := "http://" + addr
 	return startChild(ctx, "writ serve", c, issuer, issuer+"/healthz", filepath.Join(dir, "serve-"+filepath.Base(db)+".log"))

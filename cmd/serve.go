@@ -30,6 +30,7 @@ type serveFlags struct {
 	tlsKey      string
 	requireDPoP bool
 	policy      string // --policy: the policy file, over the configuration's
+	cpuProfile  string // --cpuprofile (hidden): for writ bench --profile
 }
 
 // DefaultListen is where writ serves the agent API unless told otherwise.
@@ -72,6 +73,7 @@ TLS (--tls-cert/--tls-key, or a TLS-terminating proxy).`,
 	fl.StringVar(&f.tlsKey, "tls-key", "", "TLS private key file (PEM)")
 	fl.BoolVar(&f.requireDPoP, "require-dpop", false, "mint only DPoP-bound tokens, whatever the configuration says")
 	addPolicyFlag(fl, &f.policy)
+	addCPUProfileFlag(fl, &f.cpuProfile)
 	rootCmd.AddCommand(serve)
 }
 
@@ -101,6 +103,11 @@ func (f serveFlags) publicURLFor(ln net.Addr) (string, error) {
 
 // runServe serves the agent API until ctx ends.
 func runServe(ctx context.Context, f serveFlags, log *slog.Logger) error {
+	stopProfile, err := startCPUProfile(f.cpuProfile)
+	if err != nil {
+		return err
+	}
+	defer stopProfile()
 	if (f.tlsCert == "") != (f.tlsKey == "") {
 		return errors.New("--tls-cert and --tls-key go together")
 	}
