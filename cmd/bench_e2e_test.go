@@ -124,6 +124,49 @@ func TestBenchEndToEnd(t *testing.T) {
 		}
 	})
 
+	t.Run("compare with oidc-provider", func(t *testing.T) {
+		oidcDir, err := filepath.Abs("../.ci/oidc")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := exec.LookPath("node"); err != nil {
+			t.Skip("node is not installed (.ci/run installs oidc-provider for CI)")
+		}
+		if _, err := os.Stat(filepath.Join(oidcDir, "node_modules", "oidc-provider")); err != nil {
+			t.Skip("oidc-provider is not installed: npm ci in .ci/oidc (.ci/run does)")
+		}
+		c := exec.Command(bin, "bench", "--compare", "--oidc-dir", oidcDir, "--phases", "cycle,introspect-assert",
+			"--duration", "1s", "--clients", "4", "--agents", "300", "--json")
+		c.Env = append(childEnv(), "TMPDIR="+t.TempDir())
+		out, err := c.Output()
+		if err != nil {
+			var ee *exec.ExitError
+			if errors.As(err, &ee) {
+				t.Fatalf("writ bench --compare: %v\n%s", err, ee.Stderr)
+			}
+			t.Fatal(err)
+		}
+		var sum benchSummary
+		if err := json.Unmarshal(out, &sum); err != nil {
+			t.Fatalf("summary is not JSON: %v\n%s", err, out)
+		}
+		targets := map[string]int{}
+		for _, r := range sum.Load {
+			targets[r.Target]++
+			if r.Count == 0 || r.Errors != 0 || r.ServerCPUusPerOp <= 0 {
+				t.Errorf("%s %s: %+v", r.Target, r.Phase, r)
+			}
+		}
+		if targets["writ"] != 2 || targets[providerTarget] != 2 || len(sum.Ratios) != 2 {
+			t.Errorf("results %v, ratios %+v", targets, sum.Ratios)
+		}
+		for _, r := range sum.Ratios {
+			if r.Throughput <= 0 || r.P99 <= 0 {
+				t.Errorf("ratio %+v", r)
+			}
+		}
+	})
+
 	t.Run("SIGKILL leaves no server", func(t *testing.T) {
 		c := exec.Command(bin, "bench", "--phases", "cycle", "--duration", "30s", "--clients", "2", "--agents", "20")
 		c.Env = append(childEnv(), "TMPDIR="+t.TempDir())
