@@ -117,6 +117,9 @@ and run writ bench --server URL --setup DIR [--server-pid PID].
 			defer stop()
 			if cmd.Flags().Changed("scenario") && !cmd.Flags().Changed("phases") {
 				f.phases = f.scenario
+				if f.scenario == "all" { // writ load's all: its two scenarios
+					f.phases = "introspect,cycle"
+				}
 			}
 			return runBench(ctx, f, cmd.OutOrStdout(), cmd.ErrOrStderr())
 		},
