@@ -67,7 +67,10 @@ type loadResult struct {
 	ServerRSS        int64   `json:"server_rss_bytes,omitempty"`
 	ServerAnonRSS    int64   `json:"server_anon_rss_bytes,omitempty"`
 	ServerPeakRSS    int64   `json:"server_peak_rss_bytes,omitempty"`
-	FirstError       string  `json:"first_error,omitempty"`
+	// ServerWriteBytesPerOp is what the server wrote to storage per
+	// operation (/proc/<pid>/io write_bytes).
+	ServerWriteBytesPerOp float64 `json:"server_write_bytes_per_op,omitempty"`
+	FirstError            string  `json:"first_error,omitempty"`
 	// ClientCPUms is the load generator's own CPU time in the phase.
 	ClientCPUms float64 `json:"client_cpu_ms,omitempty"`
 }
@@ -195,6 +198,9 @@ func (s *benchSummary) addLoad(r load.Result) {
 		lr.ServerCPUms = msf(r.Server.CPU)
 		lr.ServerCPUusPerOp = float64(r.CPUPerOp().Nanoseconds()) / 1000
 		lr.ServerRSS, lr.ServerAnonRSS, lr.ServerPeakRSS = r.Server.RSS, r.Server.AnonRSS, r.Server.PeakRSS
+		if r.Server.WriteBytes >= 0 && r.Count > 0 {
+			lr.ServerWriteBytesPerOp = float64(r.Server.WriteBytes) / float64(r.Count)
+		}
 	}
 	if r.FirstError != nil {
 		lr.FirstError = r.FirstError.Error()

@@ -23,6 +23,9 @@ type ProcSample struct {
 	// the rest is mostly the store's file mapped in (RssFile: bbolt reads
 	// through mmap), pages the kernel can drop and read again.
 	Anon int64
+	// WriteBytes is what the process has caused to be written to storage
+	// so far (write_bytes of /proc/<pid>/io); -1 when it cannot be read.
+	WriteBytes int64
 }
 
 // ReadProc samples process pid from /proc (Linux only).
@@ -43,7 +46,27 @@ func ReadProc(pid int) (ProcSample, error) {
 	if err != nil {
 		return ProcSample{}, err
 	}
-	return ProcSample{CPU: cpu, RSS: m["VmRSS"], HWM: m["VmHWM"], Anon: m["RssAnon"]}, nil
+	wb := int64(-1)
+	if io, err := os.ReadFile(fmt.Sprintf("/proc/%d/io", pid)); err == nil {
+		if n, err := parseIOWriteBytes(io); err == nil {
+			wb = n
+		}
+	}
+	return ProcSample{CPU: cpu, RSS: m["VmRSS"], HWM: m["VmHWM"], Anon: m["RssAnon"], WriteBytes: wb}, nil
+}
+
+// parseIOWriteBytes reads write_bytes of /proc/<pid>/io.
+func parseIOWriteBytes(b []byte) (int64, error) {
+	for line := range strings.SplitSeq(string(b), "\n") {
+		if rest, ok := strings.CutPrefix(line, "write_bytes:"); ok {
+			n, err := strconv.ParseInt(strings.TrimSpace(rest), 10, 64)
+			if err != nil || n < 0 {
+				return 0, fmt.Errorf("load: /proc io write_bytes %q is not a count of bytes", rest)
+			}
+			return n, nil
+		}
+	}
+	return 0, fmt.Errorf("load: /proc io without write_bytes")
 }
 
 // parseStatCPU reads utime+stime (fields 14 and 15) of /proc/<pid>/stat.

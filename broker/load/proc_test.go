@@ -46,6 +46,24 @@ func TestParseStatusMemory(t *testing.T) {
 	}
 }
 
+func TestParseIOWriteBytes(t *testing.T) {
+	for _, tc := range []struct {
+		in   string
+		want int64
+		ok   bool
+	}{
+		{"rchar: 6976\nwchar: 0\nwrite_bytes: 8192\ncancelled_write_bytes: 0\n", 8192, true},
+		{"rchar: 1\n", 0, false},
+		{"write_bytes: -1\n", 0, false},
+		{"write_bytes: lots\n", 0, false},
+	} {
+		got, err := parseIOWriteBytes([]byte(tc.in))
+		if (err == nil) != tc.ok || got != tc.want {
+			t.Errorf("%q: %d %v, want %d ok %t", tc.in, got, err, tc.want, tc.ok)
+		}
+	}
+}
+
 // TestReadProcSelf reads this test process, which is alive and has used
 // memory: a real /proc answers in the format the parsers expect.
 func TestReadProcSelf(t *testing.T) {
@@ -70,6 +88,9 @@ func FuzzProcParsers(f *testing.F) {
 	f.Fuzz(func(t *testing.T, b []byte) {
 		if d, err := parseStatCPU(b); err == nil && d < 0 {
 			t.Errorf("CPU time %s from %q", d, b)
+		}
+		if n, err := parseIOWriteBytes(b); err == nil && n < 0 {
+			t.Errorf("write_bytes %d from %q", n, b)
 		}
 		if m, err := parseStatusMemory(b); err == nil {
 			for k, v := range m {

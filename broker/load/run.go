@@ -127,6 +127,8 @@ type ServerUse struct {
 	// not files mapped in (the store); PeakRSS the highest RSS since the
 	// process started.
 	RSS, AnonRSS, PeakRSS int64
+	// WriteBytes is what it wrote to storage while measured; -1 unknown.
+	WriteBytes int64
 }
 
 // CPUPerOp is the server's CPU time per successful operation.
@@ -233,7 +235,10 @@ func drive(ctx context.Context, o Options, scenario string, op func(ctx context.
 	if o.ServerPID > 0 && procErr == nil {
 		var after ProcSample
 		if after, procErr = ReadProc(o.ServerPID); procErr == nil {
-			server = &ServerUse{CPU: after.CPU - before.CPU, RSS: after.RSS, AnonRSS: after.Anon, PeakRSS: after.HWM}
+			server = &ServerUse{CPU: after.CPU - before.CPU, RSS: after.RSS, AnonRSS: after.Anon, PeakRSS: after.HWM, WriteBytes: -1}
+			if before.WriteBytes >= 0 && after.WriteBytes >= before.WriteBytes {
+				server.WriteBytes = after.WriteBytes - before.WriteBytes
+			}
 		}
 	}
 	close(stopProgress)
