@@ -240,14 +240,15 @@ func (s *benchSummary) writeTable(out io.Writer) {
 		mib(s.Machine.MemoryBytes), s.Machine.Go, s.Command)
 	if len(s.Load) > 0 {
 		tw := tabwriter.NewWriter(out, 0, 0, 2, ' ', tabwriter.AlignRight)
-		fmt.Fprintln(tw, "target\tphase\tclients\tdone\tper second\tp50\tp90\tp99\tmax\terrors\tserver CPU/op\tpeak RSS\tanon RSS\t")
+		fmt.Fprintln(tw, "target\tphase\tclients\tdone\tper second\tp50\tp90\tp99\tmax\terrors\tserver CPU/op\twritten/op\tpeak RSS\tanon RSS\t")
 		for _, r := range s.Load {
-			cpu, rss, anon := "?", "?", "?"
+			cpu, written, rss, anon := "?", "?", "?", "?"
 			if r.ServerPeakRSS > 0 {
 				cpu, rss, anon = fmt.Sprintf("%.0f µs", r.ServerCPUusPerOp), mib(r.ServerPeakRSS), mib(r.ServerAnonRSS)
+				written = fmt.Sprintf("%.1f KiB", r.ServerWriteBytesPerOp/1024)
 			}
-			fmt.Fprintf(tw, "%s\t%s\t%d\t%d\t%.0f\t%.2f ms\t%.2f ms\t%.2f ms\t%.2f ms\t%d\t%s\t%s\t%s\t\n", r.Target, r.Phase,
-				r.Clients, r.Count, r.PerSecond, r.P50ms, r.P90ms, r.P99ms, r.Maxms, r.Errors, cpu, rss, anon)
+			fmt.Fprintf(tw, "%s\t%s\t%d\t%d\t%.0f\t%.2f ms\t%.2f ms\t%.2f ms\t%.2f ms\t%d\t%s\t%s\t%s\t%s\t\n", r.Target, r.Phase,
+				r.Clients, r.Count, r.PerSecond, r.P50ms, r.P90ms, r.P99ms, r.Maxms, r.Errors, cpu, written, rss, anon)
 		}
 		_ = tw.Flush()
 	}
