@@ -32,6 +32,7 @@ type serveFlags struct {
 	policy      string // --policy: the policy file, over the configuration's
 	metrics     metricsFlags
 	opapi       operatorAPIFlags
+	cpuProfile  string // --cpuprofile (hidden): for writ bench --profile
 }
 
 // DefaultListen is where writ serves the agent API unless told otherwise.
@@ -85,6 +86,7 @@ TLS (--tls-cert/--tls-key, or a TLS-terminating proxy).`,
 	addPolicyFlag(fl, &f.policy)
 	addMetricsFlags(fl, &f.metrics)
 	f.opapi.add(fl)
+	addCPUProfileFlag(fl, &f.cpuProfile)
 	rootCmd.AddCommand(serve)
 }
 
@@ -114,6 +116,11 @@ func (f serveFlags) publicURLFor(ln net.Addr) (string, error) {
 
 // runServe serves the agent API until ctx ends.
 func runServe(ctx context.Context, f serveFlags, log *slog.Logger) error {
+	stopProfile, err := startCPUProfile(f.cpuProfile)
+	if err != nil {
+		return err
+	}
+	defer stopProfile()
 	if (f.tlsCert == "") != (f.tlsKey == "") {
 		return errors.New("--tls-cert and --tls-key go together")
 	}

@@ -100,6 +100,20 @@ func TestClientAuthRateLimit(t *testing.T) {
 	}
 }
 
+// A configured resource server, which may introspect with an assertion
+// per token, has a limit of its own far above an agent's: the agents' limit
+// never throttles introspection (issue 12's introspection target).
+func TestResourceServerAuthLimitIsItsOwn(t *testing.T) {
+	e := newEnv(t, envOptions{api: func(o *httpapi.Options) {
+		o.ClientAuth = ratelimit.Limit{PerSecond: 1, Burst: 3}
+	}})
+	for i := range 20 {
+		if r := e.introspect("not-a-token"); r.Status != http.StatusOK {
+			t.Fatalf("introspection %d by the resource server: %d %s", i, r.Status, r.Raw)
+		}
+	}
+}
+
 // The attack of issue 10, item 4: an oversized request is refused by its
 // size, before it is split into names, and repeated names are dropped
 // through a set.

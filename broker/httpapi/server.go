@@ -86,6 +86,21 @@ type Options struct {
 // at 50 a second it holds at most 15,600 in their 5-minute lifetime).
 var DefaultClientAuthLimit = ratelimit.Limit{PerSecond: 50, Burst: 100}
 
+// DefaultResourceAuthLimit is the per-client authentication limit of a
+// configured resource server, which may introspect with a fresh client
+// assertion for every token it checks: it is held to its own bucket, far
+// above an agent's, and still to its share of the replay cache (past that,
+// 429 slow_down; the cached client-credentials token is the fast path).
+var DefaultResourceAuthLimit = ratelimit.Limit{PerSecond: 10_000, Burst: 10_000}
+
+// resourceAuthLimit gives configured resource servers their own limit.
+func (s *Server) resourceAuthLimit(client string) (ratelimit.Limit, bool) {
+	if _, ok := s.svc.Config().Resource(client); ok {
+		return DefaultResourceAuthLimit, true
+	}
+	return ratelimit.Limit{}, false
+}
+
 // Server is writ's agent- and resource-server-facing HTTP API. It is an
 // http.Handler; mount it at the root of the public URL's host (behind a
 // proxy, keep the public URL's path). Other packages add routes to the
@@ -156,9 +171,9 @@ func New(svc *broker.Service, opts Options) (*Server, error) {
 	switch lim := opts.ClientAuth; {
 	case lim.PerSecond < 0:
 	case lim.PerSecond == 0:
-		s.authLimit = ratelimit.New(DefaultClientAuthLimit, nil)
+		s.authLimit = ratelimit.New(DefaultClientAuthLimit, s.resourceAuthLimit)
 	default:
-		s.authLimit = ratelimit.New(lim, nil)
+		s.authLimit = ratelimit.New(lim, s.resourceAuthLimit)
 	}
 	s.workloads = newWorkloadVerifiers(opts.HTTPClient, s.now)
 	if err := s.checkResourceClients(); err != nil {

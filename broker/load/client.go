@@ -2,7 +2,10 @@ package load
 
 import (
 	"context"
+	"crypto"
+	"crypto/ecdsa"
 	"crypto/ed25519"
+	"crypto/elliptic"
 	"crypto/rand"
 	"encoding/base64"
 	"encoding/json"
@@ -40,23 +43,40 @@ type client struct {
 	id     string
 	signer jose.Signer
 	dpop   *dpop.Signer
+	// dpopKey is the private key of dpop, for guard processes that
+	// present the client's token with proofs of their own.
+	dpopKey jose.JSONWebKey
 }
 
+// newClient makes the signers of a client: its assertions with its own
+// key, its DPoP proofs with a fresh key of the same algorithm.
 func newClient(k *agent.Key) (*client, error) {
-	signer, err := jose.NewSigner(jose.SigningKey{Algorithm: jose.EdDSA, Key: k.JWK.Key},
+	alg := jose.SignatureAlgorithm(k.JWK.Algorithm)
+	if alg == "" {
+		alg = jose.EdDSA
+	}
+	signer, err := jose.NewSigner(jose.SigningKey{Algorithm: alg, Key: k.JWK.Key},
 		(&jose.SignerOptions{}).WithType("client-authentication+jwt").WithHeader(jose.HeaderKey("kid"), k.JWK.KeyID))
 	if err != nil {
 		return nil, fmt.Errorf("load: assertion signer for %s: %w", k.AgentID, err)
 	}
-	_, priv, err := ed25519.GenerateKey(rand.Reader)
+	var priv crypto.Signer
+	switch alg {
+	case jose.EdDSA:
+		_, priv, err = ed25519.GenerateKey(rand.Reader)
+	case jose.ES256:
+		priv, err = ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	default:
+		err = fmt.Errorf("algorithm %s is not one the load clients use (EdDSA, ES256)", alg)
+	}
 	if err != nil {
 		return nil, fmt.Errorf("load: DPoP key for %s: %w", k.AgentID, err)
 	}
-	ds, err := dpop.NewSigner(priv, jose.EdDSA)
+	ds, err := dpop.NewSigner(priv, alg)
 	if err != nil {
 		return nil, fmt.Errorf("load: DPoP signer for %s: %w", k.AgentID, err)
 	}
-	return &client{id: k.AgentID, signer: signer, dpop: ds}, nil
+	return &client{id: k.AgentID, signer: signer, dpop: ds, dpopKey: jose.JSONWebKey{Key: priv, Algorithm: string(alg)}}, nil
 }
 
 // assertion makes a client assertion (RFC 7523) for the issuer, used once.
@@ -75,21 +95,46 @@ func (c *client) assertion(issuer string) (string, error) {
 	return raw, nil
 }
 
-// endpoints are the parts of writ's metadata the scenarios call.
+// endpoints are the parts of a provider's metadata the scenarios call.
 type endpoints struct {
-	issuer, backchannel, token, introspect string
+	issuer, backchannel, token, introspect, revocation string
 }
 
+// discover reads the provider's OpenID discovery document, which writ
+// and oidc-provider both serve, for the endpoints the scenarios call.
 func discover(ctx context.Context, hc *http.Client, issuer string) (endpoints, error) {
-	m, err := agent.Discover(ctx, hc, issuer)
+	where := strings.TrimSuffix(issuer, "/") + "/.well-known/openid-configuration"
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, where, nil)
 	if err != nil {
 		return endpoints{}, fmt.Errorf("load: discover %s: %w", issuer, err)
 	}
-	if m.IntrospectionEndpoint == "" || m.BackchannelAuthenticationEndpoint == "" {
-		return endpoints{}, fmt.Errorf("load: %s advertises no introspection or backchannel endpoint", issuer)
+	resp, err := hc.Do(req)
+	if err != nil {
+		return endpoints{}, fmt.Errorf("load: discover %s: %w", issuer, err)
 	}
-	return endpoints{issuer: m.Issuer, backchannel: m.BackchannelAuthenticationEndpoint,
-		token: m.TokenEndpoint, introspect: m.IntrospectionEndpoint}, nil
+	defer resp.Body.Close()
+	body, err := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
+	if err != nil || resp.StatusCode != http.StatusOK {
+		return endpoints{}, fmt.Errorf("load: discover %s: status %d %v", where, resp.StatusCode, err)
+	}
+	var m struct {
+		Issuer        string `json:"issuer"`
+		Backchannel   string `json:"backchannel_authentication_endpoint"`
+		Token         string `json:"token_endpoint"`
+		Introspection string `json:"introspection_endpoint"`
+		Revocation    string `json:"revocation_endpoint"`
+	}
+	if err := json.Unmarshal(body, &m); err != nil {
+		return endpoints{}, fmt.Errorf("load: discover %s: %w", where, err)
+	}
+	switch {
+	case m.Issuer != issuer:
+		return endpoints{}, fmt.Errorf("load: %s names issuer %q, not %q", where, m.Issuer, issuer)
+	case m.Introspection == "" || m.Backchannel == "" || m.Token == "":
+		return endpoints{}, fmt.Errorf("load: %s advertises no introspection, backchannel or token endpoint", issuer)
+	}
+	return endpoints{issuer: m.Issuer, backchannel: m.Backchannel, token: m.Token, introspect: m.Introspection,
+		revocation: m.Revocation}, nil
 }
 
 // oauthAnswer is the union of the JSON answers the scenarios read.

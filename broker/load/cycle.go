@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"net/http"
 	"net/url"
 	"runtime"
@@ -109,19 +110,35 @@ func (c *cycler) take() (signedCycle, error) {
 // cycle asks for a task, which the policy approves at submission, and
 // redeems it for a DPoP-bound token, which it returns.
 func (c *cycler) cycle(ctx context.Context) (string, error) {
+	tok, _, err := c.cycleWith(ctx)
+	return tok, err
+}
+
+// cycleWith is cycle, also returning the client that holds the token.
+func (c *cycler) cycleWith(ctx context.Context) (string, *client, error) {
 	s, err := c.take()
 	if err != nil {
-		return "", err
+		return "", nil, err
 	}
+	cl := c.clients[s.agent]
+	tok, err := c.run(ctx, s)
+	return tok, cl, err
+}
+
+// run sends one presigned cycle.
+func (c *cycler) run(ctx context.Context, s signedCycle) (string, error) {
 	hc := c.o.HTTPClient
-	ack, err := post(ctx, hc, c.ep.backchannel, authed(s.submit, url.Values{
-		"scope": {Scope}, "resource": {ResourceURI}, "login_hint": {Queue}, "binding_message": {"writ load: one full cycle"},
-	}))
+	ack, err := post(ctx, hc, c.ep.backchannel, authed(s.submit, maps.Clone(c.o.Submit)))
 	if err != nil {
 		return "", err
 	}
 	if ack.AuthReqID == "" {
 		return "", fmt.Errorf("%s: no auth_req_id in the acknowledgement", c.ep.backchannel)
+	}
+	if c.o.Approve != nil {
+		if err := c.o.Approve(ctx, ack.AuthReqID); err != nil {
+			return "", fmt.Errorf("approve %s: %w", ack.AuthReqID, err)
+		}
 	}
 	tok, err := post(ctx, hc, c.ep.token, authed(s.redeem, url.Values{
 		"grant_type": {grantTypeCIBA}, "auth_req_id": {ack.AuthReqID},
@@ -156,7 +173,7 @@ func Cycle(ctx context.Context, o Options) (Result, error) {
 	if err := c.presign(ctx, n); err != nil {
 		return Result{}, fmt.Errorf("load: presign %d cycles: %w", n, err)
 	}
-	fmt.Fprintf(o.Progress, "cycle      presigned %d cycles for %d agents in %s\n", n, len(c.clients), time.Since(t0).Round(time.Millisecond))
+	fmt.Fprintf(o.Progress, "%s cycle: presigned %d cycles for %d agents in %s\n", o.Target, n, len(c.clients), time.Since(t0).Round(time.Millisecond))
 	r := drive(ctx, o, "cycle", func(ctx context.Context, _ int, _ int64) error {
 		_, err := c.cycle(ctx)
 		return err

@@ -2,18 +2,24 @@ package load
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net/url"
+	"runtime"
+	"sync"
+	"sync/atomic"
+	"time"
 )
 
-// liveTokens is how many tokens the introspection scenario asks about,
+// liveTokens is how many tokens the introspection scenarios ask about,
 // in turn.
 const liveTokens = 16
 
-// Introspect runs the introspection scenario: o.Clients resource-server
-// clients introspecting live tokens, each call authenticated by the
-// resource server's cached client-credentials token (scope introspect),
-// as a guard does once it has one.
+// Introspect runs the introspection scenario with a cached client token:
+// o.Clients resource-server clients introspecting live tokens, each call
+// authenticated by the resource server's client-credentials token (scope
+// introspect), as a guard does once it has one. writ only: oidc-provider
+// authenticates introspection callers as clients on every call.
 func Introspect(ctx context.Context, o Options) (Result, error) {
 	o = o.withDefaults()
 	if err := o.check(); err != nil {
@@ -27,34 +33,125 @@ func Introspect(ctx context.Context, o Options) (Result, error) {
 	if err != nil {
 		return Result{}, err
 	}
-	// The live tokens come from full cycles of the last agents, whose
-	// share of the submission limit the cycle scenario needs least.
-	agents := o.Setup.Agents[max(0, len(o.Setup.Agents)-liveTokens):]
-	c, err := newCycler(Options{Setup: &Setup{Agents: agents}, HTTPClient: o.HTTPClient}, ep)
+	tokens, err := mintTokens(ctx, o, ep)
 	if err != nil {
 		return Result{}, err
 	}
-	if err := c.presign(ctx, liveTokens); err != nil {
+	r := drive(ctx, o, "introspect", func(ctx context.Context, _ int, seq int64) error {
+		return introspectOne(ctx, o, ep, url.Values{"token": {tokens[seq%liveTokens]}}, "Authorization", "Bearer "+bearer)
+	})
+	return r, ctx.Err()
+}
+
+// IntrospectAssert runs the introspection scenario with a client
+// assertion per call (RFC 7523 private_key_jwt, each with its own jti),
+// the way a resource server without a cached token calls any RFC 7662
+// endpoint. The assertions are signed before the measurement, so the load
+// process's signing does not compete with the server for the cores; the
+// scenario ends early, Exhausted, if they run out.
+func IntrospectAssert(ctx context.Context, o Options) (Result, error) {
+	o = o.withDefaults()
+	if err := o.check(); err != nil {
 		return Result{}, err
+	}
+	ep, err := discover(ctx, o.HTTPClient, o.Issuer)
+	if err != nil {
+		return Result{}, err
+	}
+	tokens, err := mintTokens(ctx, o, ep)
+	if err != nil {
+		return Result{}, err
+	}
+	n := int(float64(o.AssertRate) * o.Duration.Seconds())
+	t0 := time.Now()
+	assertions, err := presignAssertions(ctx, o, ep, n)
+	if err != nil {
+		return Result{}, err
+	}
+	fmt.Fprintf(o.Progress, "%s introspect-assert: presigned %d client assertions in %s\n", o.Target, n, time.Since(t0).Round(time.Millisecond))
+	var next atomic.Int64
+	r := drive(ctx, o, "introspect-assert", func(ctx context.Context, _ int, seq int64) error {
+		i := int(next.Add(1) - 1)
+		if i >= len(assertions) {
+			return errExhausted
+		}
+		a := assertions[i]
+		assertions[i] = ""
+		return introspectOne(ctx, o, ep, authed(a, url.Values{"token": {tokens[seq%liveTokens]}}))
+	})
+	return r, ctx.Err()
+}
+
+// introspectOne asks about one live token and insists it is active.
+func introspectOne(ctx context.Context, o Options, ep endpoints, form url.Values, header ...string) error {
+	a, err := post(ctx, o.HTTPClient, ep.introspect, form, header...)
+	if err != nil {
+		return err
+	}
+	if a.Active == nil || !*a.Active {
+		return fmt.Errorf("%s: a live token is not active", ep.introspect)
+	}
+	return nil
+}
+
+// mintTokens runs liveTokens full cycles for the live tokens the
+// introspection scenarios ask about. They come from the last agents,
+// whose share of writ's submission limit the cycle scenario needs least.
+func mintTokens(ctx context.Context, o Options, ep endpoints) ([]string, error) {
+	mo := o
+	mo.Setup = &Setup{Agents: o.Setup.Agents[max(0, len(o.Setup.Agents)-liveTokens):]}
+	c, err := newCycler(mo, ep)
+	if err != nil {
+		return nil, err
+	}
+	if err := c.presign(ctx, liveTokens); err != nil {
+		return nil, err
 	}
 	tokens := make([]string, liveTokens)
 	for i := range tokens {
 		if tokens[i], err = c.cycle(ctx); err != nil {
-			return Result{}, fmt.Errorf("load: mint a token to introspect: %w", err)
+			hint := ""
+			if errors.Is(err, errThrottled) {
+				hint = " (the agents' submissions are used up: run with more agents)"
+			}
+			return nil, fmt.Errorf("load: mint a token to introspect at %s: %w%s", o.Target, err, hint)
 		}
 	}
-	r := drive(ctx, o, "introspect", func(ctx context.Context, _ int, seq int64) error {
-		a, err := post(ctx, o.HTTPClient, ep.introspect, url.Values{"token": {tokens[seq%liveTokens]}},
-			"Authorization", "Bearer "+bearer)
-		if err != nil {
-			return err
-		}
-		if a.Active == nil || !*a.Active {
-			return fmt.Errorf("%s: a live token is not active", ep.introspect)
-		}
-		return nil
-	})
-	return r, ctx.Err()
+	return tokens, nil
+}
+
+// presignAssertions signs n client assertions of the resource server on
+// every core.
+func presignAssertions(ctx context.Context, o Options, ep endpoints, n int) ([]string, error) {
+	rs, err := newClient(o.Setup.Resource)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]string, n)
+	var next atomic.Int64
+	var firstErr atomic.Pointer[error]
+	var wg sync.WaitGroup
+	for range runtime.GOMAXPROCS(0) {
+		wg.Go(func() {
+			for ctx.Err() == nil {
+				i := int(next.Add(1) - 1)
+				if i >= n {
+					return
+				}
+				a, err := rs.assertion(ep.issuer)
+				if err != nil {
+					firstErr.CompareAndSwap(nil, &err)
+					return
+				}
+				out[i] = a
+			}
+		})
+	}
+	wg.Wait()
+	if p := firstErr.Load(); p != nil {
+		return nil, fmt.Errorf("load: presign client assertions: %w", *p)
+	}
+	return out, ctx.Err()
 }
 
 // clientToken gets the resource server's client-credentials token for

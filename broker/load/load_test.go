@@ -3,10 +3,13 @@ package load_test
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"log/slog"
 	"net/http/httptest"
+	"os"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -24,12 +27,20 @@ import (
 // and the server's default limits, as `writ serve` runs it.
 func serve(t *testing.T, setup *load.Setup) string {
 	t.Helper()
-	ts := httptest.NewUnstartedServer(nil)
-	issuer := "http://" + ts.Listener.Addr().String()
 	pol, err := load.Policy()
 	if err != nil {
 		t.Fatal(err)
 	}
+	issuer, _ := serveWith(t, setup, pol)
+	return issuer
+}
+
+// serveWith is serve with another policy (nil: every request goes to an
+// operator), returning the service too.
+func serveWith(t *testing.T, setup *load.Setup, pol broker.Policy) (string, *broker.Service) {
+	t.Helper()
+	ts := httptest.NewUnstartedServer(nil)
+	issuer := "http://" + ts.Listener.Addr().String()
 	svc, err := broker.New(context.Background(), setup.Config, storetest.MustOpen(t),
 		broker.Options{Issuer: issuer, Policy: pol, Logger: slog.New(slog.DiscardHandler)})
 	if err != nil {
@@ -50,21 +61,51 @@ func serve(t *testing.T, setup *load.Setup) string {
 		cancel()
 		wg.Wait()
 	})
-	return issuer
+	return issuer, svc
+}
+
+// TestCycleWithOperatorApprovals: with Options.Approve (the hook for the
+// operator API), each cycle's request waits for the operator, who
+// approves it between submission and redemption.
+func TestCycleWithOperatorApprovals(t *testing.T) {
+	setup, err := load.NewSetup(load.AgentsFor(100, 0), jose.EdDSA)
+	if err != nil {
+		t.Fatal(err)
+	}
+	issuer, svc := serveWith(t, setup, nil)
+	op := broker.Operator{Issuer: "https://idp.test", Subject: "priya", Email: "priya@example.com", EmailVerified: true}
+	var approvals atomic.Int64
+	o := load.Options{Issuer: issuer, Setup: setup, Clients: 4, Duration: time.Second, PresignRate: 100,
+		Approve: func(ctx context.Context, id string) error {
+			if r, err := svc.Request(ctx, id); err != nil || r.State != broker.RequestPending {
+				return fmt.Errorf("request %s before approval: %v %v", id, r, err)
+			}
+			approvals.Add(1)
+			_, err := svc.Approve(ctx, op, id)
+			return err
+		}}
+	r, err := load.Cycle(context.Background(), o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r.Count == 0 || r.Errors != 0 || int64(r.Count) > approvals.Load() {
+		t.Errorf("%d cycles, %d errors (first %v), %d approvals", r.Count, r.Errors, r.FirstError, approvals.Load())
+	}
 }
 
 func TestScenarios(t *testing.T) {
 	// The agents' bursts alone cover the presigned cycles, however fast
 	// the server in this process runs them.
 	const presignRate = 100
-	setup, err := load.NewSetup(load.AgentsFor(presignRate, 0))
+	setup, err := load.NewSetup(load.AgentsFor(presignRate, 0), jose.ES256)
 	if err != nil {
 		t.Fatal(err)
 	}
 	var progress bytes.Buffer
+	// The server runs in this process, so its CPU and memory are ours.
 	o := load.Options{Issuer: serve(t, setup), Setup: setup, Clients: 8, Duration: time.Second,
-		PresignRate: presignRate, Progress: &progress}
-	for _, run := range []func(context.Context, load.Options) (load.Result, error){load.Introspect, load.Cycle} {
+		PresignRate: presignRate, AssertRate: 2000, Progress: &progress, ServerPID: os.Getpid()}
+	for _, run := range []func(context.Context, load.Options) (load.Result, error){load.Introspect, load.IntrospectAssert, load.Cycle} {
 		r, err := run(context.Background(), o)
 		if err != nil {
 			t.Fatal(err)
@@ -74,7 +115,10 @@ func TestScenarios(t *testing.T) {
 		if r.Count == 0 || r.Errors != 0 {
 			t.Errorf("%s: %d done, %d errors (first: %v)", r.Scenario, r.Count, r.Errors, r.FirstError)
 		}
-		if r.P50 <= 0 || r.P50 > r.P95 || r.P95 > r.P99 || r.P99 > r.Max || r.Rate() <= 0 {
+		if r.Server == nil || r.Server.CPU <= 0 || r.Server.PeakRSS <= 0 || r.CPUPerOp() <= 0 {
+			t.Errorf("%s: server use %+v (%v)", r.Scenario, r.Server, r.ServerErr)
+		}
+		if r.P50 <= 0 || r.P50 > r.P90 || r.P90 > r.P95 || r.P95 > r.P99 || r.P99 > r.Max || r.Rate() <= 0 {
 			t.Errorf("%s: percentiles p50 %s p95 %s p99 %s max %s, rate %.0f", r.Scenario, r.P50, r.P95, r.P99, r.Max, r.Rate())
 		}
 	}
@@ -86,7 +130,7 @@ func TestScenarios(t *testing.T) {
 // TestGeneratedFilesLoad: the configuration and policy `writ load` hands
 // to `writ serve` are read back as they were generated.
 func TestGeneratedFilesLoad(t *testing.T) {
-	setup, err := load.NewSetup(3)
+	setup, err := load.NewSetup(3, jose.EdDSA)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -108,7 +152,7 @@ func TestGeneratedFilesLoad(t *testing.T) {
 }
 
 func TestRefusesWhatItCannotRun(t *testing.T) {
-	setup, err := load.NewSetup(1)
+	setup, err := load.NewSetup(1, jose.EdDSA)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -6,7 +6,10 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"net/url"
+	"os"
 	"slices"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -34,6 +37,25 @@ type Options struct {
 	Progress io.Writer
 	// HTTPClient makes the requests; nil means one sized for Clients.
 	HTTPClient *http.Client
+	// Target names the provider under load in results: "writ" (the
+	// default) or "oidc-provider".
+	Target string
+	// Submit holds the backchannel authentication parameters of a full
+	// cycle besides client authentication; nil means writ's (the load
+	// scope at the load resource, login_hint the approver queue).
+	Submit url.Values
+	// AssertRate is how many introspections per second are presigned,
+	// each with a client assertion of its own (default 12,000).
+	AssertRate int
+	// Approve, when set, decides each full cycle's request between its
+	// submission and its redemption, as an operator does. This is the
+	// hook for cycles approved by people through the operator API (/v1/,
+	// being built): the server's policy must then leave the load agents'
+	// requests to operators. Nil: the load policy approves at submission.
+	Approve func(ctx context.Context, authReqID string) error
+	// ServerPID, when set, is the server's process: its CPU time and
+	// memory are read from /proc at the start and end of the measurement.
+	ServerPID int
 }
 
 func (o Options) withDefaults() Options {
@@ -53,6 +75,16 @@ func (o Options) withDefaults() Options {
 	if o.Progress == nil {
 		o.Progress = io.Discard
 	}
+	if o.Target == "" {
+		o.Target = "writ"
+	}
+	if o.Submit == nil {
+		o.Submit = url.Values{"scope": {Scope}, "resource": {ResourceURI}, "login_hint": {Queue},
+			"binding_message": {"writ load: one full cycle"}}
+	}
+	if o.AssertRate <= 0 {
+		o.AssertRate = 12000
+	}
 	return o
 }
 
@@ -61,7 +93,9 @@ func (o Options) withDefaults() Options {
 // the token redemption for a cycle.
 type Result struct {
 	Scenario string
-	Clients  int
+	// Target is the provider measured: writ or oidc-provider.
+	Target  string
+	Clients int
 	// Count is the operations that succeeded; Errors those that did not
 	// (Throttled of them refused by the server's per-agent limit).
 	Count, Errors, Throttled int
@@ -70,11 +104,39 @@ type Result struct {
 	Exhausted bool
 	Elapsed   time.Duration
 	P50       time.Duration
+	P90       time.Duration
 	P95       time.Duration
 	P99       time.Duration
 	Max       time.Duration
 	// FirstError is the first failure seen, to say why there were errors.
 	FirstError error
+	// Server is what the server process used during the measurement,
+	// when Options.ServerPID was set; ServerErr says why not otherwise.
+	Server    *ServerUse
+	ServerErr error
+	// ClientCPU is the CPU time this process (the load generator) used
+	// while measuring, to say how much of the machine it took.
+	ClientCPU time.Duration
+}
+
+// ServerUse is the server's CPU time and memory over one measurement.
+type ServerUse struct {
+	// CPU is the user and system time the server used while measured.
+	CPU time.Duration
+	// RSS is its resident set at the end, AnonRSS the part of it that is
+	// not files mapped in (the store); PeakRSS the highest RSS since the
+	// process started.
+	RSS, AnonRSS, PeakRSS int64
+	// WriteBytes is what it wrote to storage while measured; -1 unknown.
+	WriteBytes int64
+}
+
+// CPUPerOp is the server's CPU time per successful operation.
+func (r Result) CPUPerOp() time.Duration {
+	if r.Server == nil || r.Count == 0 {
+		return 0
+	}
+	return r.Server.CPU / time.Duration(r.Count)
 }
 
 // Rate is the successful operations per second.
@@ -104,6 +166,12 @@ func drive(ctx context.Context, o Options, scenario string, op func(ctx context.
 		mu                           sync.Mutex
 		all                          []time.Duration
 	)
+	var before ProcSample
+	var procErr error
+	if o.ServerPID > 0 {
+		before, procErr = ReadProc(o.ServerPID)
+	}
+	self, selfErr := ReadProc(os.Getpid())
 	start := time.Now()
 	deadline := start.Add(o.Duration)
 	stopProgress := make(chan struct{})
@@ -118,8 +186,9 @@ func drive(ctx context.Context, o Options, scenario string, op func(ctx context.
 				return
 			case now := <-t.C:
 				n := done.Load()
-				fmt.Fprintf(o.Progress, "%-10s %3.0fs  %8.0f/s  done %d  errors %d\n", scenario,
-					now.Sub(start).Seconds(), float64(n-last)/now.Sub(lastAt).Seconds(), n, failed.Load())
+				fmt.Fprintf(o.Progress, "%-17s %s %3.0fs/%.0fs  %8.0f/s  done %d  errors %d\n", o.Target+" "+scenario,
+					bar(now.Sub(start), o.Duration), now.Sub(start).Seconds(), o.Duration.Seconds(),
+					float64(n-last)/now.Sub(lastAt).Seconds(), n, failed.Load())
 				last, lastAt = n, now
 			}
 		}
@@ -156,9 +225,25 @@ func drive(ctx context.Context, o Options, scenario string, op func(ctx context.
 	}
 	workers.Wait()
 	elapsed := time.Since(start)
+	var clientCPU time.Duration
+	if selfErr == nil {
+		if now, err := ReadProc(os.Getpid()); err == nil {
+			clientCPU = now.CPU - self.CPU
+		}
+	}
+	var server *ServerUse
+	if o.ServerPID > 0 && procErr == nil {
+		var after ProcSample
+		if after, procErr = ReadProc(o.ServerPID); procErr == nil {
+			server = &ServerUse{CPU: after.CPU - before.CPU, RSS: after.RSS, AnonRSS: after.Anon, PeakRSS: after.HWM, WriteBytes: -1}
+			if before.WriteBytes >= 0 && after.WriteBytes >= before.WriteBytes {
+				server.WriteBytes = after.WriteBytes - before.WriteBytes
+			}
+		}
+	}
 	close(stopProgress)
 	progress.Wait()
-	r := Result{Scenario: scenario, Clients: o.Clients, Count: len(all), Errors: int(failed.Load()),
+	r := Result{Scenario: scenario, Target: o.Target, Server: server, ServerErr: procErr, ClientCPU: clientCPU, Clients: o.Clients, Count: len(all), Errors: int(failed.Load()),
 		Throttled: int(throttled.Load()), Exhausted: exhausted.Load(), Elapsed: elapsed}
 	if p := firstErr.Load(); p != nil {
 		r.FirstError = *p
@@ -166,7 +251,17 @@ func drive(ctx context.Context, o Options, scenario string, op func(ctx context.
 	if len(all) > 0 {
 		slices.Sort(all)
 		at := func(q float64) time.Duration { return all[int(q*float64(len(all)-1))] }
-		r.P50, r.P95, r.P99, r.Max = at(0.50), at(0.95), at(0.99), all[len(all)-1]
+		r.P50, r.P90, r.P95, r.P99, r.Max = at(0.50), at(0.90), at(0.95), at(0.99), all[len(all)-1]
 	}
 	return r
+}
+
+// bar draws how much of d has passed as a bar of 20 cells.
+func bar(passed, d time.Duration) string {
+	const cells = 20
+	n := 0
+	if d > 0 {
+		n = min(cells, int(cells*passed/d))
+	}
+	return "[" + strings.Repeat("#", n) + strings.Repeat(".", cells-n) + "]"
 }

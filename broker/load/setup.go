@@ -76,12 +76,13 @@ func AgentsFor(rate float64, d time.Duration) int {
 }
 
 // NewSetup generates a configuration with n agents, each with a fresh
-// Ed25519 key and the ceiling Scope at ResourceURI.
-func NewSetup(n int) (*Setup, error) {
+// key (EdDSA or ES256: alg; empty means EdDSA) and the ceiling Scope at
+// ResourceURI.
+func NewSetup(n int, alg jose.SignatureAlgorithm) (*Setup, error) {
 	if n < 1 {
 		return nil, fmt.Errorf("load: at least one agent is needed, got %d", n)
 	}
-	rk, err := agent.GenerateKey(ResourceURI, jose.EdDSA)
+	rk, err := agent.GenerateKey(ResourceURI, alg)
 	if err != nil {
 		return nil, fmt.Errorf("load: resource key: %w", err)
 	}
@@ -97,7 +98,7 @@ func NewSetup(n int) (*Setup, error) {
 	}
 	for i := range n {
 		id := fmt.Sprintf("%s%05d", AgentPrefix, i)
-		k, err := agent.GenerateKey(id, jose.EdDSA)
+		k, err := agent.GenerateKey(id, alg)
 		if err != nil {
 			return nil, fmt.Errorf("load: key for %s: %w", id, err)
 		}

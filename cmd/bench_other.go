@@ -5,5 +5,5 @@ package cmd
 import "os/exec"
 
 // stopWithParent does nothing where the kernel cannot stop a child with
-// its parent; writ load still stops its server on every exit it sees.
+// its parent; writ bench still stops its server on every exit it sees.
 func stopWithParent(*exec.Cmd) {}

@@ -1,0 +1,125 @@
+package cmd
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"os"
+	"os/exec"
+	"os/signal"
+	"path/filepath"
+	"syscall"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/writhq/writ/broker/load"
+)
+
+// maxBenchGuards is the most guards the revoke-guards phase runs: writ's
+// transmitter keeps at most 256 streams per receiver, and every guard of
+// the load resource is the same receiver.
+const maxBenchGuards = 256
+
+func init() {
+	var spec string
+	c := &cobra.Command{
+		Use:    "bench-guards --spec FILE",
+		Short:  "A guard process of writ bench's revoke-guards phase (started by writ bench)",
+		Hidden: true,
+		Args:   cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			b, err := os.ReadFile(spec)
+			if err != nil {
+				return err
+			}
+			var s load.GuardsSpec
+			if err := json.Unmarshal(b, &s); err != nil {
+				return fmt.Errorf("%s: %w", spec, err)
+			}
+			ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
+			defer stop()
+			return load.RunGuards(ctx, s, cmd.InOrStdin(), cmd.OutOrStdout())
+		},
+	}
+	c.Flags().StringVar(&spec, "spec", "", "the guards to run, as JSON (written by writ bench)")
+	rootCmd.AddCommand(c)
+}
+
+// guardsPhase starts a writ serve child and --guard-procs guard processes
+// sharing --guards guards, and times revoke → refused over --rounds.
+func (b *bencher) guardsPhase(ctx context.Context) error {
+	child, err := startServeChild(ctx, b.dir, filepath.Join(b.dir, "guards.db"), b.setup)
+	if err != nil {
+		return err
+	}
+	defer child.stop()
+	specPath := filepath.Join(b.dir, "guards-spec.json")
+	exe, err := os.Executable()
+	if err != nil {
+		return err
+	}
+	var procs []*load.GuardProcess
+	per, extra := b.f.guards/b.f.guardProcs, b.f.guards%b.f.guardProcs
+	t0 := time.Now()
+	for i := range b.f.guardProcs {
+		n := per
+		if i < extra {
+			n++
+		}
+		if n == 0 {
+			continue
+		}
+		spec, err := json.Marshal(load.GuardsSpec{Issuer: child.issuer, Resource: b.setup.Resource, Guards: n})
+		if err != nil {
+			return err
+		}
+		path := fmt.Sprintf("%s.%d", specPath, i)
+		if err := os.WriteFile(path, spec, 0o600); err != nil {
+			return err
+		}
+		c := exec.Command(exe, "bench-guards", "--spec", path)
+		c.Env = childEnv()
+		stopWithParent(c)
+		c.Stderr = os.Stderr
+		in, err := c.StdinPipe()
+		if err != nil {
+			return err
+		}
+		out, err := c.StdoutPipe()
+		if err != nil {
+			return err
+		}
+		if err := c.Start(); err != nil {
+			return fmt.Errorf("start a guard process: %w", err)
+		}
+		defer func() {
+			_ = in.Close() // the process ends when its commands do
+			_ = c.Wait()
+		}()
+		p, err := load.NewGuardProcess(in, out)
+		if err != nil {
+			_ = c.Process.Kill()
+			return fmt.Errorf("guard process %d: %w%s", i, err, child.logTail())
+		}
+		procs = append(procs, p)
+	}
+	fmt.Fprintf(b.progress, "writ bench: %d guards in %d processes subscribed in %s\n", b.f.guards, len(procs), time.Since(t0).Round(time.Millisecond))
+	times, err := load.RevokeToRefused(ctx, b.options("writ", child.issuer, child.pid()), procs, b.f.rounds)
+	if err != nil {
+		return fmt.Errorf("revoke-guards: %w%s", err, child.logTail())
+	}
+	r := newRevokeAllTimes(0, times)
+	b.sum.Guards = &guardsResult{Guards: b.f.guards, Processes: len(procs), Rounds: len(times), P50ms: r.P50ms, P99ms: r.P99ms, Maxms: r.Maxms}
+	return child.stop()
+}
+
+// guardsResult is what the revoke-guards phase measured.
+type guardsResult struct {
+	Guards    int     `json:"guards"`
+	Processes int     `json:"processes"`
+	Rounds    int     `json:"rounds"`
+	P50ms     float64 `json:"p50_ms"`
+	P99ms     float64 `json:"p99_ms"`
+	Maxms     float64 `json:"max_ms"`
+}
