@@ -257,7 +257,7 @@ func (s *benchSummary) writeTable(out io.Writer) {
 			fmt.Fprintf(out, "%s %s: every presigned operation was used before the end; the rate is a lower bound (raise --agents)\n", r.Target, r.Phase)
 		}
 		if r.Throttled > 0 {
-			fmt.Fprintf(out, "%s %s: %d refused by writ's per-agent rate limit (raise --agents)\n", r.Target, r.Phase, r.Throttled)
+			fmt.Fprintf(out, "%s %s: %d refused with slow_down (a rate limit or a replay quota: the first error says which)\n", r.Target, r.Phase, r.Throttled)
 		}
 		if r.FirstError != "" {
 			fmt.Fprintf(out, "%s %s: first error: %s\n", r.Target, r.Phase, r.FirstError)

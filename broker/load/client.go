@@ -172,7 +172,7 @@ func post(ctx context.Context, hc *http.Client, endpoint string, form url.Values
 	_ = json.Unmarshal(body, &a)
 	if resp.StatusCode != http.StatusOK {
 		if a.Error == "slow_down" {
-			return nil, errThrottled
+			return nil, fmt.Errorf("%w: %s", errThrottled, a.Description)
 		}
 		return nil, fmt.Errorf("%s: %d %s: %s", endpoint, resp.StatusCode, a.Error, a.Description)
 	}

@@ -150,8 +150,10 @@ func (r Result) Rate() float64 {
 // errExhausted ends a worker: there is no more work signed for it.
 var errExhausted = errors.New("no presigned work left")
 
-// errThrottled marks a refusal by the server's per-agent submission limit.
-var errThrottled = errors.New("throttled by the server's per-agent submission limit")
+// errThrottled marks a slow_down refusal: a rate limit (per-agent
+// submissions, per-client authentication) or a client's replay-cache
+// quota; the wrapped description says which.
+var errThrottled = errors.New("slow_down")
 
 // drive runs op from o.Clients workers until o.Duration has passed (an
 // operation started before then finishes), ctx ends or op says
