@@ -271,7 +271,13 @@ func (s *Server) verifyPrivateKeyJWT(tok *jose.JSONWebSignature, c *assertionCla
 	// replay cache runs on the real clock; carry the remaining lifetime
 	// over. Each client has its own quota of remembered jtis.
 	remaining := c.Expiry.Time().Add(assertionLeeway).Sub(now)
-	switch err := s.assertionReplay.Record(client.ID, c.ID, time.Now().Add(remaining)); dpop.Reason(err) {
+	replay := s.assertionReplay
+	if client.Resource != nil {
+		// Resource servers remember their jtis apart from agents: neither
+		// can fill the other's cache.
+		replay = s.resourceAssertionReplay
+	}
+	switch err := replay.Record(client.ID, c.ID, time.Now().Add(remaining)); dpop.Reason(err) {
 	case "":
 	case dpop.ReasonReplay:
 		return nil, authError("client_assertion jti was already used; make a fresh assertion for every request")

@@ -101,13 +101,16 @@ func TestClientAuthRateLimit(t *testing.T) {
 }
 
 // A configured resource server, which may introspect with an assertion
-// per token, has a limit of its own far above an agent's: the agents' limit
-// never throttles introspection (issue 12's introspection target).
+// per token, has a limit and a replay cache of its own, far above an
+// agent's: the agents' limit and quota never throttle introspection
+// (issue 12's introspection target), and neither side can fill the
+// other's cache.
 func TestResourceServerAuthLimitIsItsOwn(t *testing.T) {
 	e := newEnv(t, envOptions{api: func(o *httpapi.Options) {
 		o.ClientAuth = ratelimit.Limit{PerSecond: 1, Burst: 3}
+		o.ReplayEntries = 1024 // an agent may hold 64 live assertions, a resource server 512
 	}})
-	for i := range 20 {
+	for i := range 100 { // beyond an agent's quota and rate
 		if r := e.introspect("not-a-token"); r.Status != http.StatusOK {
 			t.Fatalf("introspection %d by the resource server: %d %s", i, r.Status, r.Raw)
 		}

@@ -119,9 +119,14 @@ type Server struct {
 	metrics         *metrics
 	proofs          *dpop.Verifier
 	assertionReplay *replayCache
-	authLimit       *ratelimit.Limiter // nil: no limit
-	workloads       *workloadVerifiers
-	requireDPoP     bool
+	// resourceAssertionReplay remembers resource servers' assertion jtis,
+	// apart from agents', each server holding up to half of it: one that
+	// introspects with an assertion per token needs far more room than an
+	// agent, and must not take it from them.
+	resourceAssertionReplay *replayCache
+	authLimit               *ratelimit.Limiter // nil: no limit
+	workloads               *workloadVerifiers
+	requireDPoP             bool
 }
 
 // New returns the HTTP API over svc.
@@ -168,6 +173,11 @@ func New(svc *broker.Service, opts Options) (*Server, error) {
 	s.requireDPoP = opts.RequireDPoP || svc.Config().RequireDPoP
 	s.proofs = &dpop.Verifier{Window: opts.DPoPWindow, Now: s.now, Replay: dpop.NewReplayCache(opts.ReplayEntries)}
 	s.assertionReplay = dpop.NewReplayCache(opts.ReplayEntries)
+	resourceEntries := opts.ReplayEntries
+	if resourceEntries <= 0 {
+		resourceEntries = dpop.DefaultReplayEntries
+	}
+	s.resourceAssertionReplay = dpop.NewReplayCacheQuota(resourceEntries, resourceEntries/2)
 	switch lim := opts.ClientAuth; {
 	case lim.PerSecond < 0:
 	case lim.PerSecond == 0:
