@@ -341,12 +341,20 @@ func (s *Service) newID(prefix string, n int) string {
 
 // newSecretID returns an unguessable identifier of n random bytes,
 // base64url encoded (the CIBA auth_req_id alphabet).
+//
+// It never starts with '-' or '_': an id is typed after commands
+// (`writ requests approve ID`), where a leading '-' reads as a flag. Draws
+// that would are drawn again, which keeps the ids uniform over the rest.
 func (s *Service) newSecretID(n int) string {
 	b := make([]byte, n)
-	if _, err := io.ReadFull(s.rand, b); err != nil {
-		panic(fmt.Sprintf("entropy source failed: %v", err))
+	for {
+		if _, err := io.ReadFull(s.rand, b); err != nil {
+			panic(fmt.Sprintf("entropy source failed: %v", err))
+		}
+		if id := base64.RawURLEncoding.EncodeToString(b); id[0] != '-' && id[0] != '_' {
+			return id
+		}
 	}
-	return base64.RawURLEncoding.EncodeToString(b)
 }
 
 // audit builds an entry for the current time.
