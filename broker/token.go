@@ -169,13 +169,20 @@ func (s *Service) mintFrom(ctx context.Context, req *TaskRequest, grant *Grant, 
 	}
 	tok := &Token{JTI: claims.JTI, GrantID: grant.ID, AgentID: agentID, KeyID: s.keys.signer().meta.ID,
 		IssuedAt: now, ExpiresAt: time.Unix(claims.Expiry, 0).UTC(), JKT: jkt}
+	// A refusal is decided before anything is written and handed back as a
+	// value, not as the transaction's error: a failing call makes the
+	// store's group commit run the rest of its group again, so an agent
+	// redeeming twice at once must not slow everyone's commits.
+	var refused error
 	err = s.store.Batch(ctx, func(tx Tx) error {
+		refused = nil
+		refuse := func(err error) error { refused = err; return nil }
 		r, err := tx.Request(requestID)
 		if err != nil {
 			return err
 		}
 		if r.State != RequestApproved {
-			return Errorf(ECONFLICT, "the token for this request was already issued").WithReason(ReasonInvalidGrant)
+			return refuse(Errorf(ECONFLICT, "the token for this request was already issued").WithReason(ReasonInvalidGrant))
 		}
 		g, err := tx.Grant(grant.ID)
 		if err != nil {
@@ -190,13 +197,13 @@ func (s *Service) mintFrom(ctx context.Context, req *TaskRequest, grant *Grant, 
 			return err
 		}
 		if issuer.Frozen {
-			return Errorf(EFROZEN, "issuance is frozen").WithReason(ReasonAccessDenied)
+			return refuse(Errorf(EFROZEN, "issuance is frozen").WithReason(ReasonAccessDenied))
 		}
 		if st := StatusOf(g, issuer, ast, now); !st.Live() {
-			return Errorf(EFORBIDDEN, "the grant %s", st.Why()).WithReason(ReasonAccessDenied)
+			return refuse(Errorf(EFORBIDDEN, "the grant %s", st.Why()).WithReason(ReasonAccessDenied))
 		}
 		if !g.ExpiresAt.Equal(grant.ExpiresAt) || !reflect.DeepEqual(g.Terms, grant.Terms) {
-			return errGrantChanged
+			return refuse(errGrantChanged)
 		}
 		r.State = RequestRedeemed
 		g.TokenJTI, g.JKT = tok.JTI, jkt
@@ -219,6 +226,9 @@ func (s *Service) mintFrom(ctx context.Context, req *TaskRequest, grant *Grant, 
 		e.Data = auditData(map[string]any{"exp": tok.ExpiresAt, "kid": tok.KeyID, "jkt": jkt, "aud": claims.Audience})
 		return tx.AppendAudit(e)
 	})
+	if err == nil {
+		err = refused
+	}
 	if err != nil {
 		return "", nil, nil, err
 	}
