@@ -78,8 +78,8 @@ func (c EndCause) Describe() string {
 
 // GrantStatus is a grant's state as of a moment, with the cause of its end.
 type GrantStatus struct {
-	State GrantState
-	Cause *EndCause // nil while active
+	State GrantState `json:"state"`
+	Cause *EndCause  `json:"cause,omitempty"` // nil while active
 }
 
 // Live reports whether the grant may be used.

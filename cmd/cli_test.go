@@ -108,11 +108,18 @@ func TestOperatorCLI(t *testing.T) {
 		t.Fatalf("grants ls:\n%s", out)
 	}
 
+	live := h.Submit("live until the drill")
+	c.want(0, "requests", "approve", live.ID)
 	waiting := h.Submit("waits through the freeze")
 	c.want(exitUsage, "revoke-all")
 	c.want(0, "revoke-all", "--yes", "--reason", "script drill")
 	if !h.Svc.IssuerState().Frozen {
 		t.Fatal("revoke-all did not freeze")
+	}
+	// The grant's record still says active (an epoch ended it), but the
+	// listing says what it is now, as the console does.
+	if out := c.want(0, "grants", "ls"); !strings.Contains(out, "revoked with everything (revoke-all)") {
+		t.Fatalf("grants ls after revoke-all:\n%s", out)
 	}
 	c.want(exitConflict, "requests", "approve", waiting.ID)
 	c.want(0, "unfreeze", "--yes")

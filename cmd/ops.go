@@ -213,23 +213,37 @@ func init() {
 				if err != nil {
 					return err
 				}
+				// A grant's record may still say active after an epoch
+				// (revoke-agent, revoke-all) ended it: the domain's
+				// StatusOf says what it is now, and why.
+				now := time.Now()
+				issuer := r.IssuerState()
+				agents := map[string]broker.AgentState{}
+				for _, a := range r.Agents() {
+					agents[a.Agent.ID] = a.State
+				}
+				out := make([]grantStatus, 0, len(gs))
+				for _, g := range gs {
+					out = append(out, grantStatus{Grant: g, Status: broker.StatusOf(g, issuer, agents[g.AgentID], now)})
+				}
 				if glsF.json {
-					return printJSON(cmd.OutOrStdout(), gs)
+					return printJSON(cmd.OutOrStdout(), out)
 				}
 				if len(gs) == 0 {
 					fmt.Fprintln(cmd.OutOrStdout(), "no grants")
 					return nil
 				}
-				now := time.Now()
 				tw := table(cmd.OutOrStdout())
 				fmt.Fprintln(tw, "ID\tAGENT\tSTATE\tSCOPES\tEXPIRES IN\tAPPROVER\tENDED BECAUSE")
-				for _, g := range gs {
-					left := "-"
-					if g.State == broker.GrantActive {
+				for _, gs := range out {
+					g, left, why := gs.Grant, "-", ""
+					if gs.Status.Live() {
 						left = humanDuration(g.ExpiresAt.Sub(now))
+					} else {
+						why = gs.Status.Cause.Describe()
 					}
-					fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", g.ID, clipText(g.AgentID, 24), g.State,
-						clipText(strings.Join(g.Terms.Scopes, " "), 40), left, clipText(g.Approver.Display(), 30), clipText(g.EndReason, 50))
+					fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", g.ID, clipText(g.AgentID, 24), gs.Status.State,
+						clipText(strings.Join(g.Terms.Scopes, " "), 40), left, clipText(g.Approver.Display(), 30), clipText(why, 50))
 				}
 				return tw.Flush()
 			})
@@ -315,4 +329,11 @@ func freshError(err error) error {
 		return &ExitError{Code: exitUnauthorized, Err: fmt.Errorf("%w\nrun `writ login --fresh` and try again", err)}
 	}
 	return err
+}
+
+// grantStatus is a grant as `writ grants ls --json` prints it: the record,
+// with its status now (state and typed cause) as broker.StatusOf judges it.
+type grantStatus struct {
+	*broker.Grant
+	Status broker.GrantStatus `json:"status"`
 }
