@@ -213,19 +213,8 @@ func init() {
 				if err != nil {
 					return err
 				}
-				// A grant's record may still say active after an epoch
-				// (revoke-agent, revoke-all) ended it: the domain's
-				// StatusOf says what it is now, and why.
 				now := time.Now()
-				issuer := r.IssuerState()
-				agents := map[string]broker.AgentState{}
-				for _, a := range r.Agents() {
-					agents[a.Agent.ID] = a.State
-				}
-				out := make([]grantStatus, 0, len(gs))
-				for _, g := range gs {
-					out = append(out, grantStatus{Grant: g, Status: broker.StatusOf(g, issuer, agents[g.AgentID], now)})
-				}
+				out := statusesOf(r, gs, now)
 				if glsF.json {
 					return printJSON(cmd.OutOrStdout(), out)
 				}
@@ -261,18 +250,15 @@ func init() {
 				if err != nil {
 					return err
 				}
+				gs := statusesOf(r, []*broker.Grant{g}, time.Now())[0]
 				if gshowF.json {
-					return printJSON(cmd.OutOrStdout(), g)
+					return printJSON(cmd.OutOrStdout(), gs)
 				}
 				fmt.Fprintf(cmd.OutOrStdout(), "grant     %s (%s)\nagent     %s\nintent    %s\nscopes    %s\nresource  %s\nexpires   %s\napprover  %s\n",
-					g.ID, g.State, clipText(g.AgentID, 64), clipText(g.Intent, 1000), clipText(strings.Join(g.Terms.Scopes, " "), 400),
+					g.ID, gs.Status.State, clipText(g.AgentID, 64), clipText(g.Intent, 1000), clipText(strings.Join(g.Terms.Scopes, " "), 400),
 					clipText(g.Terms.Resource, 200), g.ExpiresAt.Local().Format(time.DateTime), clipText(g.Approver.Display(), 80))
-				if g.State != broker.GrantActive {
-					by := "writ"
-					if g.EndedBy != nil {
-						by = g.EndedBy.Display()
-					}
-					fmt.Fprintf(cmd.OutOrStdout(), "ended     %s by %s: %s\n", g.EndedAt.Local().Format(time.DateTime), clipText(by, 80), clipText(g.EndReason, 200))
+				if c := gs.Status.Cause; c != nil {
+					fmt.Fprintf(cmd.OutOrStdout(), "ended     %s: %s\n", c.At.Local().Format(time.DateTime), clipText(c.Describe(), 200))
 				}
 				return nil
 			})
@@ -331,7 +317,23 @@ func freshError(err error) error {
 	return err
 }
 
-// grantStatus is a grant as `writ grants ls --json` prints it: the record,
+// statusesOf judges each grant by broker.StatusOf with the server's
+// revocation epochs: a grant's record may still say active after an epoch
+// (revoke-agent, revoke-all) ended it.
+func statusesOf(r *remote, gs []*broker.Grant, now time.Time) []grantStatus {
+	issuer := r.IssuerState()
+	agents := map[string]broker.AgentState{}
+	for _, a := range r.Agents() {
+		agents[a.Agent.ID] = a.State
+	}
+	out := make([]grantStatus, 0, len(gs))
+	for _, g := range gs {
+		out = append(out, grantStatus{Grant: g, Status: broker.StatusOf(g, issuer, agents[g.AgentID], now)})
+	}
+	return out
+}
+
+// grantStatus is a grant as `writ grants ls|show --json` prints it: the record,
 // with its status now (state and typed cause) as broker.StatusOf judges it.
 type grantStatus struct {
 	*broker.Grant
