@@ -9,6 +9,7 @@ import (
 	"io"
 	"log/slog"
 	"slices"
+	"strings"
 	"sync"
 	"time"
 
@@ -330,31 +331,99 @@ func (s *Service) WaitSignals(ctx context.Context, after uint64) bool {
 	}
 }
 
-// newID returns prefix followed by n random bytes, hex encoded.
+// Identifiers writ makes for the records every cycle writes lead with the
+// time they were made, then their randomness: the store keys its records
+// by id, and a group commit of a hundred cycles then adds to a few pages
+// at the end of each bucket instead of rewriting a hundred pages scattered
+// through it (issue 12: this cut the bytes written per cycle by more than
+// a third). The time is in milliseconds, written so that ids sort as their
+// times do; everything after it is as random as the ids were before. Ids
+// of records made now and then stay wholly random (newID). Shown
+// shortened, an id keeps its random end (ShortID).
+
+// newID returns prefix followed by n random bytes, hex encoded: for the
+// ids of records made now and then (revocations, standing approvals).
 func (s *Service) newID(prefix string, n int) string {
 	b := make([]byte, n)
-	if _, err := io.ReadFull(s.rand, b); err != nil {
-		panic(fmt.Sprintf("entropy source failed: %v", err)) // nothing safe to do without entropy
-	}
+	s.readRandom(b)
 	return prefix + hex.EncodeToString(b)
 }
 
-// newSecretID returns an unguessable identifier of n random bytes,
-// base64url encoded (the CIBA auth_req_id alphabet).
+// newTimedID returns prefix followed by the time (6 bytes of milliseconds)
+// and n random bytes, hex encoded: for the ids of the records every cycle
+// makes (decisions, grants).
+func (s *Service) newTimedID(prefix string, n int) string {
+	b := make([]byte, 6+n)
+	ms := idMillis(s.now())
+	for i := range 6 {
+		b[i] = byte(ms >> (40 - 8*i))
+	}
+	s.readRandom(b[6:])
+	return prefix + hex.EncodeToString(b)
+}
+
+// newSecretID returns an unguessable identifier in the CIBA auth_req_id
+// alphabet (base64url): the time in 7 characters, then n random bytes,
+// all of which stay secret (knowing the time narrows nothing of them).
 //
 // It never starts with '-' or '_': an id is typed after commands
-// (`writ requests approve ID`), where a leading '-' reads as a flag. Draws
-// that would are drawn again, which keeps the ids uniform over the rest.
+// (`writ requests approve ID`), where a leading '-' reads as a flag. The
+// time's first character is a digit or a letter from 1972 to 2109.
 func (s *Service) newSecretID(n int) string {
 	b := make([]byte, n)
-	for {
-		if _, err := io.ReadFull(s.rand, b); err != nil {
-			panic(fmt.Sprintf("entropy source failed: %v", err))
-		}
-		if id := base64.RawURLEncoding.EncodeToString(b); id[0] != '-' && id[0] != '_' {
-			return id
+	s.readRandom(b)
+	id := make([]byte, idTimeChars, idTimeChars+base64.RawURLEncoding.EncodedLen(n))
+	ms := idMillis(s.now())
+	for i := idTimeChars - 1; i >= 0; i-- {
+		id[i] = sortedBase64URL[ms&63]
+		ms >>= 6
+	}
+	return string(base64.RawURLEncoding.AppendEncode(id, b))
+}
+
+// sortedBase64URL is the base64url alphabet in byte order, so that the
+// time written in it sorts as the time does (base64url's own order does
+// not: 'z' comes before '0' in it).
+const sortedBase64URL = "-0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ_abcdefghijklmnopqrstuvwxyz"
+
+// idTimeChars is how many characters of a secret id are its time: 42 bits.
+const idTimeChars = 7
+
+// idMillis is t in milliseconds, kept from 2^36 (1972) to 2^42-1 (2109)
+// so the first character of the time is never '-' or '_'.
+func idMillis(t time.Time) uint64 {
+	return uint64(min(max(t.UnixMilli(), 1<<36), 1<<42-1))
+}
+
+// readRandom fills b from the entropy source.
+func (s *Service) readRandom(b []byte) {
+	if _, err := io.ReadFull(s.rand, b); err != nil {
+		panic(fmt.Sprintf("entropy source failed: %v", err)) // nothing safe to do without entropy
+	}
+}
+
+// idKinds are the prefixes of the ids newID and newTimedID make.
+var idKinds = []string{"grant-", "dec-", "rev-", "standing-"}
+
+// shortIDTail is how many characters of an id ShortID keeps.
+const shortIDTail = 8
+
+// ShortID shortens an id for display: its kind ("grant-") and its last
+// eight characters, which are random in every id writ makes (the leading
+// ones are the time, alike for ids made together). For a secret id (an
+// auth_req_id) that is 48 of its bits, never the whole.
+func ShortID(id string) string {
+	kind := ""
+	for _, k := range idKinds {
+		if strings.HasPrefix(id, k) {
+			kind = k
+			break
 		}
 	}
+	if len(id) <= len(kind)+shortIDTail+2 {
+		return id
+	}
+	return kind + "…" + id[len(id)-shortIDTail:]
 }
 
 // audit builds an entry for the current time.

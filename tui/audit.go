@@ -265,7 +265,7 @@ func (p *auditPage) detail(w int) []string {
 			out = append(out, "  "+l)
 		}
 	}
-	out = append(out, "", th.Muted.Render("hash "+shortID(e.Hash)+" · prev "+shortID(e.Prev)))
+	out = append(out, "", th.Muted.Render("hash "+shortHash(e.Hash)+" · prev "+shortHash(e.Prev)))
 	return out
 }
 

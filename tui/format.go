@@ -6,6 +6,8 @@ import (
 	"time"
 
 	"github.com/charmbracelet/x/ansi"
+
+	"github.com/writhq/writ/broker"
 )
 
 // ago renders how long ago t was: "12s", "4m", "3h", "2d".
@@ -99,12 +101,16 @@ func wrap(s string, w int) []string {
 	return out
 }
 
-// shortID shortens an unguessable id for display.
-func shortID(id string) string {
-	if len(id) > 10 {
-		return id[:10] + "…"
+// shortID shortens an id writ made for display, as the broker does: its
+// random end, since its start is the time (alike for ids made together).
+func shortID(id string) string { return broker.ShortID(id) }
+
+// shortHash shortens a hash or key thumbprint for display: its start.
+func shortHash(h string) string {
+	if len(h) > 10 {
+		return h[:10] + "…"
 	}
-	return id
+	return h
 }
 
 // plural renders "1 grant", "3 grants".

@@ -216,5 +216,5 @@ func jkt(g *broker.Grant) string {
 	if g.JKT == "" {
 		return ""
 	}
-	return " · key " + shortID(g.JKT)
+	return " · key " + shortHash(g.JKT)
 }

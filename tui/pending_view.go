@@ -225,7 +225,7 @@ func agentIdentity(av broker.AgentView) string {
 		if id == "" {
 			id = "unnamed"
 		}
-		parts = append(parts, "key "+shortID(Neutralise(id)))
+		parts = append(parts, "key "+shortHash(Neutralise(id)))
 	}
 	if w := av.Agent.Workload; w != nil {
 		parts = append(parts, "workload "+Neutralise(w.Subject))

@@ -360,9 +360,11 @@ func (c *Client) Resume(id string, interval time.Duration) (*Pending, error) {
 	return &Pending{ID: id, Interval: interval, ExpiresAt: c.now().Add(wire.DefaultReviewDeadline), dpop: signer}, nil
 }
 
+// short shortens an auth_req_id for messages: its random end (writ's
+// ids start with the time, alike for requests made together).
 func short(id string) string {
-	if len(id) > 8 {
-		return id[:8] + "…"
+	if len(id) > 10 {
+		return "…" + id[len(id)-8:]
 	}
 	return id
 }

@@ -79,12 +79,8 @@ func dedupKey(id string) string {
 	return "writ-" + hex.EncodeToString(sum[:8])
 }
 
-func shortID(id string) string {
-	if len(id) > 8 {
-		return id[:8] + "…"
-	}
-	return id
-}
+// shortID is broker.ShortID: an auth_req_id's random end, never all of it.
+func shortID(id string) string { return broker.ShortID(id) }
 
 func newPage(event string, r *broker.TaskRequest, queue string, now time.Time, console string) Page {
 	t := r.ProposedTerms()

@@ -51,13 +51,14 @@ type Flip struct {
 	Requests []string `json:"requests"` // RequestRef of each request; refused requests, never stored, are "audit#<seq>"
 }
 
-// RequestRef is how a replay names a request: a prefix of its id, which
-// is the agent's auth_req_id and so never printed in full.
+// RequestRef is how a replay names a request: its id shortened
+// (broker.ShortID), which is the agent's auth_req_id and so never printed
+// in full.
 func RequestRef(id string) string {
-	if len(id) > 10 && !strings.HasPrefix(id, "audit#") {
-		return id[:10] + "…"
+	if strings.HasPrefix(id, "audit#") {
+		return id
 	}
-	return id
+	return broker.ShortID(id)
 }
 
 // Changed reports whether anything would change.
