@@ -42,13 +42,14 @@ func (s *Service) Deny(ctx context.Context, op Operator, requestID, reason strin
 	now := s.now().UTC()
 	var req *TaskRequest
 	var dec *Decision
-	// A decision, like Approve's: Batch, and fn re-reads all it needs.
+	var refused error
+	// A decision, like Approve's: Batch, fn re-reads all it needs, and a
+	// refusal is a value (see decideTx).
 	err := s.store.Batch(ctx, func(tx Tx) error {
-		var err error
-		if req, err = s.pendingRequest(tx, requestID); err != nil {
-			return err
+		if req, refused = s.pendingRequest(tx, requestID); refused != nil {
+			return nil
 		}
-		dec = &Decision{ID: s.newID("dec-", 8), RequestID: req.ID, Kind: DecisionDeny, Operator: op,
+		dec = &Decision{ID: s.newTimedID("dec-", 8), RequestID: req.ID, Kind: DecisionDeny, Operator: op,
 			Reason: reason, At: now, Requested: req.Terms}
 		req.State, req.ClosedAt, req.DecisionID = RequestDenied, now, dec.ID
 		if err := tx.PutDecision(dec); err != nil {
@@ -67,6 +68,9 @@ func (s *Service) Deny(ctx context.Context, op Operator, requestID, reason strin
 		e.Data = auditData(data)
 		return tx.AppendAudit(e)
 	})
+	if err == nil {
+		err = refused
+	}
 	if err != nil {
 		return nil, err
 	}
@@ -108,12 +112,7 @@ func pastTense(k DecisionKind) string {
 }
 
 // short shortens an unguessable id for messages.
-func short(id string) string {
-	if len(id) > 8 {
-		return id[:8] + "…"
-	}
-	return id
-}
+func short(id string) string { return ShortID(id) }
 
 // decide approves (granted nil: as proposed) or narrows a request, and
 // returns the request as committed with the grant it made: nil when it
@@ -123,21 +122,24 @@ func (s *Service) decide(ctx context.Context, op Operator, requestID string, kin
 		return nil, nil, Errorf(EUNAUTHORIZED, "approving needs a signed-in operator")
 	}
 	now := s.now().UTC()
-	var req *TaskRequest
-	var dec *Decision
-	var grant *Grant
+	var out decided
+	var refused error
 	// Batch groups concurrent decisions into one fsync; fn re-reads all it
-	// needs, so running it again after a failed batch is safe.
+	// needs, so running it again is safe. A refusal comes back as a value,
+	// not as fn's error, which would make the group run again.
 	err := s.store.Batch(ctx, func(tx Tx) error {
 		var err error
-		req, dec, grant, err = s.decideTx(tx, op, requestID, kind, granted, reason, now)
+		out, refused, err = s.decideTx(tx, op, requestID, kind, granted, reason, now)
 		return err
 	})
+	if err == nil {
+		err = refused
+	}
 	if err != nil {
 		return nil, nil, err
 	}
-	s.publishDecided(req, dec, grant, now)
-	return req, grant, nil
+	s.publishDecided(out.req, out.dec, out.grant, now)
+	return out.req, out.grant, nil
 }
 
 // publishDecided tells subscribers what a decision committed: the request
@@ -151,116 +153,160 @@ func (s *Service) publishDecided(req *TaskRequest, dec *Decision, grant *Grant, 
 	s.publish(Event{Kind: EventRequestDecided, At: now, Request: &c, Decision: dec, Grant: grant})
 }
 
-// decideTx is a decision inside a write transaction: it checks everything
+// decided is what a decision committed: the request as it now stands, the
+// decision and the grant (both nil when it recorded one approval of
+// several).
+type decided struct {
+	req   *TaskRequest
+	dec   *Decision
+	grant *Grant
+}
+
+// decideTx is a decision inside a write transaction. It checks everything
 // (pending, frozen, quarantine, owner, terms, ceiling, parent) before it
-// writes anything, so a refusal leaves the transaction untouched. It
-// returns the request as it now stands, the decision and the grant (both
-// nil when it recorded one approval of several).
-func (s *Service) decideTx(tx Tx, op Operator, requestID string, kind DecisionKind, granted *Terms, reason string, now time.Time) (req *TaskRequest, dec *Decision, grant *Grant, err error) {
-	err = func() error {
-		var err error
-		if req, err = s.pendingRequest(tx, requestID); err != nil {
-			return err
-		}
-		issuer, err := tx.Issuer()
-		if err != nil {
-			return err
-		}
-		if issuer.Frozen {
-			return Errorf(EFROZEN, "issuance is frozen; unfreeze before approving")
-		}
-		ast, err := tx.AgentState(req.AgentID)
-		if err != nil {
-			return err
-		}
-		if ast.Quarantined {
-			return Errorf(EFORBIDDEN, "agent %s is quarantined; release it before approving", req.AgentID)
-		}
-		if err := s.notOwner(op, req.AgentID); err != nil {
-			return err
-		}
-		required := req.RequiredApprovals()
-		if req.ApprovedBy(op) {
-			return Errorf(ECONFLICT, "you already approved request %s (approval %d of %d): another operator must approve it",
-				short(req.ID), len(req.Approvals), required)
-		}
-		terms, err := s.decidedTerms(req, granted)
-		if err != nil {
-			return err
-		}
-		if err := s.withinCeiling(req.AgentID, terms); err != nil {
-			return err
-		}
-		kind := kind // this run's; Batch may run fn again
-		if required > 1 {
-			req.Approvals = append(req.Approvals, Approval{Operator: op, At: now, Kind: kind, Terms: terms.Clone(), Reason: reason})
-			if len(req.Approvals) < required {
-				return s.recordApproval(tx, op, req, kind, reason)
-			}
-			// What is granted is narrowed if any approver narrowed it.
-			if slices.ContainsFunc(req.Approvals, func(a Approval) bool { return a.Kind == DecisionNarrow }) {
-				kind = DecisionNarrow
-			}
-		}
-		// A follow-on lives inside its parent: it ends no later.
-		var parent *Grant
-		capped := false
-		if req.ParentID != "" {
-			if parent, err = s.decidedParent(tx, req.ParentID, now); err != nil {
-				return err
-			}
-			terms, capped = capToParent(terms, parent, now)
-		}
-		dec = &Decision{ID: s.newID("dec-", 8), RequestID: req.ID, Kind: kind, Operator: op, Reason: reason,
-			At: now, Requested: req.Terms, Granted: &terms}
-		grant = &Grant{
-			ID: s.newID("grant-", 8), RequestID: req.ID, DecisionID: dec.ID, AgentID: req.AgentID,
-			Intent: req.Intent, Terms: terms, Approver: op, State: GrantActive,
-			CreatedAt: now, ExpiresAt: now.Add(terms.TTL), Epoch: issuer.Epoch, AgentEpoch: ast.Epoch,
-		}
-		if parent != nil {
-			grant.ParentID = parent.ID
-			parent.Children = append(parent.Children, grant.ID)
-			if err := tx.PutGrant(parent); err != nil {
-				return err
-			}
-		}
-		req.State, req.ClosedAt, req.DecisionID, req.GrantID = RequestApproved, now, dec.ID, grant.ID
-		for _, put := range []func() error{
-			func() error { return tx.PutDecision(dec) },
-			func() error { return tx.PutGrant(grant) },
-			func() error { return tx.PutRequest(req) },
-		} {
-			if err := put(); err != nil {
-				return err
-			}
-		}
-		msg := "approved as asked"
-		if kind == DecisionNarrow {
-			msg = "narrowed and approved"
-		}
-		if required > 1 {
-			msg += fmt.Sprintf(" (approval %d of %d)", required, required)
-		}
-		if capped {
-			msg += fmt.Sprintf("; TTL cut to %s so it ends with its parent grant %s", shortDuration(terms.TTL), parent.ID)
-		}
-		if reason != "" {
-			msg += ": " + reason
-		}
-		e := s.audit(AuditDecision, operatorActor(op), &op, msg)
-		e.AgentID, e.RequestID, e.GrantID = req.AgentID, req.ID, grant.ID
-		data := map[string]any{"decision": dec.ID, "kind": kind, "requested": req.Terms, "granted": terms}
-		if required > 1 {
-			data["approvers"] = approverIDs(req.Approvals)
-		}
-		e.Data = auditData(data)
-		return tx.AppendAudit(e)
-	}()
+// writes anything: a refusal is returned as refused, with nothing written,
+// so the caller's Batch fn can return nil and the group commit does not
+// run everyone else's writes again. err is the transaction failing.
+func (s *Service) decideTx(tx Tx, op Operator, requestID string, kind DecisionKind, granted *Terms, reason string, now time.Time) (out decided, refused, err error) {
+	req, err := s.pendingRequest(tx, requestID)
 	if err != nil {
-		return nil, nil, nil, err
+		return decided{}, err, nil
 	}
-	return req, dec, grant, nil
+	plan, err := s.checkDecision(tx, op, req, kind, granted, reason, now)
+	if err != nil {
+		return decided{}, err, nil
+	}
+	out, err = s.writeDecision(tx, plan, now)
+	return out, nil, err
+}
+
+// decisionPlan is a decision checkDecision found possible, with all that
+// writeDecision needs to commit it.
+type decisionPlan struct {
+	op       Operator
+	req      *TaskRequest // with this approval added when several are required
+	kind     DecisionKind
+	reason   string
+	terms    Terms
+	required int
+	issuer   IssuerState
+	agent    AgentState
+	parent   *Grant // a follow-on's live parent grant
+	capped   bool   // terms' TTL cut to end with the parent
+}
+
+// checkDecision checks a decision of the pending request req, reading but
+// never writing: every error it returns leaves the transaction untouched.
+// It adds the approval to req when policy requires several.
+func (s *Service) checkDecision(tx TxReader, op Operator, req *TaskRequest, kind DecisionKind, granted *Terms, reason string, now time.Time) (*decisionPlan, error) {
+	issuer, err := tx.Issuer()
+	if err != nil {
+		return nil, err
+	}
+	if issuer.Frozen {
+		return nil, Errorf(EFROZEN, "issuance is frozen; unfreeze before approving")
+	}
+	ast, err := tx.AgentState(req.AgentID)
+	if err != nil {
+		return nil, err
+	}
+	if ast.Quarantined {
+		return nil, Errorf(EFORBIDDEN, "agent %s is quarantined; release it before approving", req.AgentID)
+	}
+	if err := s.notOwner(op, req.AgentID); err != nil {
+		return nil, err
+	}
+	required := req.RequiredApprovals()
+	if req.ApprovedBy(op) {
+		return nil, Errorf(ECONFLICT, "you already approved request %s (approval %d of %d): another operator must approve it",
+			short(req.ID), len(req.Approvals), required)
+	}
+	terms, err := s.decidedTerms(req, granted)
+	if err != nil {
+		return nil, err
+	}
+	if err := s.withinCeiling(req.AgentID, terms); err != nil {
+		return nil, err
+	}
+	p := &decisionPlan{op: op, req: req, kind: kind, reason: reason, terms: terms, required: required, issuer: issuer, agent: ast}
+	if required > 1 {
+		req.Approvals = append(req.Approvals, Approval{Operator: op, At: now, Kind: kind, Terms: terms.Clone(), Reason: reason})
+		if len(req.Approvals) < required {
+			return p, nil
+		}
+		// What is granted is narrowed if any approver narrowed it.
+		if slices.ContainsFunc(req.Approvals, func(a Approval) bool { return a.Kind == DecisionNarrow }) {
+			p.kind = DecisionNarrow
+		}
+	}
+	// A follow-on lives inside its parent: it ends no later.
+	if req.ParentID != "" {
+		if p.parent, err = s.decidedParent(tx, req.ParentID, now); err != nil {
+			return nil, err
+		}
+		p.terms, p.capped = capToParent(p.terms, p.parent, now)
+	}
+	return p, nil
+}
+
+// writeDecision commits what checkDecision planned: one approval of
+// several, or the decision with its grant.
+func (s *Service) writeDecision(tx Tx, p *decisionPlan, now time.Time) (decided, error) {
+	req, op, kind, terms := p.req, p.op, p.kind, p.terms
+	if p.required > 1 && len(req.Approvals) < p.required {
+		if err := s.recordApproval(tx, op, req, kind, p.reason); err != nil {
+			return decided{}, err
+		}
+		return decided{req: req}, nil
+	}
+	dec := &Decision{ID: s.newTimedID("dec-", 8), RequestID: req.ID, Kind: kind, Operator: op, Reason: p.reason,
+		At: now, Requested: req.Terms, Granted: &terms}
+	grant := &Grant{
+		ID: s.newTimedID("grant-", 8), RequestID: req.ID, DecisionID: dec.ID, AgentID: req.AgentID,
+		Intent: req.Intent, Terms: terms, Approver: op, State: GrantActive,
+		CreatedAt: now, ExpiresAt: now.Add(terms.TTL), Epoch: p.issuer.Epoch, AgentEpoch: p.agent.Epoch,
+	}
+	if parent := p.parent; parent != nil {
+		grant.ParentID = parent.ID
+		parent.Children = append(parent.Children, grant.ID)
+		if err := tx.PutGrant(parent); err != nil {
+			return decided{}, err
+		}
+	}
+	req.State, req.ClosedAt, req.DecisionID, req.GrantID = RequestApproved, now, dec.ID, grant.ID
+	for _, put := range []func() error{
+		func() error { return tx.PutDecision(dec) },
+		func() error { return tx.PutGrant(grant) },
+		func() error { return tx.PutRequest(req) },
+	} {
+		if err := put(); err != nil {
+			return decided{}, err
+		}
+	}
+	msg := "approved as asked"
+	if kind == DecisionNarrow {
+		msg = "narrowed and approved"
+	}
+	if p.required > 1 {
+		msg += fmt.Sprintf(" (approval %d of %d)", p.required, p.required)
+	}
+	if p.capped {
+		msg += fmt.Sprintf("; TTL cut to %s so it ends with its parent grant %s", shortDuration(terms.TTL), p.parent.ID)
+	}
+	if p.reason != "" {
+		msg += ": " + p.reason
+	}
+	e := s.audit(AuditDecision, operatorActor(op), &op, msg)
+	e.AgentID, e.RequestID, e.GrantID = req.AgentID, req.ID, grant.ID
+	data := map[string]any{"decision": dec.ID, "kind": kind, "requested": req.Terms, "granted": terms}
+	if p.required > 1 {
+		data["approvers"] = approverIDs(req.Approvals)
+	}
+	e.Data = auditData(data)
+	if err := tx.AppendAudit(e); err != nil {
+		return decided{}, err
+	}
+	return decided{req: req, dec: dec, grant: grant}, nil
 }
 
 // decidedTerms are the terms an approval grants: what the earlier

@@ -108,60 +108,63 @@ func (s *Service) Submit(ctx context.Context, agentID string, in SubmitInput) (*
 	applyPolicy(req, &pr)
 	applyDropActions(req, &pr, fx)
 	asked := req.Terms
-	var decided *TaskRequest
-	var dec *Decision
-	var grant *Grant
+	var submitted *TaskRequest
+	var out decided
+	var refused error
 	// One durable commit: the submission, and a policy's approval of it.
+	// The request is written once, as it ends up (pending, or approved).
 	err = s.store.Batch(ctx, func(tx Tx) error {
 		// Batch may run this more than once: start from what was decided above.
-		req.Terms = asked.Clone()
+		r := *req
+		r.Terms = asked.Clone()
 		p := pr
 		p.Trace = slices.Clone(pr.Trace)
-		req.Policy = &p
-		decided, dec, grant = nil, nil, nil
+		r.Policy = &p
+		submitted, out, refused = &r, decided{}, nil
 		if in.ParentID != "" {
-			if _, err := s.submittedParent(tx, agentID, in.ParentID, now); err != nil {
-				return err
+			if _, refused = s.submittedParent(tx, agentID, in.ParentID, now); refused != nil {
+				return nil // nothing written; the group commits without it
 			}
 		}
-		if err := tx.PutRequest(req); err != nil {
-			return err
-		}
-		e := s.audit(AuditRequestSubmitted, agentActor(agentID), nil, req.Intent)
-		e.AgentID, e.RequestID = agentID, req.ID
-		e.Data = auditData(map[string]any{"requested": req.Terms, "login_hint": req.LoginHint, "parent": req.ParentID, "policy": pr, "effects": fx})
+		e := s.audit(AuditRequestSubmitted, agentActor(agentID), nil, r.Intent)
+		e.AgentID, e.RequestID = agentID, r.ID
+		e.Data = auditData(map[string]any{"requested": r.Terms, "login_hint": r.LoginHint, "parent": r.ParentID, "policy": pr, "effects": fx})
 		if err := tx.AppendAudit(e); err != nil {
 			return err
 		}
-		if !p.AutoApprove {
-			return nil
+		if p.AutoApprove {
+			d := r // decided on a copy: r stays the request as submitted
+			plan, err := s.checkDecision(tx, PolicyOperator(p.Rule), &d, DecisionApprove, nil, "auto_approve by policy rule "+p.Rule, now)
+			if err == nil {
+				out, err = s.writeDecision(tx, plan, now)
+				return err
+			}
+			if !refusal(err) {
+				return err
+			}
+			// The approval cannot take effect (issuance frozen, the agent
+			// quarantined since the checks above): an operator decides, and
+			// the trace says why.
+			s.log.Warn("auto-approval did not take effect", "request", short(r.ID), "rule", p.Rule, "err", err)
+			p.AutoApprove, p.Verdict = false, VerdictReview
+			p.Trace = append(p.Trace, "auto_approve did not take effect ("+ErrorMessage(err)+"): an operator decides")
 		}
-		r, d, g, err := s.decideTx(tx, PolicyOperator(p.Rule), req.ID, DecisionApprove, nil, "auto_approve by policy rule "+p.Rule, now)
-		switch {
-		case err == nil:
-			decided, dec, grant = r, d, g
-			return nil
-		case !refusal(err):
-			return err
-		}
-		// The approval cannot take effect (issuance frozen, the agent
-		// quarantined since the checks above): an operator decides, and
-		// the trace says why.
-		s.log.Warn("auto-approval did not take effect", "request", short(req.ID), "rule", p.Rule, "err", err)
-		p.AutoApprove, p.Verdict = false, VerdictReview
-		p.Trace = append(p.Trace, "auto_approve did not take effect ("+ErrorMessage(err)+"): an operator decides")
-		return tx.PutRequest(req)
+		return tx.PutRequest(&r)
 	})
+	if err == nil {
+		err = refused
+	}
 	if err != nil {
 		return nil, err
 	}
+	req = submitted
 	s.touchAgent(agentID, now)
 	c := *req
 	ast := s.agentState(agentID)
 	s.publish(Event{Kind: EventRequestSubmitted, At: now, Request: &c, Agent: &ast})
-	if decided != nil {
-		s.publishDecided(decided, dec, grant, now)
-		return decided, nil
+	if out.req != nil {
+		s.publishDecided(out.req, out.dec, out.grant, now)
+		return out.req, nil
 	}
 	if r := s.approveByStanding(ctx, req); r != nil {
 		return r, nil
@@ -236,8 +239,8 @@ func (s *Service) noteRefused(ctx context.Context, req *TaskRequest, pr PolicyRe
 }
 
 // refusal reports whether err is the domain refusing a decision (frozen,
-// quarantined, not pending, …), which decideTx says before it writes
-// anything, rather than the store failing.
+// quarantined, not pending, …), which checkDecision says before anything
+// is written, rather than the store failing.
 func refusal(err error) bool {
 	switch ErrorCode(err) {
 	case EFROZEN, EFORBIDDEN, ECONFLICT, EINVALID, EEXPIRED, EUNAUTHORIZED, ENOTFOUND:

@@ -179,13 +179,13 @@ func (s *Service) approveByStanding(ctx context.Context, req *TaskRequest) *Task
 	}
 	// The decision and the use it makes of the standing approval are one
 	// commit, so no grant names a standing approval whose record lacks it.
-	var decided *TaskRequest
-	var dec *Decision
-	var grant *Grant
+	var out decided
+	var refused error
 	err := s.store.Batch(ctx, func(tx Tx) error {
-		r, d, g, err := s.decideTx(tx, sa.Operator(), req.ID, DecisionApprove, nil, "standing approval "+sa.ID, now)
-		if err != nil {
-			return err
+		var err error
+		out, refused, err = s.decideTx(tx, sa.Operator(), req.ID, DecisionApprove, nil, "standing approval "+sa.ID, now)
+		if err != nil || refused != nil {
+			return err // a refusal wrote nothing: the group commits without it
 		}
 		b, err := tx.Record(RecordStanding, sa.ID)
 		if err != nil {
@@ -199,9 +199,11 @@ func (s *Service) approveByStanding(ctx context.Context, req *TaskRequest) *Task
 		if b, err = recordOf(stored); err != nil {
 			return err
 		}
-		decided, dec, grant = r, d, g
 		return tx.PutRecord(RecordStanding, sa.ID, b)
 	})
+	if err == nil {
+		err = refused
+	}
 	if err != nil {
 		s.log.Warn("standing approval did not take effect", "request", short(req.ID), "standing", sa.ID, "err", err)
 		return nil
@@ -209,6 +211,6 @@ func (s *Service) approveByStanding(ctx context.Context, req *TaskRequest) *Task
 	if err := s.standing.RecordUse(sa.ID, req.ID, now); err != nil {
 		s.log.Error("record standing approval use", "standing", sa.ID, "err", err)
 	}
-	s.publishDecided(decided, dec, grant, now)
-	return decided
+	s.publishDecided(out.req, out.dec, out.grant, now)
+	return out.req
 }
