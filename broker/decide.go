@@ -380,7 +380,7 @@ func plural(n int, what string) string {
 // withinCeiling re-checks terms against the agent's ceiling at decision
 // time, in case the configuration changed since the request arrived.
 func (s *Service) withinCeiling(agentID string, t Terms) error {
-	agent, ok := s.cfg.Agent(agentID)
+	agent, ok := s.AgentConfig(agentID)
 	if !ok {
 		return Errorf(EFORBIDDEN, "agent %s is no longer configured", agentID)
 	}

@@ -55,7 +55,7 @@ func CheckOwner(owner string) string {
 // or whose ownership cannot be told: consent must come from someone other
 // than the agent's owner.
 func (s *Service) notOwner(op Operator, agentID string) error {
-	a, ok := s.cfg.Agent(agentID)
+	a, ok := s.AgentConfig(agentID)
 	if !ok {
 		return nil
 	}

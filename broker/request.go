@@ -33,7 +33,7 @@ const MaxIntentLength = 1000
 // anything beyond the agent's ceiling, a frozen issuer, a quarantined
 // agent, and an agent over its rate limit.
 func (s *Service) Submit(ctx context.Context, agentID string, in SubmitInput) (*TaskRequest, error) {
-	agent, ok := s.cfg.Agent(agentID)
+	agent, ok := s.AgentConfig(agentID)
 	if !ok {
 		return nil, Errorf(EUNAUTHORIZED, "unknown agent %q", agentID).WithReason("invalid_client")
 	}

@@ -66,8 +66,12 @@ type Service struct {
 
 	keys    *keyring
 	limiter *limiter
-	polls   *pollTracker
-	usage   *usageRecorder
+	// agentIndex is the position of each agent in cfg.Agents, made at
+	// New: with thousands of agents configured, a scan per lookup (a few
+	// per cycle) showed in the profile. See AgentConfig.
+	agentIndex map[string]int
+	polls      *pollTracker
+	usage      *usageRecorder
 	// tokens and clientTokens cache verified task and client tokens.
 	tokens       *verifiedCache[AccessClaims]
 	clientTokens *verifiedCache[ClientClaims]
@@ -126,6 +130,12 @@ func New(ctx context.Context, cfg *Config, st Store, opts Options) (*Service, er
 		pendingByAgent: make(map[string]int),
 		history:        NewHistory(),
 		standing:       NewStandingApprovals(opts.MaxStanding),
+		agentIndex:     make(map[string]int, len(cfg.Agents)),
+	}
+	for i := range cfg.Agents {
+		if _, dup := s.agentIndex[cfg.Agents[i].ID]; !dup {
+			s.agentIndex[cfg.Agents[i].ID] = i // the first, as Config.Agent finds
+		}
 	}
 	if s.now == nil {
 		s.now = time.Now
@@ -184,6 +194,16 @@ func New(ctx context.Context, cfg *Config, st Store, opts Options) (*Service, er
 // Config returns the configuration the service runs with. Callers must not
 // modify it.
 func (s *Service) Config() *Config { return s.cfg }
+
+// AgentConfig returns the configured agent with the given id, as
+// Config().Agent does, through an index: a position the configuration no
+// longer matches (changed since New) falls back to Config().Agent.
+func (s *Service) AgentConfig(id string) (*Agent, bool) {
+	if i, ok := s.agentIndex[id]; ok && i < len(s.cfg.Agents) && s.cfg.Agents[i].ID == id {
+		return &s.cfg.Agents[i], true
+	}
+	return s.cfg.Agent(id)
+}
 
 // Issuer returns the issuer URL.
 func (s *Service) Issuer() string { return s.opts.Issuer }

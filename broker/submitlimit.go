@@ -19,7 +19,7 @@ func (s *Service) submitLimitOf(agentID string) (ratelimit.Limit, bool) {
 	if cfg.Limits.SubmitBurst > 0 {
 		lim.Burst = cfg.Limits.SubmitBurst
 	}
-	if a, ok := cfg.Agent(agentID); ok {
+	if a, ok := s.AgentConfig(agentID); ok {
 		if a.SubmitRate > 0 {
 			lim.PerSecond = a.SubmitRate
 		}

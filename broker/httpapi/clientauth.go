@@ -177,7 +177,7 @@ func (s *Server) AuthenticateAssertion(ctx context.Context, assertionType, asser
 
 // keyClient returns the agent or resource client with id that has keys.
 func (s *Server) keyClient(id string) (*Client, bool) {
-	if a, ok := s.svc.Config().Agent(id); ok && len(a.Keys) > 0 {
+	if a, ok := s.svc.AgentConfig(id); ok && len(a.Keys) > 0 {
 		return &Client{ID: a.ID, Method: MethodPrivateKeyJWT, Agent: a}, true
 	}
 	for i := range s.opts.ResourceClients {
