@@ -21,19 +21,19 @@ func (t *tx) AppendAudit(e *broker.AuditEntry) error {
 		return err
 	}
 	b.FillPercent = appendFill
-	prev := ""
-	last, err := lastAudit(b)
+	lastSeq, prev, err := t.lastAuditLink(b)
 	if err != nil {
 		return err
 	}
-	e.Seq = 1
-	if last != nil {
-		e.Seq, prev = last.Seq+1, last.Hash
-	}
+	e.Seq = lastSeq + 1
 	if err := e.Seal(prev); err != nil {
 		return err
 	}
-	return putJSON(b, "audit entry", seqKey(e.Seq), storedAudit{V: auditV1, Prev: e.Prev, Hash: e.Hash, Entry: e.Body})
+	if err := putJSON(b, "audit entry", seqKey(e.Seq), storedAudit{V: auditV1, Prev: e.Prev, Hash: e.Hash, Entry: e.Body}); err != nil {
+		return err
+	}
+	t.noteAuditLink(e.Seq, e.Hash)
+	return nil
 }
 
 // storedAudit is an audit entry as stored from version 1 on: the entry's

@@ -22,6 +22,39 @@ const maxIDLen = 1024
 // tx implements broker.Tx over one bbolt transaction.
 type tx struct {
 	tx *bolt.Tx
+	// tail is the store's cache of the newest audit link; nil for none.
+	tail *auditLink
+}
+
+// auditLink is the newest audit entry's Seq and Hash as of the write
+// transaction btx: valid only while btx is the transaction running (a
+// transaction that rolled back is never seen again, and a new one starts
+// with another *bolt.Tx).
+type auditLink struct {
+	btx  *bolt.Tx
+	seq  uint64
+	hash string
+}
+
+// lastAuditLink returns the Seq and Hash of the newest audit entry (0 and
+// "" for none): from the cache when this transaction appended it,
+// otherwise by decoding it.
+func (t *tx) lastAuditLink(b *bolt.Bucket) (uint64, string, error) {
+	if t.tail != nil && t.tail.btx == t.tx && t.tx.Writable() {
+		return t.tail.seq, t.tail.hash, nil
+	}
+	last, err := lastAudit(b)
+	if err != nil || last == nil {
+		return 0, "", err
+	}
+	return last.Seq, last.Hash, nil
+}
+
+// noteAuditLink records the entry this transaction just appended.
+func (t *tx) noteAuditLink(seq uint64, hash string) {
+	if t.tail != nil && t.tx.Writable() {
+		*t.tail = auditLink{btx: t.tx, seq: seq, hash: hash}
+	}
 }
 
 var _ broker.Tx = (*tx)(nil)
