@@ -82,7 +82,25 @@ func (t *tx) writeBucket(name []byte) (*bolt.Bucket, error) {
 	if !t.tx.Writable() {
 		return nil, ErrReadOnlyTx
 	}
+	if timeKeyed(name) {
+		b.FillPercent = appendFill
+	}
 	return b, nil
+}
+
+// timeKeyed reports whether a bucket's new keys come in time order, so
+// that pages split as they fill are not written again: the records every
+// cycle writes, whose ids start with the time (broker's newTimedID and
+// newSecretID), and the by-creation indexes. bbolt's default FillPercent
+// (0.5) would leave every page they fill half empty, and write twice the
+// pages.
+func timeKeyed(name []byte) bool {
+	for _, b := range [][]byte{bucketRequests, bucketDecisions, bucketGrants, bucketTokens, bucketGrantsByCreated} {
+		if bytes.Equal(name, b) {
+			return true
+		}
+	}
+	return false
 }
 
 // checkID refuses ids bbolt cannot key on.
