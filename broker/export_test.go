@@ -10,3 +10,18 @@ var (
 
 // ApproveByStanding is what Submit calls for a request policy sends to review.
 var ApproveByStanding = (*Service).approveByStanding
+
+// AwaitingForTest lists the awaiting index as request id → grant id (""
+// while pending), for tests that compare it with the store.
+func (s *Service) AwaitingForTest() map[string]string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	out := make(map[string]string, len(s.awaiting))
+	for id, w := range s.awaiting {
+		out[id] = ""
+		if w.grant != nil {
+			out[id] = w.grant.ID
+		}
+	}
+	return out
+}

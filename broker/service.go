@@ -85,6 +85,8 @@ type Service struct {
 	// pendingByAgent counts each agent's pending requests, kept from the
 	// events so the per-agent cap costs no scan of the queue.
 	pendingByAgent map[string]int
+	// awaiting holds the requests an agent may still poll for (awaiting.go).
+	awaiting awaitingIndex
 	// history is each agent's recent past, for the policy.
 	history *History
 	// standing are the standing approvals operators made.
@@ -128,6 +130,7 @@ func New(ctx context.Context, cfg *Config, st Store, opts Options) (*Service, er
 		agents:         make(map[string]AgentState),
 		sigCh:          make(chan struct{}),
 		pendingByAgent: make(map[string]int),
+		awaiting:       make(awaitingIndex),
 		history:        NewHistory(),
 		standing:       NewStandingApprovals(opts.MaxStanding),
 		agentIndex:     make(map[string]int, len(cfg.Agents)),
@@ -172,6 +175,9 @@ func New(ctx context.Context, cfg *Config, st Store, opts Options) (*Service, er
 			s.pendingByAgent[r.AgentID]++
 			return nil
 		}); err != nil {
+			return err
+		}
+		if err := s.loadAwaiting(tx); err != nil {
 			return err
 		}
 		return tx.ForEachAgentState(func(a AgentState) error {
@@ -261,6 +267,7 @@ func (s *Service) publish(events ...Event) {
 	defer s.mu.Unlock()
 	for _, e := range events {
 		s.history.Observe(e)
+		s.awaiting.observe(e)
 		if e.Issuer != nil {
 			s.issuer = *e.Issuer
 		}

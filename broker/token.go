@@ -52,29 +52,34 @@ func IntentDigest(intent string) string {
 // (once) or access_denied, expired_token or invalid_grant.
 func (s *Service) Redeem(ctx context.Context, agentID, requestID, jkt string) (*IssuedToken, error) {
 	now := s.now().UTC()
-	var req *TaskRequest
-	var grant *Grant
 	var dec *Decision
-	err := s.store.View(ctx, func(tx TxReader) error {
-		var err error
-		req, err = tx.Request(requestID)
-		if err != nil || req.AgentID != agentID {
-			return Errorf(EINVALID, "auth_req_id is unknown or was issued to another client").WithReason(ReasonInvalidGrant)
-		}
-		// The decision is read only to tell a denied agent why; a token
-		// names it by the id the request carries.
-		if req.State == RequestDenied && req.DecisionID != "" {
-			if dec, err = tx.Decision(req.DecisionID); err != nil {
-				return err
+	var err error
+	// A request still awaited (pending, or approved and not yet redeemed)
+	// is answered from memory (awaiting.go); any other from the store.
+	req, grant, known := s.awaitingRequest(requestID)
+	if !known || req.AgentID != agentID {
+		err = s.store.View(ctx, func(tx TxReader) error {
+			var err error
+			req, err = tx.Request(requestID)
+			if err != nil || req.AgentID != agentID {
+				return Errorf(EINVALID, "auth_req_id is unknown or was issued to another client").WithReason(ReasonInvalidGrant)
 			}
+			// The decision is read only to tell a denied agent why; a token
+			// names it by the id the request carries.
+			if req.State == RequestDenied && req.DecisionID != "" {
+				if dec, err = tx.Decision(req.DecisionID); err != nil {
+					return err
+				}
+			}
+			grant = nil
+			if req.GrantID != "" {
+				grant, err = tx.Grant(req.GrantID)
+			}
+			return err
+		})
+		if err != nil {
+			return nil, err
 		}
-		if req.GrantID != "" {
-			grant, err = tx.Grant(req.GrantID)
-		}
-		return err
-	})
-	if err != nil {
-		return nil, err
 	}
 	s.touchAgent(agentID, now)
 	switch req.State {

@@ -1,0 +1,94 @@
+package broker
+
+// awaitingIndex holds in memory every request an agent may still poll the
+// token endpoint for: pending, or approved and not yet redeemed (with its
+// grant). Redeem answers a poll from it without a read transaction and
+// without decoding the request and grant again (issue 12: hot state from
+// memory).
+//
+// The store stays the single source of truth. The index is rebuilt from it
+// at start (loadAwaiting) and changed only by published events, which come
+// after their commit; a Batch fn, which may run more than once, never
+// touches it. It may lag a commit by the moment between the commit and its
+// event, never lead it: a poll it answers "pending" may already be
+// decided (the agent polls again), and a redemption it starts is checked
+// again, record by record, in the transaction that commits the token.
+// Guarded by Service.mu.
+type awaitingIndex map[string]awaiting
+
+// awaiting is one entry: the request as committed, and the grant of an
+// approved one.
+type awaiting struct {
+	req   *TaskRequest
+	grant *Grant
+}
+
+// observe applies one published event.
+func (a awaitingIndex) observe(e Event) {
+	if e.Grant != nil && e.Kind == EventGrantEnded {
+		if w, ok := a[e.Grant.RequestID]; ok && w.grant != nil && w.grant.ID == e.Grant.ID {
+			delete(a, e.Grant.RequestID)
+		}
+	}
+	r := e.Request
+	if r == nil {
+		return
+	}
+	switch e.Kind {
+	case EventRequestSubmitted, EventRequestUpdated, EventRequestDecided:
+		// Copies: an event's records are shared with whoever published it.
+		rc := *r
+		switch {
+		case r.State == RequestPending:
+			a[r.ID] = awaiting{req: &rc}
+		case r.State == RequestApproved && e.Grant != nil && e.Grant.ID == r.GrantID:
+			gc := *e.Grant
+			a[r.ID] = awaiting{req: &rc, grant: &gc}
+		default:
+			delete(a, r.ID)
+		}
+	case EventRequestExpired, EventRequestCancelled, EventTokenIssued:
+		delete(a, r.ID)
+	}
+}
+
+// awaitingRequest returns copies of the request id and of its grant (nil
+// while pending) from the index, or false when it is not there.
+func (s *Service) awaitingRequest(id string) (*TaskRequest, *Grant, bool) {
+	s.mu.Lock()
+	w, ok := s.awaiting[id]
+	s.mu.Unlock()
+	if !ok {
+		return nil, nil, false
+	}
+	r := *w.req
+	if w.grant == nil {
+		return &r, nil, true
+	}
+	g := *w.grant
+	return &r, &g, true
+}
+
+// loadAwaiting fills the index from the store: the pending requests, and
+// the approved requests of active grants no token was minted for.
+func (s *Service) loadAwaiting(tx TxReader) error {
+	if err := tx.ForEachPending(func(r *TaskRequest) error {
+		s.awaiting[r.ID] = awaiting{req: r}
+		return nil
+	}); err != nil {
+		return err
+	}
+	return tx.ForEachActiveGrant(func(g *Grant) error {
+		if g.TokenJTI != "" {
+			return nil
+		}
+		r, err := tx.Request(g.RequestID)
+		if err != nil {
+			return err
+		}
+		if r.State == RequestApproved && r.GrantID == g.ID {
+			s.awaiting[r.ID] = awaiting{req: r, grant: g}
+		}
+		return nil
+	})
+}

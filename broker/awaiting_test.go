@@ -1,0 +1,136 @@
+package broker_test
+
+import (
+	"context"
+	"maps"
+	"math/rand/v2"
+	"path/filepath"
+	"slices"
+	"testing"
+	"time"
+
+	"github.com/writhq/writ/broker"
+	"github.com/writhq/writ/store"
+)
+
+// TestAwaitingIndexAgreesWithStore (issue 12): the in-memory index of
+// requests an agent may still poll for (pending, or approved and not yet
+// redeemed) agrees with the store after any sequence of submissions,
+// decisions, redemptions, revocations and expiries, both as kept live from
+// the events and as rebuilt from the store by a new Service.
+func TestAwaitingIndexAgreesWithStore(t *testing.T) {
+	for seed := range uint64(8) {
+		t.Run("", func(t *testing.T) {
+			rng := rand.New(rand.NewPCG(seed, 12))
+			path := filepath.Join(t.TempDir(), "writ.db")
+			st, err := store.Open(path, store.Options{NoSync: true})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer st.Close()
+			c := newClock()
+			ctx := context.Background()
+			opts := broker.Options{Issuer: "https://writ.example", Now: c.Now, SubmitRate: 1000, SubmitBurst: 1000, MaxPendingPerAgent: 1000}
+			if seed%2 == 1 {
+				opts.Policy = approveSome{}
+			}
+			svc, err := broker.New(ctx, testConfig(), st, opts)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var ids []string
+			pick := func() string {
+				if len(ids) == 0 {
+					return "none"
+				}
+				return ids[rng.IntN(len(ids))]
+			}
+			grantOf := func(id string) string {
+				r, err := svc.Request(ctx, id)
+				if err != nil {
+					return ""
+				}
+				return r.GrantID
+			}
+			for range 150 {
+				// Refusals are part of the sequence: their errors are ignored.
+				switch rng.IntN(10) {
+				case 0, 1, 2:
+					scope := []string{"contents:read", "contents:write"}[rng.IntN(2)]
+					if r, err := svc.Submit(ctx, "release-bot", broker.SubmitInput{LoginHint: "oncall", Intent: "task",
+						Scopes: []string{scope}, Resource: gitURI, TTL: time.Duration(1+rng.IntN(20)) * time.Minute}); err == nil {
+						ids = append(ids, r.ID)
+					}
+				case 3, 4:
+					_, _ = svc.Approve(ctx, op, pick())
+				case 5:
+					_, _ = svc.Deny(ctx, op, pick(), "no")
+				case 6:
+					_, _ = svc.Redeem(ctx, "release-bot", pick(), "jkt-1")
+				case 7:
+					if g := grantOf(pick()); g != "" {
+						_, _ = svc.Revoke(ctx, op, g, "done")
+					}
+				case 8:
+					c.Advance(time.Duration(rng.IntN(12)) * time.Minute)
+					if _, err := svc.ExpireDue(ctx); err != nil {
+						t.Fatal(err)
+					}
+				case 9:
+					if rng.IntN(4) == 0 {
+						_, _ = svc.RevokeAll(ctx, op, "drill", false)
+					} else if tok, err := svc.Redeem(ctx, "release-bot", pick(), "jkt-1"); err == nil {
+						_ = svc.Complete(ctx, "release-bot", tok.JTI)
+					}
+				}
+			}
+			want := map[string]string{}
+			err = st.View(ctx, func(tx broker.TxReader) error {
+				for _, id := range ids {
+					r, err := tx.Request(id)
+					if err != nil {
+						return err
+					}
+					switch r.State {
+					case broker.RequestPending:
+						want[id] = ""
+					case broker.RequestApproved:
+						g, err := tx.Grant(r.GrantID)
+						if err != nil {
+							return err
+						}
+						if g.State == broker.GrantActive && g.TokenJTI == "" {
+							want[id] = g.ID
+						}
+					}
+				}
+				return nil
+			})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got := svc.AwaitingForTest(); !maps.Equal(got, want) {
+				t.Errorf("kept live: %d entries %v\nstore says: %d entries %v", len(got), got, len(want), want)
+			}
+			fresh, err := broker.New(ctx, testConfig(), st, opts)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got := fresh.AwaitingForTest(); !maps.Equal(got, want) {
+				t.Errorf("rebuilt: %d entries %v\nstore says: %d entries %v", len(got), got, len(want), want)
+			}
+		})
+	}
+}
+
+// approveSome approves low-risk requests by policy (in the submission's
+// commit) and sends the rest to an operator.
+type approveSome struct{}
+
+func (approveSome) Evaluate(ctx context.Context, in broker.PolicyInput) broker.PolicyResult {
+	r := broker.Baseline(in)
+	if !slices.Contains(in.Request.Terms.Scopes, "contents:write") {
+		r.Verdict, r.Rule, r.AutoApprove = broker.VerdictAutoApprove, "reads", true
+	}
+	return r
+}
