@@ -69,26 +69,21 @@ func (s *Service) awaitingRequest(id string) (*TaskRequest, *Grant, bool) {
 	return &r, &g, true
 }
 
-// loadAwaiting fills the index from the store: the pending requests, and
-// the approved requests of active grants no token was minted for.
-func (s *Service) loadAwaiting(tx TxReader) error {
-	if err := tx.ForEachPending(func(r *TaskRequest) error {
-		s.awaiting[r.ID] = awaiting{req: r}
+// loadAwaitingGrant adds to the index, at start, the approved request of
+// an active grant no token was minted for. New calls it for each active
+// grant in the scan that seeds the history, and each pending request in
+// the scan that counts them, so the index costs start-up no scan of its
+// own.
+func (s *Service) loadAwaitingGrant(tx TxReader, g *Grant) error {
+	if g.TokenJTI != "" {
 		return nil
-	}); err != nil {
+	}
+	r, err := tx.Request(g.RequestID)
+	if err != nil {
 		return err
 	}
-	return tx.ForEachActiveGrant(func(g *Grant) error {
-		if g.TokenJTI != "" {
-			return nil
-		}
-		r, err := tx.Request(g.RequestID)
-		if err != nil {
-			return err
-		}
-		if r.State == RequestApproved && r.GrantID == g.ID {
-			s.awaiting[r.ID] = awaiting{req: r, grant: g}
-		}
-		return nil
-	})
+	if r.State == RequestApproved && r.GrantID == g.ID {
+		s.awaiting[r.ID] = awaiting{req: r, grant: g}
+	}
+	return nil
 }

@@ -233,6 +233,9 @@ func (s *Service) seedHistory(ctx context.Context) error {
 	var live []*Grant
 	err := s.store.View(ctx, func(tx TxReader) error {
 		return tx.ForEachActiveGrant(func(g *Grant) error {
+			if err := s.loadAwaitingGrant(tx, g); err != nil {
+				return err
+			}
 			if s.EffectiveState(g) == GrantActive {
 				live = append(live, &Grant{ID: g.ID, AgentID: g.AgentID, ExpiresAt: g.ExpiresAt})
 			}

@@ -173,11 +173,9 @@ func New(ctx context.Context, cfg *Config, st Store, opts Options) (*Service, er
 		}
 		if err := tx.ForEachPending(func(r *TaskRequest) error {
 			s.pendingByAgent[r.AgentID]++
+			s.awaiting[r.ID] = awaiting{req: r}
 			return nil
 		}); err != nil {
-			return err
-		}
-		if err := s.loadAwaiting(tx); err != nil {
 			return err
 		}
 		return tx.ForEachAgentState(func(a AgentState) error {
