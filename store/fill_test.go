@@ -48,3 +48,36 @@ func TestTimeKeyedBucketsFillTheirPages(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// TestUnchangedRecordIsNotRewritten: writing a record exactly as stored
+// dirties no page, so its commit writes only bbolt's own bookkeeping.
+func TestUnchangedRecordIsNotRewritten(t *testing.T) {
+	s := MustOpen(t)
+	g := &broker.Grant{ID: "grant-1", RequestID: "r1", AgentID: "a", State: broker.GrantActive, CreatedAt: t0, ExpiresAt: t0.Add(time.Hour)}
+	pages := func(fn func(broker.Tx) error) int64 {
+		t.Helper()
+		st := s.db.Stats()
+		before := st.TxStats.GetWrite()
+		if err := s.Update(t.Context(), fn); err != nil {
+			t.Fatal(err)
+		}
+		st = s.db.Stats()
+		return st.TxStats.GetWrite() - before
+	}
+	pages(func(tx broker.Tx) error { return tx.PutGrant(g) })
+	idle := pages(func(broker.Tx) error { return nil })
+	if n := pages(func(tx broker.Tx) error { return tx.PutGrant(g) }); n != idle {
+		t.Errorf("rewriting an unchanged grant wrote %d pages, an empty commit %d", n, idle)
+	}
+	g.Intent = "changed"
+	if n := pages(func(tx broker.Tx) error { return tx.PutGrant(g) }); n <= idle {
+		t.Errorf("a changed grant wrote %d pages, no more than an empty commit (%d)", n, idle)
+	}
+	view(t, s, func(tx broker.TxReader) error {
+		got, err := tx.Grant("grant-1")
+		if err != nil || got.Intent != "changed" {
+			t.Errorf("grant after the change: %+v %v", got, err)
+		}
+		return nil
+	})
+}

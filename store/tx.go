@@ -239,8 +239,9 @@ func (t *tx) get(name []byte, what, id string, v any) error {
 }
 
 // put writes v as record id of bucket name. When prev is not nil it is
-// filled with the value being replaced, for index maintenance, and put
-// reports whether there was one.
+// filled with the value being replaced, for index maintenance. put reports
+// whether there was one. A record whose encoding is unchanged is not
+// written again, so its page stays clean.
 func (t *tx) put(name []byte, what, id string, v, prev any) (bool, error) {
 	if err := checkID(what, id); err != nil {
 		return false, err
@@ -249,13 +250,25 @@ func (t *tx) put(name []byte, what, id string, v, prev any) (bool, error) {
 	if err != nil {
 		return false, err
 	}
-	found := false
-	if prev != nil {
-		if found, err = getJSON(b, what, []byte(id), prev); err != nil {
-			return false, err
+	key := []byte(id)
+	stored := b.Get(key)
+	if prev != nil && stored != nil {
+		if err := json.Unmarshal(stored, prev); err != nil {
+			return true, fmt.Errorf("decode %s %q: %w", what, key, err)
 		}
 	}
-	return found, putJSON(b, what, []byte(id), v)
+	data, err := json.Marshal(v)
+	if err != nil {
+		return false, fmt.Errorf("encode %s %q: %w", what, key, err)
+	}
+	if stored != nil && bytes.Equal(stored, data) {
+		// Unchanged: writing it would only dirty its page for the commit.
+		return true, nil
+	}
+	if err := b.Put(key, data); err != nil {
+		return false, fmt.Errorf("write %s %q: %w", what, key, err)
+	}
+	return stored != nil, nil
 }
 
 // forEachIndexed visits, in index order, the ids named by the keys of
