@@ -133,7 +133,8 @@ func (s *Service) VerifyClientToken(raw string) (*ClientClaims, error) {
 	}
 	// A resource server presents the same token on every call for minutes:
 	// its signature is checked once, its expiry every time.
-	if c, ok := s.clientTokens.get(raw); ok {
+	digest := tokenDigest(raw)
+	if c, ok := s.clientTokens.get(digest, s.keys.holds); ok {
 		if s.now().Unix() >= c.Expiry {
 			return bad("the access token expired at %s", time.Unix(c.Expiry, 0).UTC().Format(time.RFC3339))
 		}
@@ -172,7 +173,7 @@ func (s *Service) VerifyClientToken(raw string) (*ClientClaims, error) {
 	case s.now().Unix() >= c.Expiry:
 		return bad("the access token expired at %s", time.Unix(c.Expiry, 0).UTC().Format(time.RFC3339))
 	}
-	s.clientTokens.put(raw, &c, s.now())
+	s.clientTokens.put(digest, h.KeyID, &c, s.now())
 	return &c, nil
 }
 

@@ -70,6 +70,8 @@ type Service struct {
 	// tokens and clientTokens cache verified task and client tokens.
 	tokens       *verifiedCache[AccessClaims]
 	clientTokens *verifiedCache[ClientClaims]
+	// grants caches the grants introspection reads (grantcache.go).
+	grants *grantCache
 
 	mu     sync.Mutex
 	subs   map[chan Event]struct{}
@@ -116,8 +118,10 @@ func New(ctx context.Context, cfg *Config, st Store, opts Options) (*Service, er
 	if opts.KeyRetention == 0 {
 		opts.KeyRetention = 10 * time.Minute
 	}
+	grants := newGrantCache(maxCachedGrants)
+	st = watchGrants(st, grants)
 	s := &Service{
-		cfg: cfg, store: st, opts: opts,
+		cfg: cfg, store: st, opts: opts, grants: grants,
 		now: opts.Now, rand: opts.Rand, log: opts.Logger, policy: opts.Policy,
 		subs:           make(map[chan Event]struct{}),
 		agents:         make(map[string]AgentState),
