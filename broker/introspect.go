@@ -20,6 +20,11 @@ type Introspection struct {
 	Grant *Grant
 	// JTI is the token's jti once its signature verified, for logs.
 	JTI string
+	// Token is an active token's claims as signed, shared with other
+	// callers: it must not be modified. The same token asked about again
+	// while its grant is unchanged gives the same Token and Grant, so
+	// (Token, Grant) may key anything derived from the answer.
+	Token *AccessClaims
 	// Why says why an inactive token is inactive, for logs and the console;
 	// it is never sent to the caller (RFC 7662 §2.2).
 	Why string
@@ -88,10 +93,10 @@ func (s *Service) IntrospectFor(ctx context.Context, raw string, mayAsk func(aud
 	}
 	now := s.now()
 	g, err := s.introspectedGrant(ctx, c.SID, now)
-	if ErrorCode(err) == ENOTFOUND {
-		return &Introspection{JTI: c.JTI, Why: "no such grant"}, nil
-	}
 	if err != nil {
+		if ErrorCode(err) == ENOTFOUND {
+			return &Introspection{JTI: c.JTI, Why: "no such grant"}, nil
+		}
 		return nil, err
 	}
 	if g.TokenJTI != c.JTI {
@@ -106,7 +111,7 @@ func (s *Service) IntrospectFor(ctx context.Context, raw string, mayAsk func(aud
 		return &Introspection{JTI: c.JTI, Why: "grant " + st.Why(), Grant: g}, nil
 	}
 	s.usage.record(g.ID, now, true, false, "")
-	return &Introspection{Active: true, JTI: c.JTI, Claims: withGrantTerms(c, g), Grant: g}, nil
+	return &Introspection{Active: true, JTI: c.JTI, Claims: withGrantTerms(c, g), Grant: g, Token: c}, nil
 }
 
 // introspectedGrant returns the grant id from the grant cache, or reads it

@@ -5,6 +5,7 @@ import (
 	"net/url"
 	"strings"
 	"testing"
+	"time"
 )
 
 // TestIntrospectionOfAnotherAudienceWhileCached: once the token's own
@@ -60,5 +61,48 @@ func TestIntrospectionOfAnotherAudienceWhileCached(t *testing.T) {
 	}
 	if r := e.introspect(tok); !strings.Contains(r.Raw, `"active":true`) {
 		t.Fatalf("the token's own server afterwards: %s", r.Raw)
+	}
+}
+
+// TestIntrospectionAnswerFollowsTheGrant: the encoded answer about a token
+// is reused only while its grant is unchanged; narrowed, the next answer
+// shows the narrowed terms, and revoked, the token is inactive.
+func TestIntrospectionAnswerFollowsTheGrant(t *testing.T) {
+	e := newEnv(t, envOptions{})
+	tok := e.token("contents:read contents:write")
+	var first *response
+	for range 3 {
+		r := e.introspect(tok)
+		if r.str("scope") != "contents:read contents:write" {
+			t.Fatalf("before narrowing: %s", r.Raw)
+		}
+		if first != nil && r.Raw != first.Raw {
+			t.Fatalf("the same question answered differently:\n%s\n%s", first.Raw, r.Raw)
+		}
+		first = r
+	}
+	ctx := context.Background()
+	in, err := e.svc.Introspect(ctx, tok)
+	if err != nil || !in.Active {
+		t.Fatalf("introspect: %+v %v", in, err)
+	}
+	terms := in.Grant.Terms.Clone()
+	terms.Scopes = []string{"contents:read"}
+	terms.TTL = 5 * time.Minute
+	if _, err := e.svc.NarrowGrant(ctx, e.op, in.Grant.ID, terms, "read is enough"); err != nil {
+		t.Fatal(err)
+	}
+	r := e.introspect(tok)
+	if r.str("scope") != "contents:read" {
+		t.Errorf("after narrowing: %s", r.Raw)
+	}
+	if exp, _ := r.Body["exp"].(float64); int64(exp) > e.clock.Now().Add(5*time.Minute).Unix() {
+		t.Errorf("after narrowing, exp %v is past the narrowed TTL", r.Body["exp"])
+	}
+	if _, err := e.svc.Revoke(ctx, e.op, in.Grant.ID, "leaked"); err != nil {
+		t.Fatal(err)
+	}
+	if r := e.introspect(tok); r.Raw != inactive {
+		t.Errorf("after revocation: %s", r.Raw)
 	}
 }
