@@ -123,6 +123,11 @@ func (w grantWatch) dropWritten(ids []string) {
 
 // grantWatchTx notes the id of every grant written through it. The id is
 // noted before the write, so a write that fails is dropped all the same.
+// PutGrant is the only way a transaction writes a grant; a new one (a
+// method that changes part of a grant record) must be watched here too,
+// or introspection would answer from the grant as it was.
+// TestIntrospectionCacheAttacks compares warm answers with cold ones after
+// every operation that changes a grant.
 type grantWatchTx struct {
 	Tx
 	wrote []string
