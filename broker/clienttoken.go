@@ -178,7 +178,7 @@ func (s *Service) VerifyClientToken(raw string) (*ClientClaims, error) {
 	case s.now().Unix() >= c.Expiry:
 		return bad("the access token expired at %s", time.Unix(c.Expiry, 0).UTC().Format(time.RFC3339))
 	}
-	s.clientTokens.put(digest, h.KeyID, &c, s.now())
+	s.clientTokens.put(digest, h.KeyID, &c)
 	return &c, nil
 }
 

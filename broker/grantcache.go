@@ -3,7 +3,6 @@ package broker
 import (
 	"context"
 	"sync"
-	"time"
 )
 
 // grantCache keeps the grants introspection reads, decoded, so a resource
@@ -53,22 +52,30 @@ func (c *grantCache) get(id string) (*Grant, bool) {
 
 // put keeps g, read from the store after generation returned gen, unless a
 // grant write has returned since: then g may be older than the store.
-func (c *grantCache) put(g *Grant, gen uint64, now time.Time) {
+func (c *grantCache) put(g *Grant, gen uint64) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if c.gen != gen {
 		return
 	}
-	if len(c.m) >= c.max {
-		// Ended and expired grants go first, then arbitrary ones, which
-		// are simply read again on their next use.
-		for id, old := range c.m {
-			if old.State != GrantActive || !now.Before(old.ExpiresAt) || len(c.m) >= c.max {
-				delete(c.m, id)
-			}
-		}
+	if _, ok := c.m[g.ID]; !ok && len(c.m) >= c.max {
+		evictEighth(c.m, c.max)
 	}
 	c.m[g.ID] = g
+}
+
+// evictEighth removes arbitrary entries (map order is random) until m is
+// an eighth below max: a full cache pays for one pass per max/8 new
+// entries, not one per entry. An evicted entry is simply read or verified
+// again on its next use.
+func evictEighth[K comparable, V any](m map[K]V, max int) {
+	target := max - max/8 - 1
+	for k := range m {
+		if len(m) <= target {
+			return
+		}
+		delete(m, k)
+	}
 }
 
 // drop forgets the grants ids and moves the generation, so a read that

@@ -3,6 +3,7 @@ package broker
 import (
 	"context"
 	"errors"
+	"fmt"
 	"testing"
 	"time"
 )
@@ -39,11 +40,11 @@ func TestGrantCacheRefusesAReadOlderThanAWrite(t *testing.T) {
 	g := &Grant{ID: "g1", State: GrantActive, ExpiresAt: now.Add(time.Hour)}
 	gen := c.generation()
 	c.drop([]string{"g2"}) // a write of any grant lands between the read and the put
-	c.put(g, gen, now)
+	c.put(g, gen)
 	if _, ok := c.get("g1"); ok {
 		t.Fatal("a grant read before a write returned was cached")
 	}
-	c.put(g, c.generation(), now)
+	c.put(g, c.generation())
 	if got, ok := c.get("g1"); !ok || got != g {
 		t.Fatal("a grant read after the last write was not cached")
 	}
@@ -53,14 +54,26 @@ func TestGrantCacheRefusesAReadOlderThanAWrite(t *testing.T) {
 	}
 }
 
-func TestGrantCacheIsBounded(t *testing.T) {
+func TestCachesAreBounded(t *testing.T) {
 	now := time.Date(2026, 11, 26, 9, 0, 0, 0, time.UTC)
-	c := newGrantCache(4)
-	for i := range 100 {
-		c.put(&Grant{ID: string(rune('a' + i)), State: GrantActive, ExpiresAt: now.Add(time.Hour)}, c.generation(), now)
-	}
-	if n := len(c.m); n > 4 {
-		t.Fatalf("%d grants cached, bound 4", n)
+	grants := newGrantCache(64)
+	tokens := newVerifiedCache[ClientClaims](64)
+	for i := range 1000 {
+		id := fmt.Sprint("g", i)
+		grants.put(&Grant{ID: id, State: GrantActive, ExpiresAt: now.Add(time.Hour)}, grants.generation())
+		tokens.put(tokenDigest(id), "kid", &ClientClaims{JTI: id})
+		if n := len(grants.m); n > 64 {
+			t.Fatalf("%d grants cached, bound 64", n)
+		}
+		if n := len(tokens.m); n > 64 {
+			t.Fatalf("%d tokens cached, bound 64", n)
+		}
+		if _, ok := grants.get(id); !ok {
+			t.Fatalf("the grant just put is not cached")
+		}
+		if _, ok := tokens.get(tokenDigest(id), func(string) bool { return true }); !ok {
+			t.Fatalf("the token just put is not cached")
+		}
 	}
 }
 
@@ -98,8 +111,8 @@ func TestWatchGrantsDropsEveryGrantWritten(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			c := newGrantCache(8)
 			st := watchGrants(&fakeTxStore{m: map[string]Grant{}}, c)
-			c.put(&Grant{ID: "g1", State: GrantActive, ExpiresAt: now.Add(time.Hour)}, c.generation(), now)
-			c.put(&Grant{ID: "g2", State: GrantActive, ExpiresAt: now.Add(time.Hour)}, c.generation(), now)
+			c.put(&Grant{ID: "g1", State: GrantActive, ExpiresAt: now.Add(time.Hour)}, c.generation())
+			c.put(&Grant{ID: "g2", State: GrantActive, ExpiresAt: now.Add(time.Hour)}, c.generation())
 			gen := c.generation()
 			if err := tt.write(st); err != nil && !errors.Is(err, errRefused) {
 				t.Fatal(err)

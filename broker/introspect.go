@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"strings"
-	"time"
 
 	"github.com/go-jose/go-jose/v4"
 )
@@ -68,7 +67,7 @@ func (s *Service) VerifyAccessToken(raw string) (*AccessClaims, error) {
 	if c.Issuer != s.opts.Issuer {
 		return nil, Errorf(EINVALID, "token issued by %q", c.Issuer)
 	}
-	s.tokens.put(digest, h.KeyID, &c, s.now())
+	s.tokens.put(digest, h.KeyID, &c)
 	return &c, nil
 }
 
@@ -92,7 +91,7 @@ func (s *Service) IntrospectFor(ctx context.Context, raw string, mayAsk func(aud
 		return &Introspection{JTI: c.JTI, Why: "the token is for another audience"}, nil
 	}
 	now := s.now()
-	g, err := s.introspectedGrant(ctx, c.SID, now)
+	g, err := s.introspectedGrant(ctx, c.SID)
 	if err != nil {
 		if ErrorCode(err) == ENOTFOUND {
 			return &Introspection{JTI: c.JTI, Why: "no such grant"}, nil
@@ -117,7 +116,7 @@ func (s *Service) IntrospectFor(ctx context.Context, raw string, mayAsk func(aud
 // introspectedGrant returns the grant id from the grant cache, or reads it
 // from the store and keeps it there. The cache holds what the store holds
 // (grantcache.go); whether the grant is live is judged by the caller.
-func (s *Service) introspectedGrant(ctx context.Context, id string, now time.Time) (*Grant, error) {
+func (s *Service) introspectedGrant(ctx context.Context, id string) (*Grant, error) {
 	if g, ok := s.grants.get(id); ok {
 		return g, nil
 	}
@@ -131,7 +130,7 @@ func (s *Service) introspectedGrant(ctx context.Context, id string, now time.Tim
 	if err != nil {
 		return nil, err
 	}
-	s.grants.put(g, gen, now)
+	s.grants.put(g, gen)
 	return g, nil
 }
 

@@ -146,8 +146,8 @@ func New(ctx context.Context, cfg *Config, st Store, opts Options) (*Service, er
 	s.limiter = newLimiter(opts.SubmitRate, opts.SubmitBurst, s.submitLimitOf)
 	s.polls = newPollTracker()
 	s.usage = newUsageRecorder()
-	s.tokens = newVerifiedCache(100_000, func(c *AccessClaims) int64 { return c.Expiry })
-	s.clientTokens = newVerifiedCache(10_000, func(c *ClientClaims) int64 { return c.Expiry })
+	s.tokens = newVerifiedCache[AccessClaims](100_000)
+	s.clientTokens = newVerifiedCache[ClientClaims](10_000)
 	keys, err := s.loadKeys(ctx)
 	if err != nil {
 		return nil, err

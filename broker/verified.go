@@ -3,7 +3,6 @@ package broker
 import (
 	"crypto/sha256"
 	"sync"
-	"time"
 )
 
 // verifiedCache remembers tokens whose signature has been checked, so each
@@ -13,13 +12,12 @@ import (
 // that was verified; each remembers the kid that verified it, and a hit
 // counts only while that key is still the issuer's (keyed), so a token of
 // a key that was removed is refused warm exactly as cold. Bounded: when
-// full, expired entries go first, then arbitrary ones, which are simply
-// verified again on their next use.
+// full, an eighth of it goes, arbitrary entries (evictEighth); expiry is
+// checked by the callers on every use.
 type verifiedCache[C any] struct {
-	mu     sync.RWMutex
-	max    int
-	expiry func(*C) int64 // the claims' exp, in Unix seconds
-	m      map[[sha256.Size]byte]verified[C]
+	mu  sync.RWMutex
+	max int
+	m   map[[sha256.Size]byte]verified[C]
 }
 
 type verified[C any] struct {
@@ -27,8 +25,8 @@ type verified[C any] struct {
 	kid    string
 }
 
-func newVerifiedCache[C any](max int, expiry func(*C) int64) *verifiedCache[C] {
-	return &verifiedCache[C]{max: max, expiry: expiry, m: make(map[[sha256.Size]byte]verified[C])}
+func newVerifiedCache[C any](max int) *verifiedCache[C] {
+	return &verifiedCache[C]{max: max, m: make(map[[sha256.Size]byte]verified[C])}
 }
 
 // tokenDigest is the cache key of a token. Tokens of ordinary size are
@@ -53,15 +51,11 @@ func (c *verifiedCache[C]) get(d [sha256.Size]byte, keyed func(kid string) bool)
 	return v.claims, true
 }
 
-func (c *verifiedCache[C]) put(d [sha256.Size]byte, kid string, v *C, now time.Time) {
+func (c *verifiedCache[C]) put(d [sha256.Size]byte, kid string, v *C) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if len(c.m) >= c.max {
-		for k, old := range c.m {
-			if c.expiry(old.claims) <= now.Unix() || len(c.m) >= c.max {
-				delete(c.m, k)
-			}
-		}
+	if _, ok := c.m[d]; !ok && len(c.m) >= c.max {
+		evictEighth(c.m, c.max)
 	}
 	c.m[d] = verified[C]{claims: v, kid: kid}
 }
