@@ -68,7 +68,7 @@ func (t *Transmitter) pushLoop(ctx context.Context, s *stream) {
 			continue
 		}
 		p := due[0]
-		set, err := t.sign(p, rec.Config.Audience)
+		set, err := t.setFor(p, rec.Config.Audience)
 		if err == nil {
 			err = t.post(ctx, rec.Config.Delivery, set)
 		}

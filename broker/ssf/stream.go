@@ -35,6 +35,7 @@ const maxAckedAbove = 100_000
 type stream struct {
 	id       string
 	receiver string // immutable: the receiver that owns the stream
+	tag      string // immutable: audienceTag of the stream's aud, in its feed SETs' jtis
 
 	mu  sync.Mutex
 	rec streamRecord
@@ -68,7 +69,7 @@ type controlEvent struct {
 }
 
 func newStream(rec streamRecord, acked uint64, now time.Time) *stream {
-	return &stream{id: rec.Config.StreamID, receiver: rec.Receiver, rec: rec, acked: acked, ackedAbove: map[uint64]bool{},
+	return &stream{id: rec.Config.StreamID, receiver: rec.Receiver, tag: audienceTag(rec.Config.Audience), rec: rec, acked: acked, ackedAbove: map[uint64]bool{},
 		changed: make(chan struct{}), lastActivity: now}
 }
 
@@ -90,7 +91,7 @@ func (s *stream) addControl(ev controlEvent) {
 
 // ack records the acknowledgement of jti. Call with mu held.
 func (s *stream) ack(jti string, head uint64) {
-	if seq, ok := parseFeedJTI(s.id, jti); ok {
+	if seq, ok := s.parseFeedJTI(jti); ok {
 		if seq > s.acked && seq <= head && len(s.ackedAbove) < maxAckedAbove {
 			s.ackedAbove[seq] = true
 		}

@@ -120,6 +120,7 @@ type Transmitter struct {
 	mux      *http.ServeMux
 	patterns []string
 	stats    stats
+	fan      fanout
 
 	mu      sync.Mutex // guards streams; never taken while holding a stream's mu
 	streams map[string]*stream
@@ -175,6 +176,7 @@ func New(ctx context.Context, b Broker, opts Options) (*Transmitter, error) {
 		t.log = slog.Default()
 	}
 	t.log = t.log.With("component", "ssf")
+	t.fan.startAt(b.LastSignalSeq())
 	if err := t.load(ctx); err != nil {
 		return nil, err
 	}
