@@ -28,8 +28,12 @@ type cursorRecord struct {
 // one stream; the oldest is dropped first.
 const maxControl = 16
 
-// maxAckedAbove bounds the acknowledgements kept above the cursor.
-const maxAckedAbove = 100_000
+// maxAckedAbove bounds the acknowledgements kept above the cursor: a
+// hundred full poll answers acknowledged while an earlier SET is held.
+// Acknowledgements beyond it are forgotten, and those SETs sent again (at
+// least once), so the bound costs a misbehaving receiver redeliveries, not
+// writ memory.
+const maxAckedAbove = 10_000
 
 // stream is the live state of one stream. mu guards everything below it.
 type stream struct {

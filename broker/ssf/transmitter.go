@@ -90,7 +90,9 @@ type Options struct {
 	// longest token lifetime plus 5 minutes), so a late subscriber learns of
 	// every revocation that can still matter.
 	Backfill time.Duration
-	// MaxStreamsPerReceiver bounds one receiver's streams (default 256).
+	// MaxStreamsPerReceiver bounds one receiver's streams (default
+	// DefaultMaxStreamsPerReceiver). A resource server run as many replicas
+	// holds a stream per replica, all under its one receiver id.
 	MaxStreamsPerReceiver int
 	// FlushInterval is how often moved cursors are written (default 200ms).
 	// Delivery is at least once, so a crash between flushes only repeats
@@ -106,6 +108,16 @@ type Options struct {
 	// signal.
 	Serves func(receiverID, resource string) bool
 }
+
+// DefaultMaxStreamsPerReceiver is how many streams one receiver may hold
+// unless configured: room for a resource server of 1,000 replicas. A
+// stream costs about 1 KiB idle and some 20 KiB while a long poll waits
+// on it; a receiver that acknowledges out of order can make one hold up
+// to maxAckedAbove acknowledgements (≈300 KiB) and maxControl control
+// events (≤ 16 KiB), so the worst one receiver can make writ hold is about
+// 350 MiB, less than the 256 streams of 100,000 acknowledgements each that
+// the earlier bound allowed.
+const DefaultMaxStreamsPerReceiver = 1024
 
 // Transmitter is writ's SSF transmitter: an http.Handler for the
 // discovery, management, poll and usage endpoints, and, while Run runs, the
@@ -160,7 +172,7 @@ func New(ctx context.Context, b Broker, opts Options) (*Transmitter, error) {
 		opts.MaxEvents = 100
 	}
 	if opts.MaxStreamsPerReceiver <= 0 {
-		opts.MaxStreamsPerReceiver = 256
+		opts.MaxStreamsPerReceiver = DefaultMaxStreamsPerReceiver
 	}
 	if opts.PushClient == nil {
 		opts.PushClient = opts.Egress.Client(10 * time.Second)
