@@ -14,12 +14,14 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/writhq/writ/broker/load"
+	"github.com/writhq/writ/broker/ssf"
 )
 
-// maxBenchGuards is the most guards the revoke-guards phase runs: writ's
-// transmitter keeps at most 256 streams per receiver, and every guard of
-// the load resource is the same receiver.
-const maxBenchGuards = 256
+// maxBenchGuards is the most guards the revoke-guards phase runs: every
+// guard of the load resource is the same receiver (a resource server of
+// that many replicas), and writ serve keeps that many streams per receiver
+// unless configured otherwise.
+const maxBenchGuards = ssf.DefaultMaxStreamsPerReceiver
 
 func init() {
 	var spec string
@@ -102,16 +104,31 @@ func (b *bencher) guardsPhase(ctx context.Context) error {
 			_ = c.Process.Kill()
 			return fmt.Errorf("guard process %d: %w%s", i, err, child.logTail())
 		}
+		p.PID = c.Process.Pid
 		procs = append(procs, p)
 	}
 	fmt.Fprintf(b.progress, "writ bench: %d guards in %d processes subscribed in %s\n", b.f.guards, len(procs), time.Since(t0).Round(time.Millisecond))
-	times, err := load.RevokeToRefused(ctx, b.options("writ", child.issuer, child.pid()), procs, b.f.rounds)
+	got, err := load.RevokeToRefused(ctx, b.options("writ", child.issuer, child.pid()), procs, b.f.rounds)
 	if err != nil {
 		return fmt.Errorf("revoke-guards: %w%s", err, child.logTail())
 	}
-	r := newRevokeAllTimes(0, times)
-	b.sum.Guards = &guardsResult{Guards: b.f.guards, Processes: len(procs), Rounds: len(times), P50ms: r.P50ms, P99ms: r.P99ms, Maxms: r.Maxms}
+	b.sum.Guards = newGuardsResult(b.f.guards, len(procs), got)
 	return child.stop()
+}
+
+func newGuardsResult(guards, procs int, got *load.GuardRounds) *guardsResult {
+	ds := got.Times
+	r := &guardsResult{Guards: guards, Processes: procs, Rounds: len(ds),
+		P50ms: msf(load.Percentile(ds, 0.5)), P90ms: msf(load.Percentile(ds, 0.9)),
+		P99ms: msf(load.Percentile(ds, 0.99)), Maxms: msf(load.Percentile(ds, 1)),
+		ServerCPUms: -1, GuardCPUms: -1}
+	if n := time.Duration(len(ds)); n > 0 && got.ServerCPU >= 0 {
+		r.ServerCPUms = msf(got.ServerCPU / n)
+	}
+	if n := time.Duration(len(ds)); n > 0 && got.GuardCPU >= 0 {
+		r.GuardCPUms = msf(got.GuardCPU / n)
+	}
+	return r
 }
 
 // guardsResult is what the revoke-guards phase measured.
@@ -120,6 +137,12 @@ type guardsResult struct {
 	Processes int     `json:"processes"`
 	Rounds    int     `json:"rounds"`
 	P50ms     float64 `json:"p50_ms"`
+	P90ms     float64 `json:"p90_ms"`
 	P99ms     float64 `json:"p99_ms"`
 	Maxms     float64 `json:"max_ms"`
+	// ServerCPUms and GuardCPUms are the CPU the server and all the guard
+	// processes used per round, from the /revoke request to the last
+	// refusal (read from /proc, in 10 ms ticks); -1 when unknown.
+	ServerCPUms float64 `json:"server_cpu_ms_per_round"`
+	GuardCPUms  float64 `json:"guard_cpu_ms_per_round"`
 }

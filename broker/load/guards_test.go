@@ -104,9 +104,13 @@ func TestRevokeToRefused(t *testing.T) {
 		}
 		procs = append(procs, p)
 	}
-	times, err := load.RevokeToRefused(ctx, load.Options{Issuer: issuer, Setup: setup, PresignRate: 100}, procs, 3)
+	got, err := load.RevokeToRefused(ctx, load.Options{Issuer: issuer, Setup: setup, PresignRate: 100}, procs, 3)
 	if err != nil {
 		t.Fatal(err)
+	}
+	times := got.Times
+	if got.ServerCPU != -1 || got.GuardCPU != -1 {
+		t.Errorf("CPU %s and %s with no process ids, want -1 (unknown)", got.ServerCPU, got.GuardCPU)
 	}
 	if len(times) != 3 {
 		t.Fatalf("%d rounds", len(times))
