@@ -8,6 +8,7 @@ import (
 	"os/exec"
 	"os/signal"
 	"path/filepath"
+	"runtime/pprof"
 	"syscall"
 	"time"
 
@@ -24,7 +25,7 @@ import (
 const maxBenchGuards = ssf.DefaultMaxStreamsPerReceiver
 
 func init() {
-	var spec string
+	var spec, cpuprofile string
 	c := &cobra.Command{
 		Use:    "bench-guards --spec FILE",
 		Short:  "A guard process of writ bench's revoke-guards phase (started by writ bench)",
@@ -39,19 +40,46 @@ func init() {
 			if err := json.Unmarshal(b, &s); err != nil {
 				return fmt.Errorf("%s: %w", spec, err)
 			}
+			if cpuprofile != "" {
+				f, err := os.Create(cpuprofile)
+				if err != nil {
+					return err
+				}
+				defer f.Close()
+				if err := pprof.StartCPUProfile(f); err != nil {
+					return err
+				}
+				defer pprof.StopCPUProfile()
+			}
 			ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
 			defer stop()
 			return load.RunGuards(ctx, s, cmd.InOrStdin(), cmd.OutOrStdout())
 		},
 	}
 	c.Flags().StringVar(&spec, "spec", "", "the guards to run, as JSON (written by writ bench)")
+	c.Flags().StringVar(&cpuprofile, "cpuprofile", "", "write a CPU profile of this guard process to this file")
 	rootCmd.AddCommand(c)
 }
 
 // guardsPhase starts a writ serve child and --guard-procs guard processes
 // sharing --guards guards, and times revoke → refused over --rounds.
 func (b *bencher) guardsPhase(ctx context.Context) error {
-	child, err := startServeChild(ctx, b.dir, filepath.Join(b.dir, "guards.db"), b.setup)
+	// With --profile, writ serve and every guard process write a CPU
+	// profile of the phase.
+	profile := func(name string) []string {
+		if b.f.profile == "" {
+			return nil
+		}
+		path := filepath.Join(b.f.profile, fmt.Sprintf("%s-%s.cpu.pprof", name, time.Now().UTC().Format("20060102T150405Z")))
+		fmt.Fprintf(b.progress, "writ bench: CPU profile of %s in %s\n", name, path)
+		return []string{"--cpuprofile", path}
+	}
+	if b.f.profile != "" {
+		if err := os.MkdirAll(b.f.profile, 0o700); err != nil {
+			return fmt.Errorf("--profile: %w", err)
+		}
+	}
+	child, err := startServeChild(ctx, b.dir, filepath.Join(b.dir, "guards.db"), b.setup, profile("writ-serve-guards")...)
 	if err != nil {
 		return err
 	}
@@ -80,7 +108,7 @@ func (b *bencher) guardsPhase(ctx context.Context) error {
 		if err := os.WriteFile(path, spec, 0o600); err != nil {
 			return err
 		}
-		c := exec.Command(exe, "bench-guards", "--spec", path)
+		c := exec.Command(exe, append([]string{"bench-guards", "--spec", path}, profile(fmt.Sprintf("guard-process-%d", i))...)...)
 		c.Env = childEnv()
 		stopWithParent(c)
 		c.Stderr = os.Stderr

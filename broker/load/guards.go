@@ -83,8 +83,11 @@ func RunGuards(ctx context.Context, spec GuardsSpec, in io.Reader, out io.Writer
 		running.Wait()
 	}()
 	for i := range guards {
+		// Each guard authenticates to the feed with an access token, as a
+		// standard SSF receiver does, not an assertion per long poll.
 		g, err := guard.New(guard.Config{Issuer: spec.Issuer, Audience: ResourceURI, PublicURL: guardURL, HTTPClient: hc,
 			ClientAssertion: func(_ context.Context, aud string) (string, error) { return rs.assertion(aud) },
+			FeedAccessToken: true,
 			Logger:          slog.New(slog.DiscardHandler)})
 		if err != nil {
 			return err
