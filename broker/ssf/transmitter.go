@@ -111,8 +111,8 @@ type Options struct {
 
 // DefaultMaxStreamsPerReceiver is how many streams one receiver may hold
 // unless configured: room for a resource server of 1,000 replicas. A
-// stream costs about 1 KiB idle and some 20 KiB while a long poll waits
-// on it; a receiver that acknowledges out of order can make one hold up
+// stream costs about 1.5 KiB idle and some 40 KiB while a long poll waits
+// on it (connection, buffers, goroutines); a receiver that acknowledges out of order can make one hold up
 // to maxAckedAbove acknowledgements (≈300 KiB) and maxControl control
 // events (≤ 16 KiB), so the worst one receiver can make writ hold is about
 // 350 MiB, less than the 256 streams of 100,000 acknowledgements each that
