@@ -127,18 +127,6 @@ func (t *Transmitter) waitForWork(ctx context.Context, s *stream, enabled bool, 
 	}
 }
 
-// waitFeed returns a channel closed when the feed holds a signal after seq;
-// the goroutine behind it ends with ctx.
-func (t *Transmitter) waitFeed(ctx context.Context, after uint64) <-chan struct{} {
-	ch := make(chan struct{})
-	go func() {
-		if t.b.WaitSignals(ctx, after) {
-			close(ch)
-		}
-	}()
-	return ch
-}
-
 // pause records a failed push and waits out the backoff.
 func (t *Transmitter) pause(ctx context.Context, s *stream, why string) {
 	s.mu.Lock()

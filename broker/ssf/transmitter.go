@@ -133,6 +133,7 @@ type Transmitter struct {
 	patterns []string
 	stats    stats
 	fan      fanout
+	wake     feedWake
 
 	mu      sync.Mutex // guards streams; never taken while holding a stream's mu
 	streams map[string]*stream
@@ -247,6 +248,16 @@ func (t *Transmitter) Run(ctx context.Context) error {
 	}
 	t.runCtx = ctx
 	t.runMu.Unlock()
+	watchCtx, stopWatch := context.WithCancel(ctx)
+	watched := make(chan struct{})
+	go func() {
+		defer close(watched)
+		t.watchFeed(watchCtx)
+	}()
+	defer func() {
+		stopWatch()
+		<-watched
+	}()
 	for _, s := range t.list() {
 		s.mu.Lock()
 		t.startPush(s)
