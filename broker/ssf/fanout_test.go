@@ -1,6 +1,7 @@
 package ssf_test
 
 import (
+	"context"
 	"encoding/json"
 	"net/http"
 	"net/http/httptest"
@@ -115,5 +116,50 @@ func TestFeedOlderThanTransmitter(t *testing.T) {
 	}
 	if len(got) != 2 || got[0] != before.Grant.ID || got[1] != after.Grant.ID {
 		t.Errorf("SETs about %v, want [%s %s]", got, before.Grant.ID, after.Grant.ID)
+	}
+}
+
+// TestLongPollOutlivesRun: a long poll waiting on the feed watcher that
+// Run owns is not stranded when Run stops: it waits on its own and still
+// answers with the next revocation.
+func TestLongPollOutlivesRun(t *testing.T) {
+	ssftest.CheckLeaks(t)
+	h := ssftest.New(t, ssftest.Options{NoRun: true, Transmitter: ssf.Options{PollTimeout: time.Minute}})
+	r := newReceiver(t, h, "rs-1")
+	c := r.create(nil)
+	ctx, stop := context.WithCancel(context.Background())
+	ran := make(chan error, 1)
+	go func() { ran <- h.Transmitter.Run(ctx) }()
+
+	got := make(chan int, 1)
+	go func() {
+		// Waits: nothing is due.
+		resp, err := r.hc.Post(c.Delivery.EndpointURL, "application/json", strings.NewReader(`{}`))
+		if err != nil {
+			got <- -1
+			return
+		}
+		defer resp.Body.Close()
+		var pr ssfwire.PollResponse
+		if json.NewDecoder(resp.Body).Decode(&pr) != nil {
+			got <- -1
+			return
+		}
+		got <- len(pr.Sets)
+	}()
+	waitFor(t, func() bool { return h.Transmitter.Stats().Polls >= 1 })
+	stop()
+	if err := <-ran; err != nil {
+		t.Fatal(err)
+	}
+	tok := h.Mint(ssftest.Agent, "", "contents:read")
+	h.Revoke(tok.Grant.ID, "after Run stopped")
+	select {
+	case n := <-got:
+		if n != 1 {
+			t.Fatalf("%d SETs (-1: the poll failed), want the revocation", n)
+		}
+	case <-time.After(30 * time.Second):
+		t.Fatal("the long poll did not answer within 30s")
 	}
 }
