@@ -26,6 +26,8 @@ type fanout struct {
 	// tail holds every feed signal with from < Seq ≤ upto, in order.
 	from, upto uint64
 	tail       []tailSignal
+	// sets counts the SETs kept in the tail, bounded by maxCachedSets.
+	sets int
 }
 
 // tailSignal is a signal of the tail and the SETs made of it, by audience.
@@ -38,16 +40,17 @@ type tailSignal struct {
 // the store, as every stream did before.
 const maxTail = 4096
 
-// maxSetsPerSignal bounds the SETs kept per signal (one per audience that
-// got it); beyond it SETs are signed for each delivery, as before.
-const maxSetsPerSignal = 256
+// maxCachedSets bounds the SETs kept in the tail (one per signal and
+// audience that got it; about 1 KiB each, so ≈16 MiB at most); beyond it
+// SETs are signed for each delivery, as before.
+const maxCachedSets = 16384
 
 // startAt empties the tail and starts it at seq: only signals after seq
 // will be kept.
 func (f *fanout) startAt(seq uint64) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	f.from, f.upto, f.tail = seq, seq, nil
+	f.from, f.upto, f.tail, f.sets = seq, seq, nil, 0
 }
 
 // signals returns up to max feed signals after seq, in order, like
@@ -57,13 +60,13 @@ func (t *Transmitter) signals(ctx context.Context, after uint64, max int) ([]bro
 	head := t.b.LastSignalSeq()
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	if after < f.from {
-		return t.b.Signals(ctx, after, max)
-	}
-	if f.upto < head {
+	if f.upto < head && after >= f.from {
 		if err := t.extendTail(ctx, head); err != nil {
 			return nil, err
 		}
+	}
+	if after < f.from { // before the tail, or trimmed out of it just now
+		return t.b.Signals(ctx, after, max)
 	}
 	i := sort.Search(len(f.tail), func(i int) bool { return f.tail[i].sig.Seq > after })
 	n := min(max, len(f.tail)-i)
@@ -94,6 +97,9 @@ func (t *Transmitter) extendTail(ctx context.Context, head uint64) error {
 		}
 	}
 	if drop := len(f.tail) - maxTail; drop > 0 {
+		for _, ts := range f.tail[:drop] {
+			f.sets -= len(ts.sets)
+		}
 		f.from = f.tail[drop-1].sig.Seq
 		f.tail = append(f.tail[:0:0], f.tail[drop:]...)
 	}
@@ -121,11 +127,12 @@ func (t *Transmitter) feedSET(p pending, aud string) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	if ts.sets == nil {
-		ts.sets = make(map[string]string, 1)
-	}
-	if len(ts.sets) < maxSetsPerSignal {
+	if f.sets < maxCachedSets {
+		if ts.sets == nil {
+			ts.sets = make(map[string]string, 1)
+		}
 		ts.sets[aud] = set
+		f.sets++
 	}
 	return set, nil
 }
