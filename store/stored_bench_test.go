@@ -1,0 +1,62 @@
+package store
+
+import (
+	"encoding/json"
+	"testing"
+	"time"
+
+	"github.com/writhq/writ/broker"
+)
+
+// sampleRequest is a typical pending request as the agent API stores it:
+// terms with one detail, a policy evaluation with its trace.
+func sampleRequest(id string, created time.Time) *broker.TaskRequest {
+	return &broker.TaskRequest{
+		ID: id, AgentID: "agent-7", LoginHint: "oncall@example.com",
+		Intent:    "fix the failing build on main and push the patch",
+		Terms:     terms,
+		State:     broker.RequestPending,
+		CreatedAt: created, Deadline: created.Add(5 * time.Minute),
+		Interval: 5 * time.Second, LastPoll: created.Add(10 * time.Second),
+		Policy: &broker.PolicyResult{
+			Verdict: "review", Risk: broker.RiskMedium, Rule: "repo-writes",
+			Trace: []string{"rule repo-writes → label medium", "rule night → no match"},
+		},
+	}
+}
+
+// BenchmarkStoredMainJSON measures what main's writ did per record: the
+// JSON of the domain struct (putJSON, getJSON).
+func BenchmarkStoredMainJSON(b *testing.B) {
+	g := sampleGrant("g0123456789abcdef", "agent-7", broker.GrantActive, t0)
+	r := sampleRequest("r0123456789abcdef", t0)
+	for _, c := range []struct {
+		name string
+		v    any
+		new  func() any
+	}{
+		{"grant", g, func() any { return new(broker.Grant) }},
+		{"request", r, func() any { return new(broker.TaskRequest) }},
+	} {
+		data, err := json.Marshal(c.v)
+		if err != nil {
+			b.Fatal(err)
+		}
+		b.Run("encode/"+c.name, func(b *testing.B) {
+			b.ReportAllocs()
+			for b.Loop() {
+				if _, err := json.Marshal(c.v); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+		b.Run("decode/"+c.name, func(b *testing.B) {
+			b.ReportAllocs()
+			for b.Loop() {
+				if err := json.Unmarshal(data, c.new()); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}
