@@ -60,3 +60,42 @@ func BenchmarkStoredMainJSON(b *testing.B) {
 		})
 	}
 }
+
+// BenchmarkStored measures the stored types: encode and decode in the
+// current version, and decode of main's version-0 JSON (a store written by
+// an older writ).
+func BenchmarkStored(b *testing.B) {
+	g := sampleGrant("g0123456789abcdef", "agent-7", broker.GrantActive, t0)
+	r := sampleRequest("r0123456789abcdef", t0)
+	gv0, err := json.Marshal(g)
+	if err != nil {
+		b.Fatal(err)
+	}
+	rv0, err := json.Marshal(r)
+	if err != nil {
+		b.Fatal(err)
+	}
+	gv1, rv1 := encodeGrant(g), encodeRequest(r)
+	b.Logf("grant: %d bytes stored, %d as main's JSON; request: %d bytes stored, %d as main's JSON", len(gv1), len(gv0), len(rv1), len(rv0))
+	cases := []struct {
+		name string
+		run  func() error
+	}{
+		{"encode/grant", func() error { encodeGrant(g); return nil }},
+		{"decode/grant", func() error { _, err := decodeGrant(g.ID, gv1); return err }},
+		{"decode-v0/grant", func() error { _, err := decodeGrant(g.ID, gv0); return err }},
+		{"encode/request", func() error { encodeRequest(r); return nil }},
+		{"decode/request", func() error { _, err := decodeRequest(r.ID, rv1); return err }},
+		{"decode-v0/request", func() error { _, err := decodeRequest(r.ID, rv0); return err }},
+	}
+	for _, c := range cases {
+		b.Run(c.name, func(b *testing.B) {
+			b.ReportAllocs()
+			for b.Loop() {
+				if err := c.run(); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}
