@@ -163,7 +163,7 @@ func decodeStored(k recordKind, id string, data []byte, v storedValue) error {
 		}
 		return fail(version, "holds "+got+" instead of a "+k.name+" (corrupt or moved)", nil)
 	}
-	d := decoder{s: string(rest[1:])}
+	d := decoder{s: string(rest[1:]), base: len(data) - len(rest) + 1}
 	v.decodeV1(&d)
 	if d.err == nil && d.off != len(d.s) {
 		d.fail("%d bytes follow the last field", len(d.s)-d.off)
@@ -259,14 +259,15 @@ func (e *encoder) present(ok bool) bool {
 // costs one allocation for all its text. The first error sticks; after it
 // every read returns a zero value.
 type decoder struct {
-	s   string
-	off int
-	err error
+	s    string
+	off  int
+	base int // where s starts in the stored value, for errors
+	err  error
 }
 
 func (d *decoder) fail(format string, args ...any) {
 	if d.err == nil {
-		d.err = fmt.Errorf("at byte %d: "+format, append([]any{d.off}, args...)...)
+		d.err = fmt.Errorf("at byte %d: "+format, append([]any{d.base + d.off}, args...)...)
 	}
 }
 
@@ -338,6 +339,7 @@ func (d *decoder) bool() bool {
 	case 1:
 		return true
 	default:
+		d.off--
 		d.fail("boolean byte %d is neither 0 nor 1", c)
 		return false
 	}
@@ -412,6 +414,7 @@ func (d *decoder) time() time.Time {
 			return time.Time{}
 		}
 	default:
+		d.off--
 		d.fail("time form %d is unknown", form)
 		return time.Time{}
 	}
