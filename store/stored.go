@@ -422,6 +422,10 @@ func (d *decoder) time() time.Time {
 	if d.err != nil {
 		return time.Time{}
 	}
+	if sec < minStoredUnix || sec > maxStoredUnix {
+		d.fail("time of %d s since 1970 is out of range", sec)
+		return time.Time{}
+	}
 	if nsec >= 1e9 {
 		d.fail("nanoseconds %d are a second or more", nsec)
 		return time.Time{}
@@ -437,5 +441,13 @@ func (d *decoder) time() time.Time {
 	}
 	return t.In(time.FixedZone("", int(off)))
 }
+
+// Bounds of Unix seconds time.Unix represents without overflow (time.Time
+// counts seconds from year 1 in an int64).
+const (
+	secondsYear1To1970 = 62135596800
+	minStoredUnix      = math.MinInt64 + secondsYear1To1970
+	maxStoredUnix      = math.MaxInt64 - secondsYear1To1970
+)
 
 func (d *decoder) present() bool { return d.bool() }
