@@ -1,6 +1,8 @@
 package store
 
 import (
+	"bytes"
+	"encoding/binary"
 	"encoding/json"
 	"errors"
 	"path/filepath"
@@ -181,12 +183,20 @@ func TestStoreWrittenByMainReads(t *testing.T) {
 		defer s.Close()
 		check(t, s)
 	})
+	if got := schemaOf(t, path); got != 1 {
+		t.Errorf("opening read-only changed the schema to %d", got)
+	}
 	s, err := Open(path, Options{NoSync: true})
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer s.Close()
 	t.Run("read-write", func(t *testing.T) { check(t, s) })
+	// Records written from now on are unreadable by a writ of schema 1, so
+	// the store says it is newer, and such a writ refuses it plainly.
+	if got := rawValue(t, s, bucketMeta, string(keySchema)); !bytes.Equal(got, schemaValue(schemaVersion)) {
+		t.Errorf("schema after opening for writing: %x, want %d", got, schemaVersion)
+	}
 
 	// Writing over version-0 values: the old value is read to move the
 	// index keys, and the new one is stored in the current version.
@@ -237,6 +247,22 @@ func diffFields(tb testing.TB, what string, got, want any) {
 			tb.Errorf("%s: %s differs\n got %s\nwant %s", what, g.Type().Field(i).Name, gj, wj)
 		}
 	}
+}
+
+// schemaOf reads the schema a closed store is marked with.
+func schemaOf(tb testing.TB, path string) uint32 {
+	tb.Helper()
+	db, err := bolt.Open(path, 0o600, &bolt.Options{ReadOnly: true})
+	if err != nil {
+		tb.Fatal(err)
+	}
+	defer db.Close()
+	var v []byte
+	_ = db.View(func(btx *bolt.Tx) error { v = bytes.Clone(btx.Bucket(bucketMeta).Get(keySchema)); return nil })
+	if len(v) != 4 {
+		tb.Fatalf("schema %x", v)
+	}
+	return binary.BigEndian.Uint32(v)
 }
 
 // rawValue returns a copy of the stored bytes of key id in bucket name.
