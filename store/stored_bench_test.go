@@ -2,6 +2,7 @@ package store
 
 import (
 	"encoding/json"
+	"errors"
 	"testing"
 	"time"
 
@@ -87,6 +88,53 @@ func BenchmarkStored(b *testing.B) {
 		{"encode/request", func() error { encodeRequest(r); return nil }},
 		{"decode/request", func() error { _, err := decodeRequest(r.ID, rv1); return err }},
 		{"decode-v0/request", func() error { _, err := decodeRequest(r.ID, rv0); return err }},
+	}
+	for _, c := range cases {
+		b.Run(c.name, func(b *testing.B) {
+			b.ReportAllocs()
+			for b.Loop() {
+				if err := c.run(); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}
+
+// BenchmarkStoredAudit measures an audit entry's envelope: main wrote
+// version 1 (JSON) and read every entry whole, the newest one on every
+// append too; version 2 is binary and an append reads only the links.
+func BenchmarkStoredAudit(b *testing.B) {
+	e := &broker.AuditEntry{At: t0, Kind: broker.AuditTokenIssued, Actor: "agent:agent-7", AgentID: "agent-7",
+		RequestID: "r0123456789abcdef", GrantID: "g0123456789abcdef", JTI: "jti-0123456789abcdef",
+		Message: "token issued for fix the build", Data: json.RawMessage(`{"scopes":["repo:read"],"ttl":"15m"}`), Seq: 12345}
+	if err := e.Seal("5f2c0a9d7e8b1c3f5f2c0a9d7e8b1c3f5f2c0a9d7e8b1c3f5f2c0a9d7e8b1c3f"); err != nil {
+		b.Fatal(err)
+	}
+	v1, err := json.Marshal(storedAudit{V: auditV1, Prev: e.Prev, Hash: e.Hash, Entry: e.Body})
+	if err != nil {
+		b.Fatal(err)
+	}
+	v2 := encodeAudit(e.Prev, e.Hash, e.Body)
+	key := seqKey(e.Seq)
+	b.Logf("entry: %d bytes in version 2, %d in version 1", len(v2), len(v1))
+	cases := []struct {
+		name string
+		run  func() error
+	}{
+		{"encode-v1-main", func() error {
+			_, err := json.Marshal(storedAudit{V: auditV1, Prev: e.Prev, Hash: e.Hash, Entry: e.Body})
+			return err
+		}},
+		{"encode", func() error { encodeAudit(e.Prev, e.Hash, e.Body); return nil }},
+		{"decode-v1-main", func() error { _, err := decodeAudit(key, v1); return err }},
+		{"decode", func() error { _, err := decodeAudit(key, v2); return err }},
+		{"links", func() error {
+			if _, _, _, reason := auditLinks(v2); reason != "" {
+				return errors.New(reason)
+			}
+			return nil
+		}},
 	}
 	for _, c := range cases {
 		b.Run(c.name, func(b *testing.B) {

@@ -3,7 +3,10 @@ package store
 import (
 	"bytes"
 	"encoding/json"
+	"errors"
 	"testing"
+
+	"github.com/writhq/writ/broker"
 )
 
 // FuzzDecodeStored decodes arbitrary bytes as each kind of stored record
@@ -32,8 +35,29 @@ func FuzzDecodeStored(f *testing.F) {
 	f.Add(byte(len(storedKinds)), encodeRecord([]byte(`{"n":1}`)))
 	f.Add(byte(len(storedKinds)), []byte{storedMarker, 2, 'x'})
 
+	sealed := &broker.AuditEntry{Seq: 1, At: t0, Kind: broker.AuditTokenIssued, Actor: "agent:a", Data: json.RawMessage(`{"n":1}`)}
+	if err := sealed.Seal(""); err != nil {
+		f.Fatal(err)
+	}
+	f.Add(byte(len(storedKinds)+1), encodeAudit(sealed.Prev, sealed.Hash, sealed.Body))
+	f.Add(byte(len(storedKinds)+1), []byte(`{"v":1,"prev":"","hash":"h","entry":{"seq":1}}`))
+
 	f.Fuzz(func(t *testing.T, which byte, data []byte) {
-		if int(which) >= len(storedKinds) {
+		if int(which) > len(storedKinds) {
+			e, err := decodeAudit(seqKey(1), data)
+			if err != nil {
+				if _, ok := errors.AsType[*broker.ChainError](err); !ok {
+					t.Fatalf("an unreadable entry is %T %v, not a broken chain", err, err)
+				}
+				return
+			}
+			again, err := decodeAudit(seqKey(1), encodeAudit(e.Prev, e.Hash, e.Body))
+			if len(e.Body) > 0 && (err != nil || again.Hash != e.Hash || again.Prev != e.Prev || !bytes.Equal(again.Body, e.Body)) {
+				t.Fatalf("entry %+v reads back as %+v, %v", e, again, err)
+			}
+			return
+		}
+		if int(which) == len(storedKinds) {
 			v, err := decodeRecord("ns", "id", data)
 			if err != nil {
 				return
