@@ -96,20 +96,27 @@ func (e *storedError) Error() string {
 
 func (e *storedError) Unwrap() error { return e.err }
 
-// storedValue is a stored type: decodable from every version of its kind,
-// encodable in the current one.
-type storedValue interface {
-	encodeV1(e *encoder)
-	decodeV1(d *decoder)
-}
+// A stored type has, per kind:
+//
+//	encodeV1(*encoder)   writes its fields in the current version
+//	decodeV1(*decoder)   reads them back
+//
+// and JSON tags for version 0. The kind's encodeX and decodeX call them
+// directly, not through an interface, so the stored value stays on the
+// stack.
 
-// encodeStored returns v as stored in the current version.
-func encodeStored(k recordKind, v storedValue) []byte {
+// newStoredEncoder starts a value of kind k in the current version; its
+// done returns the value.
+func newStoredEncoder(k recordKind) *encoder {
 	e := encoders.Get().(*encoder)
 	e.b = append(e.b[:0], storedMarker)
 	e.b = binary.AppendUvarint(e.b, storedV1)
 	e.b = append(e.b, k.tag)
-	v.encodeV1(e)
+	return e
+}
+
+// done returns the value written and releases e.
+func (e *encoder) done() []byte {
 	// bbolt keeps the value until the commit, so it gets its own exact-size
 	// copy and the scratch buffer goes back to the pool.
 	out := make([]byte, len(e.b))
@@ -126,32 +133,29 @@ const maxPooledEncoder = 64 << 10
 
 var encoders = sync.Pool{New: func() any { return &encoder{b: make([]byte, 0, 1024)} }}
 
-// decodeStored fills v from data, the value of record id of kind k, of any
-// version this writ knows. data may be bbolt's memory: v keeps nothing of it.
-func decodeStored(k recordKind, id string, data []byte, v storedValue) error {
-	fail := func(version uint64, reason string, err error) error {
-		return &storedError{kind: k.name, id: id, version: version, reason: reason, err: err}
+// openStored reads the header of data, the value of record id of kind k.
+// v0 reports a version-0 value (decode it with decodeV0); otherwise d
+// reads the fields of the current version, and d.close ends the reading.
+// data may be bbolt's memory: d keeps a copy.
+func openStored(k recordKind, id string, data []byte) (d decoder, v0 bool, err error) {
+	fail := func(version uint64, reason string) error {
+		return &storedError{kind: k.name, id: id, version: version, reason: reason}
 	}
 	switch {
 	case len(data) == 0:
-		return fail(0, "is empty (corrupt)", nil)
+		return d, false, fail(0, "is empty (corrupt)")
 	case data[0] == '{':
-		// Version 0: the stored type's JSON tags are those of the broker
-		// struct as it was then.
-		if err := json.Unmarshal(data, v); err != nil {
-			return fail(0, "is not valid version-0 JSON (corrupt)", err)
-		}
-		return nil
+		return d, true, nil
 	case data[0] != storedMarker:
-		return fail(0, fmt.Sprintf("starts with byte %#02x, neither a format version nor JSON (corrupt)", data[0]), nil)
+		return d, false, fail(0, fmt.Sprintf("starts with byte %#02x, neither a format version nor JSON (corrupt)", data[0]))
 	}
 	version, n := binary.Uvarint(data[1:])
 	if n <= 0 {
-		return fail(0, "has a malformed format version (corrupt)", nil)
+		return d, false, fail(0, "has a malformed format version (corrupt)")
 	}
 	rest := data[1+n:]
 	if version != storedV1 {
-		return fail(version, "is of a format version this writ does not know (written by a newer writ? upgrade writ)", nil)
+		return d, false, fail(version, "is of a format version this writ does not know (written by a newer writ? upgrade writ)")
 	}
 	if len(rest) == 0 || rest[0] != k.tag {
 		got := "nothing"
@@ -161,16 +165,32 @@ func decodeStored(k recordKind, id string, data []byte, v storedValue) error {
 				got = "a stored " + other
 			}
 		}
-		return fail(version, "holds "+got+" instead of a "+k.name+" (corrupt or moved)", nil)
+		return d, false, fail(version, "holds "+got+" instead of a "+k.name+" (corrupt or moved)")
 	}
-	d := decoder{s: string(rest[1:]), base: len(data) - len(rest) + 1}
-	v.decodeV1(&d)
+	return decoder{s: string(rest[1:]), base: len(data) - len(rest) + 1, kind: k, id: id, version: version}, false, nil
+}
+
+// close ends reading a value: every byte read, no field broken.
+func (d *decoder) close() error {
 	if d.err == nil && d.off != len(d.s) {
 		d.fail("%d bytes follow the last field", len(d.s)-d.off)
 	}
 	if d.err != nil {
-		return fail(version, "is corrupt", d.err)
+		return &storedError{kind: d.kind.name, id: d.id, version: d.version, reason: "is corrupt", err: d.err}
 	}
+	return nil
+}
+
+// decodeV0 fills s from a version-0 value: JSON, read through the stored
+// type's tags, which are those of the broker struct as it was then, over
+// what s holds (as version 0's reader did).
+func decodeV0[S any](k recordKind, id string, data []byte, s *S) error {
+	v := new(S)
+	*v = *s
+	if err := json.Unmarshal(data, v); err != nil {
+		return &storedError{kind: k.name, id: id, reason: "is not valid version-0 JSON (corrupt)", err: err}
+	}
+	*s = *v
 	return nil
 }
 
@@ -263,6 +283,11 @@ type decoder struct {
 	off  int
 	base int // where s starts in the stored value, for errors
 	err  error
+
+	// What is read, for close's error.
+	kind    recordKind
+	id      string
+	version uint64
 }
 
 func (d *decoder) fail(format string, args ...any) {

@@ -113,14 +113,29 @@ func (s *storedGrant) decodeV1(d *decoder) {
 	s.AcceptedAfterEnd = d.int()
 }
 
+// read fills s from data, the value of grant id in any version.
+func (s *storedGrant) read(id string, data []byte) error {
+	d, v0, err := openStored(kindGrant, id, data)
+	switch {
+	case err != nil:
+		return err
+	case v0:
+		return decodeV0(kindGrant, id, data, s)
+	}
+	s.decodeV1(&d)
+	return d.close()
+}
+
 func encodeGrant(g *broker.Grant) []byte {
 	s := storedGrantOf(g)
-	return encodeStored(kindGrant, &s)
+	e := newStoredEncoder(kindGrant)
+	s.encodeV1(e)
+	return e.done()
 }
 
 func decodeGrant(id string, data []byte) (*broker.Grant, error) {
 	var s storedGrant
-	if err := decodeStored(kindGrant, id, data, &s); err != nil {
+	if err := s.read(id, data); err != nil {
 		return nil, err
 	}
 	return s.grant(), nil
@@ -166,14 +181,29 @@ func (s *storedToken) decodeV1(d *decoder) {
 	s.JKT = d.string()
 }
 
+// read fills s from data, the value of token id in any version.
+func (s *storedToken) read(id string, data []byte) error {
+	d, v0, err := openStored(kindToken, id, data)
+	switch {
+	case err != nil:
+		return err
+	case v0:
+		return decodeV0(kindToken, id, data, s)
+	}
+	s.decodeV1(&d)
+	return d.close()
+}
+
 func encodeToken(k *broker.Token) []byte {
 	s := storedTokenOf(k)
-	return encodeStored(kindToken, &s)
+	e := newStoredEncoder(kindToken)
+	s.encodeV1(e)
+	return e.done()
 }
 
 func decodeToken(id string, data []byte) (*broker.Token, error) {
 	var s storedToken
-	if err := decodeStored(kindToken, id, data, &s); err != nil {
+	if err := s.read(id, data); err != nil {
 		return nil, err
 	}
 	return s.token(), nil
@@ -225,14 +255,29 @@ func (s *storedRevocation) decodeV1(d *decoder) {
 	s.Grants = int64(d.intN())
 }
 
+// read fills s from data, the value of revocation id in any version.
+func (s *storedRevocation) read(id string, data []byte) error {
+	d, v0, err := openStored(kindRevocation, id, data)
+	switch {
+	case err != nil:
+		return err
+	case v0:
+		return decodeV0(kindRevocation, id, data, s)
+	}
+	s.decodeV1(&d)
+	return d.close()
+}
+
 func encodeRevocation(r *broker.Revocation) []byte {
 	s := storedRevocationOf(r)
-	return encodeStored(kindRevocation, &s)
+	e := newStoredEncoder(kindRevocation)
+	s.encodeV1(e)
+	return e.done()
 }
 
 func decodeRevocation(id string, data []byte) (*broker.Revocation, error) {
 	var s storedRevocation
-	if err := decodeStored(kindRevocation, id, data, &s); err != nil {
+	if err := s.read(id, data); err != nil {
 		return nil, err
 	}
 	return s.revocation(), nil

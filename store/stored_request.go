@@ -87,14 +87,29 @@ func (s *storedRequest) decodeV1(d *decoder) {
 	s.Approvals = decodeApprovals(d)
 }
 
+// read fills s from data, the value of request id in any version.
+func (s *storedRequest) read(id string, data []byte) error {
+	d, v0, err := openStored(kindRequest, id, data)
+	switch {
+	case err != nil:
+		return err
+	case v0:
+		return decodeV0(kindRequest, id, data, s)
+	}
+	s.decodeV1(&d)
+	return d.close()
+}
+
 func encodeRequest(r *broker.TaskRequest) []byte {
 	s := storedRequestOf(r)
-	return encodeStored(kindRequest, &s)
+	e := newStoredEncoder(kindRequest)
+	s.encodeV1(e)
+	return e.done()
 }
 
 func decodeRequest(id string, data []byte) (*broker.TaskRequest, error) {
 	var s storedRequest
-	if err := decodeStored(kindRequest, id, data, &s); err != nil {
+	if err := s.read(id, data); err != nil {
 		return nil, err
 	}
 	return s.request(), nil
@@ -159,14 +174,29 @@ func (s *storedDecision) decodeV1(d *decoder) {
 	}
 }
 
+// read fills s from data, the value of decision id in any version.
+func (s *storedDecision) read(id string, data []byte) error {
+	d, v0, err := openStored(kindDecision, id, data)
+	switch {
+	case err != nil:
+		return err
+	case v0:
+		return decodeV0(kindDecision, id, data, s)
+	}
+	s.decodeV1(&d)
+	return d.close()
+}
+
 func encodeDecision(x *broker.Decision) []byte {
 	s := storedDecisionOf(x)
-	return encodeStored(kindDecision, &s)
+	e := newStoredEncoder(kindDecision)
+	s.encodeV1(e)
+	return e.done()
 }
 
 func decodeDecision(id string, data []byte) (*broker.Decision, error) {
 	var s storedDecision
-	if err := decodeStored(kindDecision, id, data, &s); err != nil {
+	if err := s.read(id, data); err != nil {
 		return nil, err
 	}
 	return s.decision(), nil

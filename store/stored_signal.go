@@ -83,17 +83,32 @@ func (s *storedSignal) decodeV1(d *decoder) {
 	}
 }
 
+// read fills s from data, the value of signal id in any version.
+func (s *storedSignal) read(id string, data []byte) error {
+	d, v0, err := openStored(kindSignal, id, data)
+	switch {
+	case err != nil:
+		return err
+	case v0:
+		return decodeV0(kindSignal, id, data, s)
+	}
+	s.decodeV1(&d)
+	return d.close()
+}
+
 func encodeSignal(x *broker.Signal) ([]byte, error) {
 	s, err := storedSignalOf(x)
 	if err != nil {
 		return nil, err
 	}
-	return encodeStored(kindSignal, &s), nil
+	e := newStoredEncoder(kindSignal)
+	s.encodeV1(e)
+	return e.done(), nil
 }
 
 func decodeSignal(seq uint64, data []byte) (*broker.Signal, error) {
 	var s storedSignal
-	if err := decodeStored(kindSignal, strconv.FormatUint(seq, 10), data, &s); err != nil {
+	if err := s.read(strconv.FormatUint(seq, 10), data); err != nil {
 		return nil, err
 	}
 	return s.signal(), nil
@@ -116,19 +131,10 @@ func decodeRecord(ns, id string, data []byte) ([]byte, error) {
 		return append([]byte{}, data...), nil
 	}
 	if len(data) < 3 || data[1] != storedV1 || data[2] != kindRecord.tag {
-		var r rawRecord
-		if err := decodeStored(kindRecord, ns+"/"+id, data, &r); err != nil {
+		if _, _, err := openStored(kindRecord, ns+"/"+id, data); err != nil {
 			return nil, err
 		}
-		return nil, &storedError{kind: kindRecord.name, id: ns + "/" + id, reason: "is corrupt"}
+		return nil, &storedError{kind: kindRecord.name, id: ns + "/" + id, reason: "has a malformed header (corrupt)"}
 	}
 	return append([]byte{}, data[3:]...), nil
-}
-
-// rawRecord lets decodeStored check a record's header and name what is wrong.
-type rawRecord struct{}
-
-func (rawRecord) encodeV1(*encoder) {}
-func (r rawRecord) decodeV1(d *decoder) {
-	d.off = len(d.s)
 }

@@ -46,14 +46,29 @@ func (s *storedIssuer) decodeV1(d *decoder) {
 	s.Epochs = decodeEpochMarks(d)
 }
 
+// read fills s from data, the value of issuer id in any version.
+func (s *storedIssuer) read(id string, data []byte) error {
+	d, v0, err := openStored(kindIssuer, id, data)
+	switch {
+	case err != nil:
+		return err
+	case v0:
+		return decodeV0(kindIssuer, id, data, s)
+	}
+	s.decodeV1(&d)
+	return d.close()
+}
+
 func encodeIssuer(x broker.IssuerState) []byte {
 	s := storedIssuerOf(x)
-	return encodeStored(kindIssuer, &s)
+	e := newStoredEncoder(kindIssuer)
+	s.encodeV1(e)
+	return e.done()
 }
 
 func decodeIssuer(data []byte) (broker.IssuerState, error) {
 	var s storedIssuer
-	if err := decodeStored(kindIssuer, string(keyIssuerState), data, &s); err != nil {
+	if err := s.read(string(keyIssuerState), data); err != nil {
 		return broker.IssuerState{}, err
 	}
 	return s.issuer(), nil
@@ -99,16 +114,31 @@ func (s *storedAgent) decodeV1(d *decoder) {
 	s.Throttled = d.int()
 }
 
+// read fills s from data, the value of agent id in any version.
+func (s *storedAgent) read(id string, data []byte) error {
+	d, v0, err := openStored(kindAgent, id, data)
+	switch {
+	case err != nil:
+		return err
+	case v0:
+		return decodeV0(kindAgent, id, data, s)
+	}
+	s.decodeV1(&d)
+	return d.close()
+}
+
 func encodeAgent(x broker.AgentState) []byte {
 	s := storedAgentOf(x)
-	return encodeStored(kindAgent, &s)
+	e := newStoredEncoder(kindAgent)
+	s.encodeV1(e)
+	return e.done()
 }
 
 // decodeAgent reads the state of agent id. A version-0 value without an
 // id keeps the id it is stored under.
 func decodeAgent(id string, data []byte) (broker.AgentState, error) {
 	s := storedAgent{ID: id}
-	if err := decodeStored(kindAgent, id, data, &s); err != nil {
+	if err := s.read(id, data); err != nil {
 		return broker.AgentState{ID: id}, err
 	}
 	return s.agent(), nil
@@ -150,14 +180,29 @@ func (s *storedSigningKey) decodeV1(d *decoder) {
 	s.RemoveAt = d.time()
 }
 
+// read fills s from data, the value of signingkey id in any version.
+func (s *storedSigningKey) read(id string, data []byte) error {
+	d, v0, err := openStored(kindSigningKey, id, data)
+	switch {
+	case err != nil:
+		return err
+	case v0:
+		return decodeV0(kindSigningKey, id, data, s)
+	}
+	s.decodeV1(&d)
+	return d.close()
+}
+
 func encodeSigningKey(k broker.SigningKey) []byte {
 	s := storedSigningKeyOf(k)
-	return encodeStored(kindSigningKey, &s)
+	e := newStoredEncoder(kindSigningKey)
+	s.encodeV1(e)
+	return e.done()
 }
 
 func decodeSigningKey(id string, data []byte) (broker.SigningKey, error) {
 	var s storedSigningKey
-	if err := decodeStored(kindSigningKey, id, data, &s); err != nil {
+	if err := s.read(id, data); err != nil {
 		return broker.SigningKey{}, err
 	}
 	return s.signingKey(), nil
