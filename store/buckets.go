@@ -52,7 +52,8 @@ var (
 	// bucketRevocations: revocation id → storedRevocation (broker.Revocation).
 	bucketRevocations = []byte("revocations")
 
-	// bucketAudit: seq → broker.AuditEntry, hash-chained. Append-only, so
+	// bucketAudit: seq → a broker.AuditEntry's links and its bytes as hashed
+	// (version 2, see storedAudit in audit.go), hash-chained. Append-only, so
 	// written with FillPercent 0.9.
 	bucketAudit = []byte("audit")
 

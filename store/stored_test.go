@@ -1,6 +1,7 @@
 package store
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -268,5 +269,28 @@ func TestCorruptRecordThroughTx(t *testing.T) {
 	err = s.Update(t.Context(), func(tx broker.Tx) error { return tx.PutGrant(sampleGrant("g1", "a", broker.GrantRevoked, t0)) })
 	if err == nil || !strings.Contains(err.Error(), `stored grant "g1"`) {
 		t.Errorf("PutGrant over a corrupt grant: %v", err)
+	}
+}
+
+// TestRecordEnvelope: a namespace record keeps the caller's bytes exactly
+// (none, empty, or starting with the marker byte), a version-0 record is
+// its bytes, and a record of an unknown version is refused by name.
+func TestRecordEnvelope(t *testing.T) {
+	for _, v := range [][]byte{nil, {}, []byte(`{"a":1}`), {storedMarker, 1, 'x'}} {
+		got, err := decodeRecord("ns", "id", encodeRecord(v))
+		if err != nil || !bytes.Equal(got, v) || got == nil {
+			t.Errorf("record %q reads back as %q, %v", v, got, err)
+		}
+	}
+	if got, err := decodeRecord("ns", "id", []byte("17")); err != nil || string(got) != "17" {
+		t.Errorf("version-0 record reads as %q, %v", got, err)
+	}
+	_, err := decodeRecord("ssf.cursor", "s1", []byte{storedMarker, 5, 'x', '1'})
+	if want := `stored record "ssf.cursor/s1" (format version 5) is of a format version this writ does not know`; err == nil || !strings.Contains(err.Error(), want) {
+		t.Errorf("future record: %v, want %q", err, want)
+	}
+	_, err = decodeRecord("ssf.cursor", "s1", encodeGrant(fixtureGrant()))
+	if want := `stored record "ssf.cursor/s1" (format version 1) holds a stored grant instead of a record`; err == nil || !strings.Contains(err.Error(), want) {
+		t.Errorf("grant as a record: %v, want %q", err, want)
 	}
 }
