@@ -26,6 +26,10 @@ type Config struct {
 	// host names that revocation-feed push delivery may reach; every
 	// other non-public address is refused (issue 10). Read by broker/ssf.
 	PushAllow []string
+	// FeedStreamsPerReceiver bounds the revocation-feed streams one
+	// resource server may hold (one per replica); zero leaves broker/ssf's
+	// default. Read by broker/ssf.
+	FeedStreamsPerReceiver int
 }
 
 // Limits bound every request and grant.

@@ -14,7 +14,16 @@ import (
 type Introspection struct {
 	Active bool
 	Claims *AccessClaims
-	Grant  *Grant
+	// Grant is the token's grant as the store holds it, shared with
+	// other callers: it must not be modified.
+	Grant *Grant
+	// JTI is the token's jti once its signature verified, for logs.
+	JTI string
+	// Token is an active token's claims as signed, shared with other
+	// callers: it must not be modified. The same token asked about again
+	// while its grant is unchanged gives the same Token and Grant, so
+	// (Token, Grant) may key anything derived from the answer.
+	Token *AccessClaims
 	// Why says why an inactive token is inactive, for logs and the console;
 	// it is never sent to the caller (RFC 7662 §2.2).
 	Why string
@@ -28,7 +37,8 @@ func (s *Service) VerifyAccessToken(raw string) (*AccessClaims, error) {
 	if len(raw) > 16<<10 || strings.Count(raw, ".") != 2 {
 		return nil, Errorf(EINVALID, "not a compact JWT")
 	}
-	if c, ok := s.tokens.get(raw); ok {
+	digest := tokenDigest(raw)
+	if c, ok := s.tokens.get(digest, s.keys.holds); ok {
 		return c, nil
 	}
 	jws, err := jose.ParseSignedCompact(raw, accessAlgs)
@@ -57,7 +67,7 @@ func (s *Service) VerifyAccessToken(raw string) (*AccessClaims, error) {
 	if c.Issuer != s.opts.Issuer {
 		return nil, Errorf(EINVALID, "token issued by %q", c.Issuer)
 	}
-	s.tokens.put(raw, &c, s.now())
+	s.tokens.put(digest, h.KeyID, &c)
 	return &c, nil
 }
 
@@ -65,36 +75,63 @@ func (s *Service) VerifyAccessToken(raw string) (*AccessClaims, error) {
 // records the call as a use of its grant. Expired, revoked, frozen-epoch,
 // foreign and malformed tokens are all simply inactive.
 func (s *Service) Introspect(ctx context.Context, raw string) (*Introspection, error) {
+	return s.IntrospectFor(ctx, raw, nil)
+}
+
+// IntrospectFor is Introspect for a caller that may only learn about the
+// tokens of some audiences: a token whose audience mayAsk refuses (nil
+// refuses none) is inactive to it and is not recorded as a use of its
+// grant. The token is verified once for both checks.
+func (s *Service) IntrospectFor(ctx context.Context, raw string, mayAsk func(aud string) bool) (*Introspection, error) {
 	c, err := s.VerifyAccessToken(raw)
 	if err != nil {
 		return &Introspection{Why: ErrorMessage(err)}, nil
 	}
-	now := s.now()
-	var g *Grant
-	err = s.store.View(ctx, func(tx TxReader) error {
-		var err error
-		g, err = tx.Grant(c.SID)
-		return err
-	})
-	if ErrorCode(err) == ENOTFOUND {
-		return &Introspection{Why: "no such grant"}, nil
+	if mayAsk != nil && !mayAsk(c.Audience) {
+		return &Introspection{JTI: c.JTI, Why: "the token is for another audience"}, nil
 	}
+	now := s.now()
+	g, err := s.introspectedGrant(ctx, c.SID)
 	if err != nil {
+		if ErrorCode(err) == ENOTFOUND {
+			return &Introspection{JTI: c.JTI, Why: "no such grant"}, nil
+		}
 		return nil, err
 	}
 	if g.TokenJTI != c.JTI {
-		return &Introspection{Why: "token is not the one minted for its grant", Grant: g}, nil
+		return &Introspection{JTI: c.JTI, Why: "token is not the one minted for its grant", Grant: g}, nil
 	}
 	if now.Unix() >= c.Expiry {
 		s.usage.record(g.ID, now, false, true, "expired")
-		return &Introspection{Why: "expired", Grant: g}, nil
+		return &Introspection{JTI: c.JTI, Why: "expired", Grant: g}, nil
 	}
 	if st := StatusOf(g, s.IssuerState(), s.agentState(g.AgentID), now); !st.Live() {
 		s.usage.record(g.ID, now, false, true, string(st.Cause.Kind))
-		return &Introspection{Why: "grant " + st.Why(), Grant: g}, nil
+		return &Introspection{JTI: c.JTI, Why: "grant " + st.Why(), Grant: g}, nil
 	}
 	s.usage.record(g.ID, now, true, false, "")
-	return &Introspection{Active: true, Claims: withGrantTerms(c, g), Grant: g}, nil
+	return &Introspection{Active: true, JTI: c.JTI, Claims: withGrantTerms(c, g), Grant: g, Token: c}, nil
+}
+
+// introspectedGrant returns the grant id from the grant cache, or reads it
+// from the store and keeps it there. The cache holds what the store holds
+// (grantcache.go); whether the grant is live is judged by the caller.
+func (s *Service) introspectedGrant(ctx context.Context, id string) (*Grant, error) {
+	if g, ok := s.grants.get(id); ok {
+		return g, nil
+	}
+	gen := s.grants.generation()
+	var g *Grant
+	err := s.store.View(ctx, func(tx TxReader) error {
+		var err error
+		g, err = tx.Grant(id)
+		return err
+	})
+	if err != nil {
+		return nil, err
+	}
+	s.grants.put(g, gen)
+	return g, nil
 }
 
 // withGrantTerms returns the claims as the grant stands now: an operator

@@ -75,6 +75,8 @@ type Service struct {
 	// tokens and clientTokens cache verified task and client tokens.
 	tokens       *verifiedCache[AccessClaims]
 	clientTokens *verifiedCache[ClientClaims]
+	// grants caches the grants introspection reads (grantcache.go).
+	grants *grantCache
 
 	mu     sync.Mutex
 	subs   map[chan Event]struct{}
@@ -123,8 +125,10 @@ func New(ctx context.Context, cfg *Config, st Store, opts Options) (*Service, er
 	if opts.KeyRetention == 0 {
 		opts.KeyRetention = 10 * time.Minute
 	}
+	grants := newGrantCache(maxCachedGrants)
+	st = watchGrants(st, grants)
 	s := &Service{
-		cfg: cfg, store: st, opts: opts,
+		cfg: cfg, store: st, opts: opts, grants: grants,
 		now: opts.Now, rand: opts.Rand, log: opts.Logger, policy: opts.Policy,
 		subs:           make(map[chan Event]struct{}),
 		agents:         make(map[string]AgentState),
@@ -156,8 +160,8 @@ func New(ctx context.Context, cfg *Config, st Store, opts Options) (*Service, er
 	s.limiter = newLimiter(opts.SubmitRate, opts.SubmitBurst, s.submitLimitOf)
 	s.polls = newPollTracker()
 	s.usage = newUsageRecorder()
-	s.tokens = newVerifiedCache(100_000, func(c *AccessClaims) int64 { return c.Expiry })
-	s.clientTokens = newVerifiedCache(10_000, func(c *ClientClaims) int64 { return c.Expiry })
+	s.tokens = newVerifiedCache[AccessClaims](100_000)
+	s.clientTokens = newVerifiedCache[ClientClaims](10_000)
 	keys, err := s.loadKeys(ctx)
 	if err != nil {
 		return nil, err

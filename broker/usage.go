@@ -50,11 +50,17 @@ func addBounded(list []string, v string, limit int) []string {
 
 func newUsageRecorder() *usageRecorder { return &usageRecorder{m: make(map[string]*usage)} }
 
+// Who reports the uses writ sees itself, and where; merge only reads them.
+var (
+	introspectionReporters = []string{"introspection"}
+	introspectionEndpoints = []string{"POST /introspect"}
+)
+
 // record counts one use of a grant seen by writ itself (introspection),
 // accepted or refused (for reason), made while the grant was live or
 // after it ended.
 func (u *usageRecorder) record(grantID string, at time.Time, accepted, afterEnd bool, reason string) {
-	d := usage{first: at, last: at, reporters: []string{"introspection"}, endpoints: []string{"POST /introspect"}}
+	d := usage{first: at, last: at, reporters: introspectionReporters, endpoints: introspectionEndpoints}
 	switch {
 	case afterEnd && accepted:
 		d.afterEndAccepted = 1

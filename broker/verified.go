@@ -1,42 +1,68 @@
 package broker
 
 import (
+	"crypto/sha256"
 	"sync"
-	"time"
 )
 
-// verifiedCache remembers tokens whose signature has been checked, keyed
-// by the token's text, so each is verified once (a signature check costs
-// ~60 µs) and afterwards only looked up. Bounded: when full, expired
-// entries go first, then arbitrary ones, which are simply verified again
-// on their next use.
+// verifiedCache remembers tokens whose signature has been checked, so each
+// is verified once (a signature check costs ~60 µs) and afterwards only
+// looked up. Entries are keyed by the SHA-256 of the token's exact bytes,
+// so the cache holds no token and a lookup matches only the very token
+// that was verified; each remembers the kid that verified it, and a hit
+// counts only while that key is still the issuer's (keyed), so a token of
+// a key that was removed is refused warm exactly as cold. Bounded: when
+// full, an eighth of it goes, arbitrary entries (evictEighth); expiry is
+// checked by the callers on every use.
 type verifiedCache[C any] struct {
-	mu     sync.RWMutex
-	max    int
-	expiry func(*C) int64 // the claims' exp, in Unix seconds
-	m      map[string]*C
+	mu  sync.RWMutex
+	max int
+	m   map[[sha256.Size]byte]verified[C]
 }
 
-func newVerifiedCache[C any](max int, expiry func(*C) int64) *verifiedCache[C] {
-	return &verifiedCache[C]{max: max, expiry: expiry, m: make(map[string]*C)}
+type verified[C any] struct {
+	claims *C
+	kid    string
 }
 
-func (c *verifiedCache[C]) get(raw string) (*C, bool) {
+func newVerifiedCache[C any](max int) *verifiedCache[C] {
+	return &verifiedCache[C]{max: max, m: make(map[[sha256.Size]byte]verified[C])}
+}
+
+// tokenDigest is the cache key of a token. Tokens of ordinary size are
+// hashed from a copy on the stack, so a lookup allocates nothing.
+func tokenDigest(raw string) [sha256.Size]byte {
+	var buf [2048]byte
+	if len(raw) <= len(buf) {
+		return sha256.Sum256(buf[:copy(buf[:], raw)])
+	}
+	return sha256.Sum256([]byte(raw))
+}
+
+// get returns the claims of the token whose digest is d if it was verified
+// by a key keyed still accepts.
+func (c *verifiedCache[C]) get(d [sha256.Size]byte, keyed func(kid string) bool) (*C, bool) {
 	c.mu.RLock()
-	defer c.mu.RUnlock()
-	v, ok := c.m[raw]
-	return v, ok
+	v, ok := c.m[d]
+	c.mu.RUnlock()
+	if !ok || !keyed(v.kid) {
+		return nil, false
+	}
+	return v.claims, true
 }
 
-func (c *verifiedCache[C]) put(raw string, v *C, now time.Time) {
+func (c *verifiedCache[C]) put(d [sha256.Size]byte, kid string, v *C) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if len(c.m) >= c.max {
-		for k, old := range c.m {
-			if c.expiry(old) <= now.Unix() || len(c.m) >= c.max {
-				delete(c.m, k)
-			}
-		}
+	if _, ok := c.m[d]; !ok && len(c.m) >= c.max {
+		evictEighth(c.m, c.max)
 	}
-	c.m[raw] = v
+	c.m[d] = verified[C]{claims: v, kid: kid}
+}
+
+// holds reports whether kid is one of the issuer's keys, current or
+// retired and still published.
+func (kr *keyring) holds(kid string) bool {
+	_, ok := kr.key(kid)
+	return ok
 }

@@ -61,7 +61,8 @@ func TestBenchEndToEnd(t *testing.T) {
 		if s := sum.Startup; s == nil || s.WithAudit.AuditEntries != 3000 || len(s.WithAudit.Starts) != 1 || s.WithAudit.Medianms <= 0 || len(s.Empty.Starts) != 1 {
 			t.Errorf("startup: %+v", sum.Startup)
 		}
-		if g := sum.Guards; g == nil || g.Guards != 6 || g.Processes != 2 || g.Rounds != 2 || g.P50ms <= 0 {
+		if g := sum.Guards; g == nil || g.Guards != 6 || g.Processes != 2 || g.Rounds != 2 || g.P50ms <= 0 || g.P90ms < g.P50ms ||
+			g.ServerCPUms < 0 || g.GuardCPUms < 0 {
 			t.Errorf("revoke-guards: %+v", sum.Guards)
 		}
 		if sum.Machine.CPUs <= 0 || sum.Machine.Go == "" || sum.Seeded.Grants != 300 || sum.Seeded.AuditEntries != 3000 {

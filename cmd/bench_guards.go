@@ -8,21 +8,24 @@ import (
 	"os/exec"
 	"os/signal"
 	"path/filepath"
+	"runtime/pprof"
 	"syscall"
 	"time"
 
 	"github.com/spf13/cobra"
 
 	"github.com/writhq/writ/broker/load"
+	"github.com/writhq/writ/broker/ssf"
 )
 
-// maxBenchGuards is the most guards the revoke-guards phase runs: writ's
-// transmitter keeps at most 256 streams per receiver, and every guard of
-// the load resource is the same receiver.
-const maxBenchGuards = 256
+// maxBenchGuards is the most guards the revoke-guards phase runs: every
+// guard of the load resource is the same receiver (a resource server of
+// that many replicas), and writ serve keeps that many streams per receiver
+// unless configured otherwise.
+const maxBenchGuards = ssf.DefaultMaxStreamsPerReceiver
 
 func init() {
-	var spec string
+	var spec, cpuprofile string
 	c := &cobra.Command{
 		Use:    "bench-guards --spec FILE",
 		Short:  "A guard process of writ bench's revoke-guards phase (started by writ bench)",
@@ -37,19 +40,46 @@ func init() {
 			if err := json.Unmarshal(b, &s); err != nil {
 				return fmt.Errorf("%s: %w", spec, err)
 			}
+			if cpuprofile != "" {
+				f, err := os.Create(cpuprofile)
+				if err != nil {
+					return err
+				}
+				defer f.Close()
+				if err := pprof.StartCPUProfile(f); err != nil {
+					return err
+				}
+				defer pprof.StopCPUProfile()
+			}
 			ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
 			defer stop()
 			return load.RunGuards(ctx, s, cmd.InOrStdin(), cmd.OutOrStdout())
 		},
 	}
 	c.Flags().StringVar(&spec, "spec", "", "the guards to run, as JSON (written by writ bench)")
+	c.Flags().StringVar(&cpuprofile, "cpuprofile", "", "write a CPU profile of this guard process to this file")
 	rootCmd.AddCommand(c)
 }
 
 // guardsPhase starts a writ serve child and --guard-procs guard processes
 // sharing --guards guards, and times revoke → refused over --rounds.
 func (b *bencher) guardsPhase(ctx context.Context) error {
-	child, err := startServeChild(ctx, b.dir, filepath.Join(b.dir, "guards.db"), b.setup)
+	// With --profile, writ serve and every guard process write a CPU
+	// profile of the phase.
+	profile := func(name string) []string {
+		if b.f.profile == "" {
+			return nil
+		}
+		path := filepath.Join(b.f.profile, fmt.Sprintf("%s-%s.cpu.pprof", name, time.Now().UTC().Format("20060102T150405Z")))
+		fmt.Fprintf(b.progress, "writ bench: CPU profile of %s in %s\n", name, path)
+		return []string{"--cpuprofile", path}
+	}
+	if b.f.profile != "" {
+		if err := os.MkdirAll(b.f.profile, 0o700); err != nil {
+			return fmt.Errorf("--profile: %w", err)
+		}
+	}
+	child, err := startServeChild(ctx, b.dir, filepath.Join(b.dir, "guards.db"), b.setup, profile("writ-serve-guards")...)
 	if err != nil {
 		return err
 	}
@@ -78,7 +108,7 @@ func (b *bencher) guardsPhase(ctx context.Context) error {
 		if err := os.WriteFile(path, spec, 0o600); err != nil {
 			return err
 		}
-		c := exec.Command(exe, "bench-guards", "--spec", path)
+		c := exec.Command(exe, append([]string{"bench-guards", "--spec", path}, profile(fmt.Sprintf("guard-process-%d", i))...)...)
 		c.Env = childEnv()
 		stopWithParent(c)
 		c.Stderr = os.Stderr
@@ -102,16 +132,31 @@ func (b *bencher) guardsPhase(ctx context.Context) error {
 			_ = c.Process.Kill()
 			return fmt.Errorf("guard process %d: %w%s", i, err, child.logTail())
 		}
+		p.PID = c.Process.Pid
 		procs = append(procs, p)
 	}
 	fmt.Fprintf(b.progress, "writ bench: %d guards in %d processes subscribed in %s\n", b.f.guards, len(procs), time.Since(t0).Round(time.Millisecond))
-	times, err := load.RevokeToRefused(ctx, b.options("writ", child.issuer, child.pid()), procs, b.f.rounds)
+	got, err := load.RevokeToRefused(ctx, b.options("writ", child.issuer, child.pid()), procs, b.f.rounds)
 	if err != nil {
 		return fmt.Errorf("revoke-guards: %w%s", err, child.logTail())
 	}
-	r := newRevokeAllTimes(0, times)
-	b.sum.Guards = &guardsResult{Guards: b.f.guards, Processes: len(procs), Rounds: len(times), P50ms: r.P50ms, P99ms: r.P99ms, Maxms: r.Maxms}
+	b.sum.Guards = newGuardsResult(b.f.guards, len(procs), got)
 	return child.stop()
+}
+
+func newGuardsResult(guards, procs int, got *load.GuardRounds) *guardsResult {
+	ds := got.Times
+	r := &guardsResult{Guards: guards, Processes: procs, Rounds: len(ds),
+		P50ms: msf(load.Percentile(ds, 0.5)), P90ms: msf(load.Percentile(ds, 0.9)),
+		P99ms: msf(load.Percentile(ds, 0.99)), Maxms: msf(load.Percentile(ds, 1)),
+		ServerCPUms: -1, GuardCPUms: -1}
+	if n := time.Duration(len(ds)); n > 0 && got.ServerCPU >= 0 {
+		r.ServerCPUms = msf(got.ServerCPU / n)
+	}
+	if n := time.Duration(len(ds)); n > 0 && got.GuardCPU >= 0 {
+		r.GuardCPUms = msf(got.GuardCPU / n)
+	}
+	return r
 }
 
 // guardsResult is what the revoke-guards phase measured.
@@ -120,6 +165,12 @@ type guardsResult struct {
 	Processes int     `json:"processes"`
 	Rounds    int     `json:"rounds"`
 	P50ms     float64 `json:"p50_ms"`
+	P90ms     float64 `json:"p90_ms"`
 	P99ms     float64 `json:"p99_ms"`
 	Maxms     float64 `json:"max_ms"`
+	// ServerCPUms and GuardCPUms are the CPU the server and all the guard
+	// processes used per round, from the /revoke request to the last
+	// refusal (read from /proc, in 10 ms ticks); -1 when unknown.
+	ServerCPUms float64 `json:"server_cpu_ms_per_round"`
+	GuardCPUms  float64 `json:"guard_cpu_ms_per_round"`
 }

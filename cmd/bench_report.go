@@ -282,8 +282,8 @@ func (s *benchSummary) writeTable(out io.Writer) {
 		}
 	}
 	if g := s.Guards; g != nil {
-		fmt.Fprintf(out, "revoke → refused: %d guards in %d processes: ×%d p50 %.2f ms, p99 %.2f ms, max %.2f ms (from the agent's /revoke request to the last refusal)\n",
-			g.Guards, g.Processes, g.Rounds, g.P50ms, g.P99ms, g.Maxms)
+		fmt.Fprintf(out, "revoke → refused: %d guards in %d processes: ×%d p50 %.2f ms, p90 %.2f ms, p99 %.2f ms, max %.2f ms (from the agent's /revoke request to the last refusal); CPU per round: server %.0f ms, guard processes %.0f ms\n",
+			g.Guards, g.Processes, g.Rounds, g.P50ms, g.P90ms, g.P99ms, g.Maxms, g.ServerCPUms, g.GuardCPUms)
 	}
 	if st := s.Startup; st != nil {
 		for _, t := range []startupTimes{st.WithAudit, st.Empty} {

@@ -28,9 +28,10 @@ func mountSSF(srv *httpapi.Server, env *brokerEnv) error {
 		return fmt.Errorf("revocation feed: push_allow: %w", err)
 	}
 	t, err := ssf.New(context.Background(), env.Service, ssf.Options{
-		Egress:       egress,
-		Logger:       env.Log,
-		Authenticate: func(r *http.Request) (string, error) { return authenticateReceiver(srv, r) },
+		Egress:                egress,
+		MaxStreamsPerReceiver: env.Service.Config().FeedStreamsPerReceiver,
+		Logger:                env.Log,
+		Authenticate:          func(r *http.Request) (string, error) { return authenticateReceiver(srv, r) },
 		// Receivers are resource servers, each known by its resource URI:
 		// one learns only of the grants for its own resource.
 		// Resources are exact: a grant's events go to its own resource's receivers only.

@@ -1,6 +1,7 @@
 package store
 
 import (
+	"encoding/binary"
 	"errors"
 	"fmt"
 
@@ -11,28 +12,29 @@ import (
 
 // Every bucket of a writ store, with its key and value layout. Keys are
 // big-endian or fixed-width so a cursor scan comes out in order; values are
-// the JSON of the broker type unless noted. "time" in a key is 8 bytes, see
+// the stored type of the broker type named (stored.go: versioned, version 0
+// being the broker struct's JSON) unless noted. "time" in a key is 8 bytes, see
 // timeKey; "seq" is a big-endian uint64; ‖ is concatenation.
 var (
 	// bucketMeta identifies the file: "magic" → "writ"; "schema" → the
 	// schema version, big-endian uint32.
 	bucketMeta = []byte("meta")
 
-	// bucketIssuer: "state" → broker.IssuerState.
+	// bucketIssuer: "state" → storedIssuer (broker.IssuerState).
 	bucketIssuer = []byte("issuer")
 
-	// bucketAgents: agent id → broker.AgentState.
+	// bucketAgents: agent id → storedAgent (broker.AgentState).
 	bucketAgents = []byte("agents")
 
-	// bucketRequests: request id → broker.TaskRequest.
+	// bucketRequests: request id → storedRequest (broker.TaskRequest).
 	bucketRequests = []byte("requests")
 	// bucketRequestsPending: time(CreatedAt) ‖ request id → empty. Pending requests only.
 	bucketRequestsPending = []byte("requests_pending")
 
-	// bucketDecisions: decision id → broker.Decision.
+	// bucketDecisions: decision id → storedDecision (broker.Decision).
 	bucketDecisions = []byte("decisions")
 
-	// bucketGrants: grant id → broker.Grant.
+	// bucketGrants: grant id → storedGrant (broker.Grant).
 	bucketGrants = []byte("grants")
 	// bucketGrantsByCreated: time(CreatedAt) ‖ grant id → empty. Every grant.
 	bucketGrantsByCreated = []byte("grants_by_created")
@@ -44,25 +46,27 @@ var (
 	// at its ExpiresAt).
 	bucketDue = []byte("due")
 
-	// bucketTokens: jti → broker.Token.
+	// bucketTokens: jti → storedToken (broker.Token).
 	bucketTokens = []byte("tokens")
 
-	// bucketRevocations: revocation id → broker.Revocation.
+	// bucketRevocations: revocation id → storedRevocation (broker.Revocation).
 	bucketRevocations = []byte("revocations")
 
-	// bucketAudit: seq → broker.AuditEntry, hash-chained. Append-only, so
+	// bucketAudit: seq → a broker.AuditEntry's links and its bytes as hashed
+	// (version 2, see storedAudit in audit.go), hash-chained. Append-only, so
 	// written with FillPercent 0.9.
 	bucketAudit = []byte("audit")
 
-	// bucketSignals: seq → broker.Signal, the revocation feed. Append-mostly,
+	// bucketSignals: seq → storedSignal (broker.Signal), the revocation feed. Append-mostly,
 	// FillPercent 0.9. The bucket's sequence holds the last Seq assigned.
 	bucketSignals = []byte("signals")
 
-	// bucketSigningKeys: kid → broker.SigningKey (with its private JWK).
+	// bucketSigningKeys: kid → storedSigningKey (broker.SigningKey, with its private JWK).
 	bucketSigningKeys = []byte("signing_keys")
 
 	// bucketRecords holds one nested bucket per broker.RecordNamespaces
-	// entry, named by the namespace: record id → the caller's opaque bytes.
+	// entry, named by the namespace: record id → the caller's opaque bytes behind a
+	// version header (encodeRecord).
 	bucketRecords = []byte("records")
 )
 
@@ -92,8 +96,13 @@ var (
 const magic = "writ"
 
 // schemaVersion is the layout this code reads and writes. Bump it, and add
-// a migration in ensureBuckets, when a change needs existing data rewritten.
-const schemaVersion uint32 = 1
+// a migration in ensureBuckets, when a change needs existing data rewritten,
+// or when an older writ could not read what this one writes.
+//
+// 2: records are stored types (stored.go). A schema-1 store is read as it
+// is (its records are version 0) and marked 2 when opened for writing, so
+// a writ of schema 1 refuses it plainly instead of failing on each record.
+const schemaVersion uint32 = 2
 
 // appendFill is the FillPercent of append-only buckets: pages are filled
 // fuller because nothing is inserted between existing keys.
@@ -117,7 +126,14 @@ func missingBuckets(tx *bolt.Tx) bool {
 			return true
 		}
 	}
-	return false
+	return olderSchema(tx.Bucket(bucketMeta))
+}
+
+// olderSchema reports whether the store is marked with a schema older
+// than schemaVersion (open has checked the value is well formed).
+func olderSchema(meta *bolt.Bucket) bool {
+	v := meta.Get(keySchema)
+	return len(v) == 4 && binary.BigEndian.Uint32(v) < schemaVersion
 }
 
 // ensureBuckets creates every bucket that is missing, drops obsolete ones,
@@ -147,7 +163,7 @@ func ensureBuckets(tx *bolt.Tx) error {
 			return fmt.Errorf("write store magic: %w", err)
 		}
 	}
-	if meta.Get(keySchema) == nil {
+	if meta.Get(keySchema) == nil || olderSchema(meta) {
 		if err := meta.Put(keySchema, schemaValue(schemaVersion)); err != nil {
 			return fmt.Errorf("write store schema: %w", err)
 		}

@@ -8,11 +8,11 @@ import (
 
 // Grant returns the grant with the given id.
 func (t *tx) Grant(id string) (*broker.Grant, error) {
-	g := new(broker.Grant)
-	if err := t.get(bucketGrants, "grant", id, g); err != nil {
+	v, err := t.storedValueOf(bucketGrants, kindGrant, id)
+	if err != nil {
 		return nil, err
 	}
-	return g, nil
+	return decodeGrant(id, v)
 }
 
 // PutGrant writes g and moves its index keys to match its state.
@@ -24,13 +24,13 @@ func (t *tx) PutGrant(g *broker.Grant) error {
 		// The agent index separates the agent id from the rest with 0x00.
 		return broker.Errorf(broker.EINVALID, "grant %q: agent id contains a NUL byte", g.ID)
 	}
-	prev := new(broker.Grant)
-	found, err := t.put(bucketGrants, "grant", g.ID, g, prev)
+	var prev *broker.Grant
+	err := t.putStored(bucketGrants, kindGrant, g.ID, encodeGrant(g), func(old []byte) (err error) {
+		prev, err = decodeGrant(g.ID, old)
+		return err
+	})
 	if err != nil {
 		return err
-	}
-	if !found {
-		prev = nil
 	}
 	return t.reindex(grantIndex(prev), grantIndex(g))
 }
@@ -73,11 +73,11 @@ func (t *tx) forEachGrantIn(index, prefix []byte, fn func(*broker.Grant) error) 
 
 // Token returns the record of the token with the given jti.
 func (t *tx) Token(jti string) (*broker.Token, error) {
-	k := new(broker.Token)
-	if err := t.get(bucketTokens, "token", jti, k); err != nil {
+	v, err := t.storedValueOf(bucketTokens, kindToken, jti)
+	if err != nil {
 		return nil, err
 	}
-	return k, nil
+	return decodeToken(jti, v)
 }
 
 // PutToken writes k.
@@ -85,8 +85,7 @@ func (t *tx) PutToken(k *broker.Token) error {
 	if k == nil {
 		return broker.Errorf(broker.EINVALID, "no token to write")
 	}
-	_, err := t.put(bucketTokens, "token", k.JTI, k, nil)
-	return err
+	return t.putStored(bucketTokens, kindToken, k.JTI, encodeToken(k), nil)
 }
 
 // PutRevocation writes r.
@@ -94,6 +93,5 @@ func (t *tx) PutRevocation(r *broker.Revocation) error {
 	if r == nil {
 		return broker.Errorf(broker.EINVALID, "no revocation to write")
 	}
-	_, err := t.put(bucketRevocations, "revocation", r.ID, r, nil)
-	return err
+	return t.putStored(bucketRevocations, kindRevocation, r.ID, encodeRevocation(r), nil)
 }

@@ -1,7 +1,6 @@
 package store
 
 import (
-	"bytes"
 	"fmt"
 
 	bolt "go.etcd.io/bbolt"
@@ -33,7 +32,7 @@ func (t *tx) Record(ns, id string) ([]byte, error) {
 	if v == nil {
 		return nil, broker.Errorf(broker.ENOTFOUND, "%s record %q not found", ns, id)
 	}
-	return bytes.Clone(v), nil
+	return decodeRecord(ns, id, v)
 }
 
 // PutRecord writes record id in namespace ns.
@@ -48,10 +47,7 @@ func (t *tx) PutRecord(ns, id string, value []byte) error {
 	if !t.tx.Writable() {
 		return ErrReadOnlyTx
 	}
-	if value == nil {
-		value = []byte{} // bbolt stores nil as empty; Record must still find it
-	}
-	if err := b.Put([]byte(id), value); err != nil {
+	if err := b.Put([]byte(id), encodeRecord(value)); err != nil {
 		return fmt.Errorf("write %s record %q: %w", ns, id, err)
 	}
 	return nil
@@ -84,6 +80,11 @@ func (t *tx) ForEachRecord(ns string, fn func(id string, value []byte) error) er
 		return err
 	}
 	return t.scan(b, nil, func(k, v []byte) (bool, error) {
-		return true, fn(string(k), bytes.Clone(v))
+		id := string(k)
+		value, err := decodeRecord(ns, id, v)
+		if err != nil {
+			return false, err
+		}
+		return true, fn(id, value)
 	})
 }

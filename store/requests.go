@@ -6,11 +6,11 @@ import (
 
 // Request returns the request with the given id.
 func (t *tx) Request(id string) (*broker.TaskRequest, error) {
-	r := new(broker.TaskRequest)
-	if err := t.get(bucketRequests, "request", id, r); err != nil {
+	v, err := t.storedValueOf(bucketRequests, kindRequest, id)
+	if err != nil {
 		return nil, err
 	}
-	return r, nil
+	return decodeRequest(id, v)
 }
 
 // PutRequest writes r and moves its index keys to match its state.
@@ -18,13 +18,13 @@ func (t *tx) PutRequest(r *broker.TaskRequest) error {
 	if r == nil {
 		return broker.Errorf(broker.EINVALID, "no request to write")
 	}
-	prev := new(broker.TaskRequest)
-	found, err := t.put(bucketRequests, "request", r.ID, r, prev)
+	var prev *broker.TaskRequest
+	err := t.putStored(bucketRequests, kindRequest, r.ID, encodeRequest(r), func(old []byte) (err error) {
+		prev, err = decodeRequest(r.ID, old)
+		return err
+	})
 	if err != nil {
 		return err
-	}
-	if !found {
-		prev = nil
 	}
 	return t.reindex(requestIndex(prev), requestIndex(r))
 }
@@ -59,11 +59,11 @@ func (t *tx) forEachRequestIn(index []byte, fn func(*broker.TaskRequest) error) 
 
 // Decision returns the decision with the given id.
 func (t *tx) Decision(id string) (*broker.Decision, error) {
-	d := new(broker.Decision)
-	if err := t.get(bucketDecisions, "decision", id, d); err != nil {
+	v, err := t.storedValueOf(bucketDecisions, kindDecision, id)
+	if err != nil {
 		return nil, err
 	}
-	return d, nil
+	return decodeDecision(id, v)
 }
 
 // PutDecision writes d.
@@ -71,6 +71,5 @@ func (t *tx) PutDecision(d *broker.Decision) error {
 	if d == nil {
 		return broker.Errorf(broker.EINVALID, "no decision to write")
 	}
-	_, err := t.put(bucketDecisions, "decision", d.ID, d, nil)
-	return err
+	return t.putStored(bucketDecisions, kindDecision, d.ID, encodeDecision(d), nil)
 }

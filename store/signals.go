@@ -1,7 +1,6 @@
 package store
 
 import (
-	"encoding/json"
 	"fmt"
 
 	bolt "go.etcd.io/bbolt"
@@ -28,7 +27,14 @@ func (t *tx) AppendSignal(s *broker.Signal) error {
 	if err := b.SetSequence(s.Seq); err != nil {
 		return fmt.Errorf("write signal sequence: %w", err)
 	}
-	return putJSON(b, "signal", seqKey(s.Seq), s)
+	data, err := encodeSignal(s)
+	if err != nil {
+		return err
+	}
+	if err := b.Put(seqKey(s.Seq), data); err != nil {
+		return fmt.Errorf("write signal %d: %w", s.Seq, err)
+	}
+	return nil
 }
 
 // Signals returns up to limit signals with Seq > after, in order; none when
@@ -43,11 +49,15 @@ func (t *tx) Signals(after uint64, limit int) ([]broker.Signal, error) {
 		return out, nil
 	}
 	err = t.scan(b, seqKey(after+1), func(k, v []byte) (bool, error) {
-		var s broker.Signal
-		if err := json.Unmarshal(v, &s); err != nil {
-			return false, fmt.Errorf("decode signal %x: %w", k, err)
+		seq, err := seqFromKey(k)
+		if err != nil {
+			return false, fmt.Errorf("store: signals: %w", err)
 		}
-		out = append(out, s)
+		s, err := decodeSignal(seq, v)
+		if err != nil {
+			return false, err
+		}
+		out = append(out, *s)
 		return len(out) < limit, nil
 	})
 	return out, err

@@ -2,7 +2,6 @@ package store
 
 import (
 	"cmp"
-	"encoding/json"
 	"fmt"
 	"slices"
 
@@ -11,42 +10,39 @@ import (
 
 // Issuer returns the issuer state, the zero value on a new store.
 func (t *tx) Issuer() (broker.IssuerState, error) {
-	var s broker.IssuerState
 	b, err := t.bucket(bucketIssuer)
 	if err != nil {
-		return s, err
+		return broker.IssuerState{}, err
 	}
-	_, err = getJSON(b, "issuer state", keyIssuerState, &s)
-	return s, err
+	v := b.Get(keyIssuerState)
+	if v == nil {
+		return broker.IssuerState{}, nil
+	}
+	return decodeIssuer(v)
 }
 
 // PutIssuer writes the issuer state.
 func (t *tx) PutIssuer(s broker.IssuerState) error {
-	b, err := t.writeBucket(bucketIssuer)
-	if err != nil {
-		return err
-	}
-	return putJSON(b, "issuer state", keyIssuerState, s)
+	return t.putStored(bucketIssuer, kindIssuer, string(keyIssuerState), encodeIssuer(s), nil)
 }
 
 // AgentState returns the agent's state, the zero value with ID set for an
 // agent never seen.
 func (t *tx) AgentState(id string) (broker.AgentState, error) {
-	s := broker.AgentState{ID: id}
 	b, err := t.bucket(bucketAgents)
 	if err != nil {
-		return s, err
-	}
-	if _, err := getJSON(b, "agent state", []byte(id), &s); err != nil {
 		return broker.AgentState{ID: id}, err
 	}
-	return s, nil
+	v := b.Get([]byte(id))
+	if v == nil {
+		return broker.AgentState{ID: id}, nil
+	}
+	return decodeAgent(id, v)
 }
 
 // PutAgentState writes an agent's state.
 func (t *tx) PutAgentState(s broker.AgentState) error {
-	_, err := t.put(bucketAgents, "agent state", s.ID, s, nil)
-	return err
+	return t.putStored(bucketAgents, kindAgent, s.ID, encodeAgent(s), nil)
 }
 
 // ForEachAgentState visits the state of every agent seen, by id.
@@ -56,9 +52,9 @@ func (t *tx) ForEachAgentState(fn func(broker.AgentState) error) error {
 		return err
 	}
 	return t.scan(b, nil, func(k, v []byte) (bool, error) {
-		var s broker.AgentState
-		if err := json.Unmarshal(v, &s); err != nil {
-			return false, fmt.Errorf("decode agent state %q: %w", k, err)
+		s, err := decodeAgent(string(k), v)
+		if err != nil {
+			return false, err
 		}
 		return true, fn(s)
 	})
@@ -72,9 +68,9 @@ func (t *tx) SigningKeys() ([]broker.SigningKey, error) {
 	}
 	var keys []broker.SigningKey
 	err = t.scan(b, nil, func(k, v []byte) (bool, error) {
-		var key broker.SigningKey
-		if err := json.Unmarshal(v, &key); err != nil {
-			return false, fmt.Errorf("decode signing key %q: %w", k, err)
+		key, err := decodeSigningKey(string(k), v)
+		if err != nil {
+			return false, err
 		}
 		keys = append(keys, key)
 		return true, nil
@@ -90,8 +86,7 @@ func (t *tx) SigningKeys() ([]broker.SigningKey, error) {
 
 // PutSigningKey writes a signing key, replacing one with the same kid.
 func (t *tx) PutSigningKey(k broker.SigningKey) error {
-	_, err := t.put(bucketSigningKeys, "signing key", k.ID, k, nil)
-	return err
+	return t.putStored(bucketSigningKeys, kindSigningKey, k.ID, encodeSigningKey(k), nil)
 }
 
 // DeleteSigningKey removes a signing key; removing one that is not there

@@ -44,11 +44,6 @@ type Store struct {
 	path     string
 	readOnly bool
 	group    groupCommit
-	// auditTail is the newest audit entry's link as of a write
-	// transaction, so that the entries a group commit appends need not
-	// each decode the one before (see tx.lastAuditLink). Only the one
-	// write transaction bbolt allows at a time reads or writes it.
-	auditTail auditLink
 }
 
 var _ broker.Store = (*Store)(nil)
@@ -95,7 +90,7 @@ func (s *Store) run(ctx context.Context, op string, begin func(func(*bolt.Tx) er
 	}
 	var fnErr error
 	err := begin(func(btx *bolt.Tx) error {
-		fnErr = fn(&tx{tx: btx, tail: &s.auditTail})
+		fnErr = fn(&tx{tx: btx})
 		return fnErr
 	})
 	if err != nil && err != fnErr { //nolint:errorlint // identity: was it fn's error?

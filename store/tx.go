@@ -22,39 +22,6 @@ const maxIDLen = 1024
 // tx implements broker.Tx over one bbolt transaction.
 type tx struct {
 	tx *bolt.Tx
-	// tail is the store's cache of the newest audit link; nil for none.
-	tail *auditLink
-}
-
-// auditLink is the newest audit entry's Seq and Hash as of the write
-// transaction btx: valid only while btx is the transaction running (a
-// transaction that rolled back is never seen again, and a new one starts
-// with another *bolt.Tx).
-type auditLink struct {
-	btx  *bolt.Tx
-	seq  uint64
-	hash string
-}
-
-// lastAuditLink returns the Seq and Hash of the newest audit entry (0 and
-// "" for none): from the cache when this transaction appended it,
-// otherwise by decoding it.
-func (t *tx) lastAuditLink(b *bolt.Bucket) (uint64, string, error) {
-	if t.tail != nil && t.tail.btx == t.tx && t.tx.Writable() {
-		return t.tail.seq, t.tail.hash, nil
-	}
-	last, err := lastAudit(b)
-	if err != nil || last == nil {
-		return 0, "", err
-	}
-	return last.Seq, last.Hash, nil
-}
-
-// noteAuditLink records the entry this transaction just appended.
-func (t *tx) noteAuditLink(seq uint64, hash string) {
-	if t.tail != nil && t.tx.Writable() {
-		*t.tail = auditLink{btx: t.tx, seq: seq, hash: hash}
-	}
 }
 
 var _ broker.Tx = (*tx)(nil)
@@ -239,9 +206,8 @@ func (t *tx) get(name []byte, what, id string, v any) error {
 }
 
 // put writes v as record id of bucket name. When prev is not nil it is
-// filled with the value being replaced, for index maintenance. put reports
-// whether there was one. A record whose encoding is unchanged is not
-// written again, so its page stays clean.
+// filled with the value being replaced, for index maintenance, and put
+// reports whether there was one.
 func (t *tx) put(name []byte, what, id string, v, prev any) (bool, error) {
 	if err := checkID(what, id); err != nil {
 		return false, err
@@ -250,25 +216,13 @@ func (t *tx) put(name []byte, what, id string, v, prev any) (bool, error) {
 	if err != nil {
 		return false, err
 	}
-	key := []byte(id)
-	stored := b.Get(key)
-	if prev != nil && stored != nil {
-		if err := json.Unmarshal(stored, prev); err != nil {
-			return true, fmt.Errorf("decode %s %q: %w", what, key, err)
+	found := false
+	if prev != nil {
+		if found, err = getJSON(b, what, []byte(id), prev); err != nil {
+			return false, err
 		}
 	}
-	data, err := json.Marshal(v)
-	if err != nil {
-		return false, fmt.Errorf("encode %s %q: %w", what, key, err)
-	}
-	if stored != nil && bytes.Equal(stored, data) {
-		// Unchanged: writing it would only dirty its page for the commit.
-		return true, nil
-	}
-	if err := b.Put(key, data); err != nil {
-		return false, fmt.Errorf("write %s %q: %w", what, key, err)
-	}
-	return stored != nil, nil
+	return found, putJSON(b, what, []byte(id), v)
 }
 
 // forEachIndexed visits, in index order, the ids named by the keys of

@@ -44,6 +44,11 @@ func (e *Error) Error() string {
 	return b.String()
 }
 
+// maxFeedStreams bounds feed_streams_per_receiver: each stream costs writ
+// memory (up to a few hundred KiB for a receiver that acknowledges out of
+// order), so the bound keeps one resource server's worst case in the GiB.
+const maxFeedStreams = 16384
+
 // file mirrors the YAML layout.
 type file struct {
 	RequireDPoP bool       `yaml:"require_dpop"`
@@ -54,6 +59,8 @@ type file struct {
 	Console     yaml.Node  `yaml:"console"` // read by the console, not the broker
 	Policy      string     `yaml:"policy"`
 	PushAllow   []string   `yaml:"push_allow"`
+	// FeedStreams bounds one resource server's feed streams.
+	FeedStreams int `yaml:"feed_streams_per_receiver"`
 }
 
 type limits struct {
@@ -251,6 +258,10 @@ func (f *file) build(name string) (*broker.Config, error) {
 		}
 		cfg.PushAllow = slices.Clone(f.PushAllow)
 	}
+	if f.FeedStreams < 0 || f.FeedStreams > maxFeedStreams {
+		return nil, fail(0, "feed_streams_per_receiver", "must be between 1 and %d (0 or absent: the default)", maxFeedStreams)
+	}
+	cfg.FeedStreamsPerReceiver = f.FeedStreams
 	for _, l := range []struct {
 		d   duration
 		dst *time.Duration

@@ -99,6 +99,30 @@ func TestPolicyFileIsResolvedBesideTheConfiguration(t *testing.T) {
 	}
 }
 
+func TestFeedStreamsPerReceiver(t *testing.T) {
+	for _, tc := range []struct {
+		yaml string
+		want int
+		err  bool
+	}{
+		{"", 0, false},
+		{"feed_streams_per_receiver: 2000\n", 2000, false},
+		{"feed_streams_per_receiver: -1\n", 0, true},
+		{"feed_streams_per_receiver: 100000\n", 0, true},
+	} {
+		cfg, err := Parse("writ.yaml", []byte(tc.yaml))
+		if tc.err {
+			if err == nil || !strings.Contains(err.Error(), "feed_streams_per_receiver") {
+				t.Errorf("%q: err %v, want one naming feed_streams_per_receiver", tc.yaml, err)
+			}
+			continue
+		}
+		if err != nil || cfg.FeedStreamsPerReceiver != tc.want {
+			t.Errorf("%q: %v, %v; want %d", tc.yaml, cfg, err, tc.want)
+		}
+	}
+}
+
 func TestPushAllow(t *testing.T) {
 	cfg, err := Parse("writ.yaml", []byte("push_allow: [10.1.2.0/24, feed.corp.example]\n"))
 	if err != nil {

@@ -27,6 +27,8 @@ type denySet struct {
 	allBefore   time.Time            // tokens issued at or before are revoked (no epoch given)
 	narrowed    map[string]*narrowing
 	retention   time.Duration
+	// changed is closed and replaced by every change, waking watchers.
+	changed chan struct{}
 }
 
 // narrowing is a grant's narrower terms from a token-claims-change.
@@ -40,7 +42,8 @@ type narrowing struct {
 
 func newDenySet(retention time.Duration) *denySet {
 	d := &denySet{sids: map[string]time.Time{}, jtis: map[string]time.Time{}, agentEpochs: map[string]uint64{},
-		agentBefore: map[string]time.Time{}, narrowed: map[string]*narrowing{}, retention: retention}
+		agentBefore: map[string]time.Time{}, narrowed: map[string]*narrowing{}, retention: retention,
+		changed: make(chan struct{})}
 	d.gen.Store(1)
 	return d
 }
@@ -101,7 +104,16 @@ func (d *denySet) update(fn func()) {
 	d.mu.Lock()
 	fn()
 	d.gen.Add(1)
+	close(d.changed)
+	d.changed = make(chan struct{})
 	d.mu.Unlock()
+}
+
+// watch returns the current generation and a channel closed when it moves on.
+func (d *denySet) watch() (uint64, <-chan struct{}) {
+	d.mu.RLock()
+	defer d.mu.RUnlock()
+	return d.gen.Load(), d.changed
 }
 
 func (d *denySet) revokeGrant(sid string, at time.Time) {

@@ -360,22 +360,36 @@ func (g *Guard) callJSON(ctx context.Context, method, url string, body, out any)
 	return resp.StatusCode, nil
 }
 
-// do sends a request to writ with the configured credentials. A form
-// request carries its client assertion in the form already.
+// do sends a request to writ with the configured credentials: the feed
+// access token when there is one (Config.FeedAccessToken), otherwise a
+// fresh client assertion. A form request carries its client assertion in
+// the form already.
 func (g *Guard) do(req *http.Request) (*http.Response, error) {
+	var token string
 	if g.cfg.ClientAssertion != nil && req.Header.Get("Content-Type") != formType {
-		a, err := g.cfg.ClientAssertion(req.Context(), g.cfg.Issuer)
-		if err != nil {
-			return nil, fmt.Errorf("make a client assertion: %w", err)
+		if g.cfg.FeedAccessToken {
+			token = g.feedBearer(req.Context())
 		}
-		req.Header.Set("Authorization", "Bearer "+a)
+		cred := token
+		if cred == "" {
+			a, err := g.cfg.ClientAssertion(req.Context(), g.cfg.Issuer)
+			if err != nil {
+				return nil, fmt.Errorf("make a client assertion: %w", err)
+			}
+			cred = a
+		}
+		req.Header.Set("Authorization", "Bearer "+cred)
 	}
 	if g.cfg.Authenticate != nil {
 		if err := g.cfg.Authenticate(req); err != nil {
 			return nil, fmt.Errorf("authenticate to writ: %w", err)
 		}
 	}
-	return g.client.Do(req)
+	resp, err := g.client.Do(req)
+	if err == nil && token != "" && resp.StatusCode == http.StatusUnauthorized {
+		g.dropFeedToken(token)
+	}
+	return resp, err
 }
 
 func randomState() string {

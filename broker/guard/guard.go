@@ -57,6 +57,14 @@ type Config struct {
 	// (RFC 7523 §2.2), and as "Authorization: Bearer <assertion>" on the SSF
 	// endpoints. PrivateKeyJWT makes one.
 	ClientAssertion func(ctx context.Context, audience string) (string, error)
+	// FeedAccessToken, with ClientAssertion, has the guard get an access
+	// token for writ's revocation feed with the client credentials grant
+	// (RFC 6749 §4.4; scopes ssf.read and ssf.manage) and present it on the
+	// feed and its other calls until shortly before it expires, instead of
+	// a fresh assertion per call: writ then checks a signature once per
+	// token rather than once per long poll. When writ grants none, the
+	// guard falls back to an assertion per call and asks again a minute on.
+	FeedAccessToken bool
 	// Authenticate adds other credentials to each request to writ.
 	Authenticate func(*http.Request) error
 	// JWKSURL overrides the jwks_uri from writ's SSF metadata.
@@ -120,6 +128,7 @@ type Guard struct {
 	feed         feedState
 	sub          atomic.Pointer[subscription]
 	usageURL     atomic.Pointer[string]
+	feedTok      feedToken
 	reports      *reporter
 	introspected introspectCache
 	metrics      metrics

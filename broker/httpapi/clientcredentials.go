@@ -72,6 +72,12 @@ func (s *Server) AuthenticateClientToken(raw string, anyOf []string) (*Client, e
 	if err != nil {
 		return nil, err
 	}
+	return s.clientOfToken(c, anyOf)
+}
+
+// clientOfToken is AuthenticateClientToken after the token verified: the
+// configured resource server it speaks for, if it has one of anyOf.
+func (s *Server) clientOfToken(c *broker.ClientClaims, anyOf []string) (*Client, error) {
 	var rc *ResourceClient
 	for i := range s.opts.ResourceClients {
 		if s.opts.ResourceClients[i].ID == c.ClientID {

@@ -127,6 +127,8 @@ type Server struct {
 	authLimit               *ratelimit.Limiter // nil: no limit
 	workloads               *workloadVerifiers
 	requireDPoP             bool
+	// introspections caches the answers about active tokens (introspect.go).
+	introspections introspectionBodies
 }
 
 // New returns the HTTP API over svc.

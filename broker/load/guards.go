@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/url"
+	"slices"
 	"sync"
 	"time"
 
@@ -30,8 +31,14 @@ import (
 //	→ {"check": TOKEN, "key": JWK}   every guard must accept TOKEN (DPoP-bound
 //	                                 to the private JWK, which signs the proofs)
 //	← {"ok": true} or {"error": "…"}
-//	→ {"await": true}                check until every guard refuses TOKEN as revoked
+//	→ {"await": true}                wait until every guard refuses TOKEN as revoked
 //	← {"refused_at": UNIX_NANO} or {"error": "…"}
+//
+// While it waits, a guard process burns no CPU of its own: each guard is
+// checked again only when its revocation feed changed what it refuses
+// (guard.RevocationsChanged), and its answer is the moment the last guard
+// refused, so the figure is writ's and the feed's latency, not the
+// generator's.
 
 // GuardsSpec is what a guard process runs: Guards guards of the load
 // resource, each with its own feed stream at Issuer, authenticating as
@@ -56,11 +63,6 @@ type guardMsg struct {
 	Error     string           `json:"error,omitempty"`
 }
 
-// awaitPoll is how often a waiting guard process checks the next guard:
-// often enough for a millisecond's resolution, seldom enough to leave
-// the cores to the feed it measures.
-const awaitPoll = time.Millisecond
-
 // RunGuards runs spec's guards until ctx ends or in closes, answering the
 // guard protocol: first {"ready": N} once every guard's feed has caught
 // up, then one answer per command.
@@ -81,8 +83,11 @@ func RunGuards(ctx context.Context, spec GuardsSpec, in io.Reader, out io.Writer
 		running.Wait()
 	}()
 	for i := range guards {
+		// Each guard authenticates to the feed with an access token, as a
+		// standard SSF receiver does, not an assertion per long poll.
 		g, err := guard.New(guard.Config{Issuer: spec.Issuer, Audience: ResourceURI, PublicURL: guardURL, HTTPClient: hc,
 			ClientAssertion: func(_ context.Context, aud string) (string, error) { return rs.assertion(aud) },
+			FeedAccessToken: true,
 			Logger:          slog.New(slog.DiscardHandler)})
 		if err != nil {
 			return err
@@ -107,17 +112,18 @@ func RunGuards(ctx context.Context, spec GuardsSpec, in io.Reader, out io.Writer
 	}
 	var token string
 	var signer *dpop.Signer
-	check := func(g *guard.Guard) error {
-		p, err := signer.Proof(http.MethodGet, guardURL+"/items", dpop.ProofOptions{AccessToken: token})
-		if err != nil {
-			return err
-		}
+	proof := func() (string, error) {
+		return signer.Proof(http.MethodGet, guardURL+"/items", dpop.ProofOptions{AccessToken: token})
+	}
+	check := func(g *guard.Guard, p string) error {
 		r, _ := http.NewRequestWithContext(ctx, http.MethodGet, "http://internal/items", nil)
 		r.Header.Set("Authorization", "DPoP "+token)
 		r.Header.Set("DPoP", p)
-		_, err = g.Check(ctx, r)
+		_, err := g.Check(ctx, r)
 		return err
 	}
+	// waits are the guards' states once they accepted the token.
+	var waits []guardWait
 	lines := bufio.NewScanner(in)
 	lines.Buffer(make([]byte, 64<<10), 1<<20)
 	for lines.Scan() {
@@ -133,14 +139,29 @@ func RunGuards(ctx context.Context, spec GuardsSpec, in io.Reader, out io.Writer
 				break
 			}
 			answer.OK = true
+			waits = waits[:0]
 			for i, g := range guards {
-				if err := check(g); err != nil {
+				// The generation is read before the check: a change after it
+				// is looked at again while waiting.
+				gen, _ := g.RevocationsChanged()
+				p, err := proof()
+				if err == nil {
+					err = check(g, p)
+				}
+				// The proof for the first check while waiting is made now,
+				// so waiting costs no signature before the first refusal.
+				next, perr := proof()
+				if err == nil {
+					err = perr
+				}
+				if err != nil {
 					answer.OK, answer.Error = false, fmt.Sprintf("guard %d refused a live token: %v", i, err)
 					break
 				}
+				waits = append(waits, guardWait{g: g, gen: gen, proof: next})
 			}
-		case m.Await && signer != nil:
-			answer.RefusedAt, err = awaitRefusals(ctx, guards, check)
+		case m.Await && len(waits) == len(guards):
+			answer.RefusedAt, err = awaitRefusals(ctx, waits, proof, check)
 			if err != nil {
 				answer.Error = err.Error()
 			}
@@ -154,26 +175,59 @@ func RunGuards(ctx context.Context, spec GuardsSpec, in io.Reader, out io.Writer
 	return lines.Err()
 }
 
-// awaitRefusals checks each guard in turn until it refuses the token as
-// revoked, and returns when the last one did.
-func awaitRefusals(ctx context.Context, guards []*guard.Guard, check func(*guard.Guard) error) (int64, error) {
-	deadline := time.Now().Add(30 * time.Second)
-	for i, g := range guards {
-		for {
-			var ge *guard.Error
-			err := check(g)
-			if errors.As(err, &ge) && ge.Reason == guard.ReasonRevoked {
-				break
+// guardWait is one guard waiting for the token's revocation: the
+// generation of its deny set when it accepted the token, and a proof for
+// its next check.
+type guardWait struct {
+	g     *guard.Guard
+	gen   uint64
+	proof string
+}
+
+// awaitRefusals waits, for every guard at once, until its revocation feed
+// changes what it refuses and a check then refuses the token as revoked,
+// and returns when the last one did. A check that is not a refusal (a
+// change about something else) uses up its proof; the next gets a new one.
+func awaitRefusals(ctx context.Context, waits []guardWait, proof func() (string, error), check func(*guard.Guard, string) error) (int64, error) {
+	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	at := make([]int64, len(waits))
+	errs := make([]error, len(waits))
+	var wg sync.WaitGroup
+	for i := range waits {
+		w := &waits[i]
+		wg.Go(func() {
+			var last error
+			for {
+				gen, changed := w.g.RevocationsChanged()
+				if gen != w.gen {
+					w.gen = gen
+					err := check(w.g, w.proof)
+					var ge *guard.Error
+					if errors.As(err, &ge) && ge.Reason == guard.ReasonRevoked {
+						at[i] = time.Now().UnixNano()
+						return
+					}
+					last = err
+					if w.proof, err = proof(); err != nil {
+						errs[i] = err
+						return
+					}
+				}
+				select {
+				case <-changed:
+				case <-ctx.Done():
+					errs[i] = fmt.Errorf("guard %d does not refuse the revoked token after 30 s (last check: %v)", i, last)
+					return
+				}
 			}
-			if time.Now().After(deadline) {
-				return 0, fmt.Errorf("guard %d still does not refuse the revoked token after 30 s (last: %v)", i, err)
-			}
-			if err := sleepCtx(ctx, awaitPoll); err != nil {
-				return 0, err
-			}
-		}
+		})
 	}
-	return time.Now().UnixNano(), nil
+	wg.Wait()
+	if err := errors.Join(errs...); err != nil {
+		return 0, err
+	}
+	return slices.Max(at), nil
 }
 
 func sleepCtx(ctx context.Context, d time.Duration) error {
@@ -193,6 +247,8 @@ type GuardProcess struct {
 	lines *bufio.Scanner
 	// Guards is how many guards it runs, from its ready line.
 	Guards int
+	// PID, when set, is its process, whose CPU time the rounds read.
+	PID int
 }
 
 // NewGuardProcess waits for the process's ready line on out (its
@@ -246,12 +302,23 @@ func (p *GuardProcess) refusedAt() (time.Time, error) {
 	return time.Unix(0, m.RefusedAt), nil
 }
 
+// GuardRounds is what RevokeToRefused measured.
+type GuardRounds struct {
+	// Times are the rounds' times, from the /revoke request to the last
+	// refusal.
+	Times []time.Duration
+	// ServerCPU and GuardCPU are the CPU time the server (when
+	// Options.ServerPID is set) and the guard processes (those with a PID)
+	// used inside those windows, summed over the rounds; -1 when unknown.
+	ServerCPU, GuardCPU time.Duration
+}
+
 // RevokeToRefused runs rounds rounds: a full cycle mints a DPoP-bound
 // token, every guard of every process accepts it, the processes start
-// checking, the agent revokes the token at writ's revocation endpoint,
+// waiting, the agent revokes the token at writ's revocation endpoint,
 // and the round's time is from that request being sent to the last
 // guard refusing the token.
-func RevokeToRefused(ctx context.Context, o Options, procs []*GuardProcess, rounds int) ([]time.Duration, error) {
+func RevokeToRefused(ctx context.Context, o Options, procs []*GuardProcess, rounds int) (*GuardRounds, error) {
 	o = o.withDefaults()
 	if err := o.check(); err != nil {
 		return nil, err
@@ -270,7 +337,8 @@ func RevokeToRefused(ctx context.Context, o Options, procs []*GuardProcess, roun
 	if err := c.presign(ctx, rounds); err != nil {
 		return nil, err
 	}
-	var out []time.Duration
+	out := &GuardRounds{}
+	serverCPU, guardCPU := cpuMeter([]int{o.ServerPID}), cpuMeter(guardPIDs(procs))
 	for round := range rounds {
 		tok, cl, err := c.cycleWith(ctx)
 		if err != nil {
@@ -287,6 +355,8 @@ func RevokeToRefused(ctx context.Context, o Options, procs []*GuardProcess, roun
 		if err != nil {
 			return nil, err
 		}
+		serverCPU.start()
+		guardCPU.start()
 		t0 := time.Now()
 		if _, err := post(ctx, o.HTTPClient, ep.revocation, authed(a, url.Values{"token": {tok}})); err != nil {
 			return nil, fmt.Errorf("load: round %d: revoke: %w", round+1, err)
@@ -305,10 +375,73 @@ func RevokeToRefused(ctx context.Context, o Options, procs []*GuardProcess, roun
 		if err != nil {
 			return nil, fmt.Errorf("load: round %d: %w", round+1, err)
 		}
-		out = append(out, last.Sub(t0))
+		serverCPU.stop()
+		guardCPU.stop()
+		out.Times = append(out.Times, last.Sub(t0))
 		fmt.Fprintf(o.Progress, "revoke-guards %s round %d/%d: %s\n", bar(time.Duration(round+1), time.Duration(rounds)), round+1, rounds, last.Sub(t0).Round(10*time.Microsecond))
 	}
+	out.ServerCPU, out.GuardCPU = serverCPU.total(), guardCPU.total()
 	return out, ctx.Err()
+}
+
+func guardPIDs(procs []*GuardProcess) []int {
+	var pids []int
+	for _, p := range procs {
+		pids = append(pids, p.PID)
+	}
+	return pids
+}
+
+// cpuWindows sums the CPU time processes use inside measured windows.
+type cpuWindows struct {
+	pids   []int
+	at     time.Duration
+	sum    time.Duration
+	broken bool
+}
+
+func cpuMeter(pids []int) *cpuWindows {
+	c := &cpuWindows{}
+	for _, p := range pids {
+		if p > 0 {
+			c.pids = append(c.pids, p)
+		}
+	}
+	c.broken = len(c.pids) == 0
+	return c
+}
+
+func (c *cpuWindows) read() time.Duration {
+	var t time.Duration
+	for _, p := range c.pids {
+		s, err := ReadProc(p)
+		if err != nil {
+			c.broken = true
+			return 0
+		}
+		t += s.CPU
+	}
+	return t
+}
+
+func (c *cpuWindows) start() {
+	if !c.broken {
+		c.at = c.read()
+	}
+}
+
+func (c *cpuWindows) stop() {
+	if !c.broken {
+		c.sum += c.read() - c.at
+	}
+}
+
+// total is the CPU time inside the windows, or -1 when it is not known.
+func (c *cpuWindows) total() time.Duration {
+	if c.broken {
+		return -1
+	}
+	return c.sum
 }
 
 // eachProcess runs fn for every process at once and returns the first error.

@@ -9,6 +9,7 @@ import (
 	"net/url"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -22,9 +23,21 @@ import (
 )
 
 // serveWithFeed is serve with the revocation feed mounted, as writ serve
-// mounts it: receivers authenticate with a client assertion as Bearer.
+// mounts it: receivers authenticate with an access token from the client
+// credentials grant, or a client assertion, as Bearer.
 func serveWithFeed(t *testing.T, setup *load.Setup) string {
 	t.Helper()
+	return serveCountingAuth(t, setup, nil)
+}
+
+// feedAuth counts how receivers authenticated to the feed.
+type feedAuth struct{ tokens, assertions atomic.Int64 }
+
+func serveCountingAuth(t *testing.T, setup *load.Setup, count *feedAuth) string {
+	t.Helper()
+	if count == nil {
+		count = &feedAuth{}
+	}
 	ts := httptest.NewUnstartedServer(nil)
 	issuer := "http://" + ts.Listener.Addr().String()
 	pol, err := load.Policy()
@@ -44,7 +57,15 @@ func serveWithFeed(t *testing.T, setup *load.Setup) string {
 	feed, err := ssf.New(context.Background(), svc, ssf.Options{Logger: quiet,
 		Authenticate: func(r *http.Request) (string, error) {
 			a, _ := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
-			c, err := api.AuthenticateAssertion(r.Context(), httpapi.AssertionTypeJWTBearer, a, "", issuer+r.URL.Path)
+			var c *httpapi.Client
+			var err error
+			if httpapi.IsAccessToken(a) {
+				count.tokens.Add(1)
+				c, err = api.AuthenticateClientToken(a, ssf.RequiredScopes(r))
+			} else {
+				count.assertions.Add(1)
+				c, err = api.AuthenticateAssertion(r.Context(), httpapi.AssertionTypeJWTBearer, a, "", issuer+r.URL.Path)
+			}
 			if err != nil {
 				return "", err
 			}
@@ -104,9 +125,13 @@ func TestRevokeToRefused(t *testing.T) {
 		}
 		procs = append(procs, p)
 	}
-	times, err := load.RevokeToRefused(ctx, load.Options{Issuer: issuer, Setup: setup, PresignRate: 100}, procs, 3)
+	got, err := load.RevokeToRefused(ctx, load.Options{Issuer: issuer, Setup: setup, PresignRate: 100}, procs, 3)
 	if err != nil {
 		t.Fatal(err)
+	}
+	times := got.Times
+	if got.ServerCPU != -1 || got.GuardCPU != -1 {
+		t.Errorf("CPU %s and %s with no process ids, want -1 (unknown)", got.ServerCPU, got.GuardCPU)
 	}
 	if len(times) != 3 {
 		t.Fatalf("%d rounds", len(times))
@@ -129,5 +154,42 @@ func TestRevokeToRefused(t *testing.T) {
 		case <-time.After(30 * time.Second):
 			t.Fatal("a guard process did not stop within 30 s of its commands ending")
 		}
+	}
+}
+
+// TestGuardFeedAccessToken: the bench's guards get a feed access token at
+// writ's token endpoint and present it on their feed calls, so writ checks
+// no client assertion per long poll.
+func TestGuardFeedAccessToken(t *testing.T) {
+	setup, err := load.NewSetup(load.AgentsFor(10, 0), jose.EdDSA)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var count feedAuth
+	issuer := serveCountingAuth(t, setup, &count)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	cmdR, cmdW := io.Pipe()
+	outR, outW := io.Pipe()
+	done := make(chan error, 1)
+	go func() {
+		err := load.RunGuards(ctx, load.GuardsSpec{Issuer: issuer, Resource: setup.Resource, Guards: 2}, cmdR, outW)
+		_ = outW.CloseWithError(err)
+		done <- err
+	}()
+	p, err := load.NewGuardProcess(cmdW, outR)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := load.RevokeToRefused(ctx, load.Options{Issuer: issuer, Setup: setup, PresignRate: 100}, []*load.GuardProcess{p}, 2); err != nil {
+		t.Fatal(err)
+	}
+	_ = cmdW.Close()
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	// Each guard subscribes, verifies, polls a few times and unsubscribes.
+	if tok, as := count.tokens.Load(), count.assertions.Load(); tok < 8 || as != 0 {
+		t.Errorf("feed calls with an access token %d, with a client assertion %d; want them all with a token", tok, as)
 	}
 }

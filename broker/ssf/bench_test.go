@@ -15,19 +15,30 @@ import (
 	"testing"
 	"time"
 
+	"github.com/writhq/writ/broker/ssf"
 	"github.com/writhq/writ/broker/ssf/ssftest"
 	"github.com/writhq/writ/wire/ssfwire"
 )
 
 // BenchmarkFanout measures the transmitter alone: the time from a revoke
-// call returning to the last of n long-polling receivers holding its SET.
+// call returning to the last of n long-polling streams holding its SET,
+// with each stream its own receiver (receivers=n) or all of them replicas
+// of one resource server (replicas=n, the revoke-guards bench's shape).
 // The receivers do not verify signatures, so this is the broker's share of
 // revoke → refusal; a guard adds one SET verification (~60µs) on its own
 // machine.
 func BenchmarkFanout(b *testing.B) {
-	for _, n := range []int{200, 1000} {
-		b.Run(fmt.Sprintf("receivers=%d", n), func(b *testing.B) {
-			h := ssftest.New(b, ssftest.Options{})
+	for _, bc := range []struct {
+		n        int
+		replicas bool
+	}{{200, false}, {1000, false}, {1000, true}} {
+		n := bc.n
+		name := fmt.Sprintf("receivers=%d", n)
+		if bc.replicas {
+			name = fmt.Sprintf("replicas=%d", n)
+		}
+		b.Run(name, func(b *testing.B) {
+			h := ssftest.New(b, ssftest.Options{Transmitter: ssf.Options{MaxStreamsPerReceiver: n}})
 			ctx, cancel := context.WithCancel(context.Background())
 			var wg sync.WaitGroup
 			defer func() { cancel(); wg.Wait() }()
@@ -36,7 +47,11 @@ func BenchmarkFanout(b *testing.B) {
 			var mu sync.Mutex
 			arrived := sync.NewCond(&mu)
 			for i := range n {
-				hc := h.Client(fmt.Sprintf("rs-%d", i))
+				id := fmt.Sprintf("rs-%d", i)
+				if bc.replicas {
+					id = "rs-0"
+				}
+				hc := h.Client(id)
 				c := createStream(b, h, hc)
 				wg.Add(1)
 				go func() {

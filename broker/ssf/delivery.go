@@ -35,7 +35,7 @@ func (t *Transmitter) scan(ctx context.Context, s *stream, max int) (due []pendi
 	blocked := false
 	upto = after
 	for {
-		page, err := t.b.Signals(ctx, after, scanPage)
+		page, err := t.signals(ctx, after, scanPage)
 		if err != nil {
 			return nil, false, 0, fmt.Errorf("read revocation feed: %w", err)
 		}
@@ -56,7 +56,7 @@ func (t *Transmitter) scan(ctx context.Context, s *stream, max int) (due []pendi
 				upto = sig.Seq - 1
 				break
 			}
-			due = append(due, pending{jti: feedJTI(s.id, sig.Seq), seq: sig.Seq, typ: typ, sub: sub, body: body, signal: sig})
+			due = append(due, pending{jti: feedJTI(s.tag, sig.Seq), seq: sig.Seq, typ: typ, sub: sub, body: body, signal: sig})
 		}
 		if more || len(page) < scanPage {
 			break
@@ -82,6 +82,15 @@ func controlDue(s *stream, max int) []pending {
 		out = append(out, pending{jti: c.jti, typ: c.typ, sub: ssfwire.StreamSubject(s.id), body: c.body})
 	}
 	return out
+}
+
+// setFor returns the SET for p on a stream whose receiver is aud: a feed
+// SET is made once per audience (fanout.go), a control event per stream.
+func (t *Transmitter) setFor(p pending, aud string) (string, error) {
+	if p.seq != 0 {
+		return t.feedSET(p, aud)
+	}
+	return t.sign(p, aud)
 }
 
 // sign makes the SET for p on a stream whose receiver is aud.

@@ -9,7 +9,10 @@
 // Every SET follows the SSF profile: typ "secevent+jwt", no sub, no exp, a
 // top-level sub_id, exactly one event, a jti unique to the SET, and txn set
 // to the feed sequence number of the change that caused it (the same on
-// every stream). The events and their subjects:
+// every stream). A feed SET depends only on the change and the receiver, so
+// every stream of one receiver (the replicas of a resource server) is sent
+// the same SET, made once: its jti is a tag of the receiver's id and the
+// feed sequence number. The events and their subjects:
 //
 //   - One grant (every token writ minted for it carries the grant id as sid):
 //     session-revoked with sub_id {"format":"complex","session":{"format":"opaque","id":"<sid>"}}.

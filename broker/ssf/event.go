@@ -102,20 +102,31 @@ func clip(s string, n int) string {
 	return s[:n]
 }
 
-// feedJTI is the jti of the SET carrying feed signal seq on a stream: the
-// same on every redelivery, so a receiver can deduplicate, and unique
-// because stream ids are random.
-func feedJTI(streamID string, seq uint64) string {
-	return streamID + "." + strconv.FormatUint(seq, 10)
+// feedJTI is the jti of the SET carrying feed signal seq to the audience
+// tagged tag (audienceTag): the same on every stream of that receiver and
+// on every redelivery, so a receiver can deduplicate, and unique because
+// each SET is one signal for one audience.
+func feedJTI(tag string, seq uint64) string {
+	return tag + "." + strconv.FormatUint(seq, 10)
 }
 
-// parseFeedJTI returns the feed sequence a jti of this stream names; ok is
-// false for control events and for anything else.
-func parseFeedJTI(streamID, jti string) (uint64, bool) {
-	if len(jti) <= len(streamID)+1 || jti[:len(streamID)] != streamID || jti[len(streamID)] != '.' {
+// parseFeedJTI returns the feed sequence a jti of this stream's feed SETs
+// names: the audience's (feedJTI), or the stream's own, which SETs had
+// before they were shared between a receiver's streams and which a
+// receiver may still acknowledge. ok is false for control events and for
+// anything else.
+func (s *stream) parseFeedJTI(jti string) (uint64, bool) {
+	if seq, ok := jtiSeq(s.tag, jti); ok {
+		return seq, true
+	}
+	return jtiSeq(s.id, jti)
+}
+
+func jtiSeq(prefix, jti string) (uint64, bool) {
+	if len(jti) <= len(prefix)+1 || jti[:len(prefix)] != prefix || jti[len(prefix)] != '.' {
 		return 0, false
 	}
-	seq, err := strconv.ParseUint(jti[len(streamID)+1:], 10, 64)
+	seq, err := strconv.ParseUint(jti[len(prefix)+1:], 10, 64)
 	return seq, err == nil && seq > 0
 }
 

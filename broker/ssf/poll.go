@@ -143,7 +143,7 @@ func (t *Transmitter) waitPoll(ctx context.Context, enabled bool, upto uint64, c
 func (t *Transmitter) answerPoll(w http.ResponseWriter, due []pending, more bool, aud string) {
 	resp := ssfwire.PollResponse{Sets: make(map[string]string, len(due)), MoreAvailable: more}
 	for _, p := range due {
-		set, err := t.sign(p, aud)
+		set, err := t.setFor(p, aud)
 		if err != nil {
 			t.log.Error("poll: sign SET", "err", err)
 			writeSETError(w, http.StatusInternalServerError, "server_error", "internal error")

@@ -68,7 +68,7 @@ func (t *Transmitter) pushLoop(ctx context.Context, s *stream) {
 			continue
 		}
 		p := due[0]
-		set, err := t.sign(p, rec.Config.Audience)
+		set, err := t.setFor(p, rec.Config.Audience)
 		if err == nil {
 			err = t.post(ctx, rec.Config.Delivery, set)
 		}
@@ -125,18 +125,6 @@ func (t *Transmitter) waitForWork(ctx context.Context, s *stream, enabled bool, 
 		s.lastDelivery = t.b.Now() // counts from the attempt, so a dead receiver gets one at a time
 		s.mu.Unlock()
 	}
-}
-
-// waitFeed returns a channel closed when the feed holds a signal after seq;
-// the goroutine behind it ends with ctx.
-func (t *Transmitter) waitFeed(ctx context.Context, after uint64) <-chan struct{} {
-	ch := make(chan struct{})
-	go func() {
-		if t.b.WaitSignals(ctx, after) {
-			close(ch)
-		}
-	}()
-	return ch
 }
 
 // pause records a failed push and waits out the backoff.

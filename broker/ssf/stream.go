@@ -28,13 +28,18 @@ type cursorRecord struct {
 // one stream; the oldest is dropped first.
 const maxControl = 16
 
-// maxAckedAbove bounds the acknowledgements kept above the cursor.
-const maxAckedAbove = 100_000
+// maxAckedAbove bounds the acknowledgements kept above the cursor: a
+// hundred full poll answers acknowledged while an earlier SET is held.
+// Acknowledgements beyond it are forgotten, and those SETs sent again (at
+// least once), so the bound costs a misbehaving receiver redeliveries, not
+// writ memory.
+const maxAckedAbove = 10_000
 
 // stream is the live state of one stream. mu guards everything below it.
 type stream struct {
 	id       string
 	receiver string // immutable: the receiver that owns the stream
+	tag      string // immutable: audienceTag of the stream's aud, in its feed SETs' jtis
 
 	mu  sync.Mutex
 	rec streamRecord
@@ -68,7 +73,7 @@ type controlEvent struct {
 }
 
 func newStream(rec streamRecord, acked uint64, now time.Time) *stream {
-	return &stream{id: rec.Config.StreamID, receiver: rec.Receiver, rec: rec, acked: acked, ackedAbove: map[uint64]bool{},
+	return &stream{id: rec.Config.StreamID, receiver: rec.Receiver, tag: audienceTag(rec.Config.Audience), rec: rec, acked: acked, ackedAbove: map[uint64]bool{},
 		changed: make(chan struct{}), lastActivity: now}
 }
 
@@ -90,7 +95,7 @@ func (s *stream) addControl(ev controlEvent) {
 
 // ack records the acknowledgement of jti. Call with mu held.
 func (s *stream) ack(jti string, head uint64) {
-	if seq, ok := parseFeedJTI(s.id, jti); ok {
+	if seq, ok := s.parseFeedJTI(jti); ok {
 		if seq > s.acked && seq <= head && len(s.ackedAbove) < maxAckedAbove {
 			s.ackedAbove[seq] = true
 		}

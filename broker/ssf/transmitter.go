@@ -90,7 +90,9 @@ type Options struct {
 	// longest token lifetime plus 5 minutes), so a late subscriber learns of
 	// every revocation that can still matter.
 	Backfill time.Duration
-	// MaxStreamsPerReceiver bounds one receiver's streams (default 256).
+	// MaxStreamsPerReceiver bounds one receiver's streams (default
+	// DefaultMaxStreamsPerReceiver). A resource server run as many replicas
+	// holds a stream per replica, all under its one receiver id.
 	MaxStreamsPerReceiver int
 	// FlushInterval is how often moved cursors are written (default 200ms).
 	// Delivery is at least once, so a crash between flushes only repeats
@@ -107,6 +109,16 @@ type Options struct {
 	Serves func(receiverID, resource string) bool
 }
 
+// DefaultMaxStreamsPerReceiver is how many streams one receiver may hold
+// unless configured: room for a resource server of 1,000 replicas. A
+// stream costs about 1.5 KiB idle and some 40 KiB while a long poll waits
+// on it (connection, buffers, goroutines); a receiver that acknowledges out of order can make one hold up
+// to maxAckedAbove acknowledgements (≈300 KiB) and maxControl control
+// events (≤ 16 KiB), so the worst one receiver can make writ hold is about
+// 350 MiB, less than the 256 streams of 100,000 acknowledgements each that
+// the earlier bound allowed.
+const DefaultMaxStreamsPerReceiver = 1024
+
 // Transmitter is writ's SSF transmitter: an http.Handler for the
 // discovery, management, poll and usage endpoints, and, while Run runs, the
 // push workers and the cursor writer.
@@ -120,6 +132,8 @@ type Transmitter struct {
 	mux      *http.ServeMux
 	patterns []string
 	stats    stats
+	fan      fanout
+	wake     feedWake
 
 	mu      sync.Mutex // guards streams; never taken while holding a stream's mu
 	streams map[string]*stream
@@ -159,7 +173,7 @@ func New(ctx context.Context, b Broker, opts Options) (*Transmitter, error) {
 		opts.MaxEvents = 100
 	}
 	if opts.MaxStreamsPerReceiver <= 0 {
-		opts.MaxStreamsPerReceiver = 256
+		opts.MaxStreamsPerReceiver = DefaultMaxStreamsPerReceiver
 	}
 	if opts.PushClient == nil {
 		opts.PushClient = opts.Egress.Client(10 * time.Second)
@@ -175,6 +189,7 @@ func New(ctx context.Context, b Broker, opts Options) (*Transmitter, error) {
 		t.log = slog.Default()
 	}
 	t.log = t.log.With("component", "ssf")
+	t.fan.startAt(b.LastSignalSeq())
 	if err := t.load(ctx); err != nil {
 		return nil, err
 	}
@@ -233,6 +248,16 @@ func (t *Transmitter) Run(ctx context.Context) error {
 	}
 	t.runCtx = ctx
 	t.runMu.Unlock()
+	watchCtx, stopWatch := context.WithCancel(ctx)
+	watched := make(chan struct{})
+	go func() {
+		defer close(watched)
+		t.watchFeed(watchCtx)
+	}()
+	defer func() {
+		stopWatch()
+		<-watched
+	}()
 	for _, s := range t.list() {
 		s.mu.Lock()
 		t.startPush(s)
