@@ -1,0 +1,192 @@
+//go:build linux
+
+package cmd
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"os"
+	"strings"
+	"testing"
+
+	"github.com/go-jose/go-jose/v4"
+	"golang.org/x/sys/unix"
+
+	"github.com/writhq/writ/broker"
+	"github.com/writhq/writ/broker/agent"
+	"github.com/writhq/writ/broker/guard"
+	"github.com/writhq/writ/broker/load"
+	"github.com/writhq/writ/broker/opapi/client"
+)
+
+// TestFaultDiskFull (issue 12, faults) makes the store's writes fail under
+// a running `writ serve` and gives the space back, without a restart.
+//
+// The store cannot grow: the test lowers the server's RLIMIT_FSIZE to the
+// store file's size (prlimit(2) on the child; Go programs ignore SIGXFSZ,
+// so the write fails with EFBIG), which works without privileges and
+// wherever CI runs. bbolt preallocates its file, so writes go on into the
+// space it already has; the test drives submissions until one fails,
+// which is what a full disk looks like to bbolt.
+//
+// While the store cannot write: an agent's submission is refused 503
+// temporarily_unavailable with Retry-After and a description that says
+// so; introspection of a token issued before still answers; the operator
+// API refuses a revocation with 503 and the reason, and never reports one
+// done that was not written. When the limit is lifted the same calls
+// succeed, and afterwards the store passes bbolt's check, its audit chain
+// verifies and nothing is half-written.
+func TestFaultDiskFull(t *testing.T) {
+	r := newFaultRig(t, 4)
+	child := r.start("serve")
+	ctx := t.Context()
+	op := r.operator(ctx)
+	even := r.agent(ctx, 0) // the policy approves agent 0's requests
+	tokA := mint(t, ctx, even)
+	tokB := mint(t, ctx, even)
+	_, grantB, err := tokenClaims(tokB)
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	fi, err := os.Stat(r.db)
+	if err != nil {
+		t.Fatal(err)
+	}
+	setFileLimit(t, child.pid(), uint64(fi.Size()))
+	lifted := false
+	t.Cleanup(func() {
+		if !lifted {
+			setFileLimit(t, child.pid(), unix.RLIM_INFINITY)
+		}
+	})
+
+	// Submit until the store cannot take more: every submission either
+	// succeeds or is refused as the store's, nothing in between.
+	fills := 0
+	for ; ; fills++ {
+		if fills == 5000 {
+			t.Fatalf("5,000 submissions fitted in a store limited to %d bytes", fi.Size())
+		}
+		_, err := even.Request(ctx, agent.TaskRequest{Intent: fmt.Sprintf("fill %d", fills), Scopes: []string{load.Scope},
+			Resource: load.ResourceURI})
+		if err == nil {
+			continue
+		}
+		var refusal *agent.Error
+		if !errors.As(err, &refusal) || refusal.Status != http.StatusServiceUnavailable || refusal.Code != "temporarily_unavailable" {
+			t.Fatalf("submission %d while the store cannot grow: %v, want 503 temporarily_unavailable%s", fills, err, child.logTail())
+		}
+		break
+	}
+	t.Logf("the store was full after %d more submissions", fills)
+
+	// Reads go on: a token issued before is still active.
+	if active, err := r.introspect(ctx, tokA); err != nil || !active {
+		t.Fatalf("introspection of a live token while the store is full: active=%v, %v", active, err)
+	}
+
+	// Now no write at all succeeds (no page past the two meta pages can be
+	// written), so even a small revocation cannot be committed.
+	setFileLimit(t, child.pid(), 8192)
+	// The agent is told so, with when to retry.
+	status, retryAfter, body := rawSubmit(t, ctx, r, 0)
+	if status != http.StatusServiceUnavailable || retryAfter == "" || !strings.Contains(body, "temporarily_unavailable") ||
+		!strings.Contains(body, "cannot write to its store") {
+		t.Fatalf("submission while no write succeeds: %d, Retry-After %q, %s", status, retryAfter, body)
+	}
+	if active, err := r.introspect(ctx, tokA); err != nil || !active {
+		t.Fatalf("introspection of a live token while no write succeeds: active=%v, %v", active, err)
+	}
+	// A revocation that cannot be written is refused, saying why, never
+	// reported done; the operator API and the console show the message.
+	_, err = op.RevokeGrant(ctx, grantB, "fault test: full disk")
+	var ae *client.APIError
+	if !errors.As(err, &ae) || ae.Status != http.StatusServiceUnavailable || broker.ErrorCode(err) != broker.EUNAVAILABLE ||
+		!strings.Contains(broker.ErrorMessage(err), "cannot write to its store") {
+		t.Fatalf("revocation while no write succeeds: %v, want 503 %s saying the store cannot write", err, broker.EUNAVAILABLE)
+	}
+
+	// Space comes back: the same server takes the same calls.
+	setFileLimit(t, child.pid(), unix.RLIM_INFINITY)
+	lifted = true
+	if _, err := even.Request(ctx, agent.TaskRequest{Intent: "after", Scopes: []string{load.Scope}, Resource: load.ResourceURI}); err != nil {
+		t.Fatalf("submission once space is back: %v", err)
+	}
+	if _, err := op.RevokeGrant(ctx, grantB, "fault test: full disk"); err != nil {
+		t.Fatalf("revocation once space is back: %v", err)
+	}
+	if active, err := r.introspect(ctx, tokB); err != nil || active {
+		t.Fatalf("the revoked token introspects active=%v, %v", active, err)
+	}
+	tokC := mint(t, ctx, even)
+
+	if err := child.stop(); err != nil {
+		t.Fatalf("writ serve did not stop cleanly: %v%s", err, child.logTail())
+	}
+	led := newLedger()
+	for _, tok := range []string{tokA, tokB, tokC} {
+		jti, grant, err := tokenClaims(tok)
+		if err != nil {
+			t.Fatal(err)
+		}
+		led.tokens[jti] = tokenSeen{grant: grant, token: tok}
+	}
+	led.grantRevoked[grantB] = true
+	checkStoreAfterKill(t, r, led, "after the disk was full")
+}
+
+// rawSubmit sends agent i's backchannel authentication request by hand,
+// for the status, Retry-After and body the SDK does not show.
+func rawSubmit(t *testing.T, ctx context.Context, r *faultRig, i int) (int, string, string) {
+	t.Helper()
+	k := r.setup.Agents[i]
+	assert, err := guard.PrivateKeyJWT(k.AgentID, &k.JWK, jose.EdDSA)
+	if err != nil {
+		t.Fatal(err)
+	}
+	a, err := assert(ctx, r.issuer())
+	if err != nil {
+		t.Fatal(err)
+	}
+	form := url.Values{"scope": {load.Scope}, "resource": {load.ResourceURI}, "login_hint": {load.Queue},
+		"binding_message": {"fault test"}, "client_assertion": {a},
+		"client_assertion_type": {"urn:ietf:params:oauth:client-assertion-type:jwt-bearer"}}
+	req, _ := http.NewRequestWithContext(ctx, http.MethodPost, r.issuer()+"/bc-authorize", strings.NewReader(form.Encode()))
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, resp.Header.Get("Retry-After"), string(b)
+}
+
+// mint runs one policy-approved cycle for c and returns the token.
+func mint(t *testing.T, ctx context.Context, c *agent.Client) string {
+	t.Helper()
+	task, err := c.RequestAndWait(ctx, agent.TaskRequest{Intent: "fault test", Scopes: []string{load.Scope},
+		Resource: load.ResourceURI}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return task.AccessToken
+}
+
+// setFileLimit sets the soft RLIMIT_FSIZE of process pid.
+func setFileLimit(t *testing.T, pid int, limit uint64) {
+	t.Helper()
+	var old unix.Rlimit
+	if err := unix.Prlimit(pid, unix.RLIMIT_FSIZE, nil, &old); err != nil {
+		t.Fatalf("read RLIMIT_FSIZE of %d: %v", pid, err)
+	}
+	lim := unix.Rlimit{Cur: min(limit, old.Max), Max: old.Max}
+	if err := unix.Prlimit(pid, unix.RLIMIT_FSIZE, &lim, nil); err != nil {
+		t.Skipf("cannot set RLIMIT_FSIZE of writ serve (%v): no way to fill its disk here", err)
+	}
+}
