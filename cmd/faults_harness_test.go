@@ -110,8 +110,13 @@ func (r *faultRig) issuer() string { return "http://" + r.addr }
 // until it answers.
 func (r *faultRig) start(name string, extra ...string) *benchChild {
 	r.t.Helper()
-	args := append([]string{"serve", "--dev-oidc", "dana", "--config", r.cfg, "--policy", r.policy,
-		"--db", r.db, "--listen", r.addr}, extra...)
+	return r.serve(name, append([]string{"--dev-oidc", "dana"}, extra...)...)
+}
+
+// serve runs `writ serve` with extra flags over the rig's store.
+func (r *faultRig) serve(name string, extra ...string) *benchChild {
+	r.t.Helper()
+	args := append([]string{"serve", "--config", r.cfg, "--policy", r.policy, "--db", r.db, "--listen", r.addr}, extra...)
 	c := exec.Command(r.bin, args...)
 	c.Env = append(childEnv(), "XDG_STATE_HOME="+r.dir, "XDG_CONFIG_HOME="+r.dir)
 	child, err := startChild(r.t.Context(), "writ serve", c, r.issuer(), r.issuer()+"/healthz", filepath.Join(r.dir, name+".log"))
