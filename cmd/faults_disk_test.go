@@ -26,20 +26,23 @@ import (
 // TestFaultDiskFull (issue 12, faults) makes the store's writes fail under
 // a running `writ serve` and gives the space back, without a restart.
 //
-// The store cannot grow: the test lowers the server's RLIMIT_FSIZE to the
-// store file's size (prlimit(2) on the child; Go programs ignore SIGXFSZ,
-// so the write fails with EFBIG), which works without privileges and
-// wherever CI runs. bbolt preallocates its file, so writes go on into the
-// space it already has; the test drives submissions until one fails,
-// which is what a full disk looks like to bbolt.
+// The writes fail from outside, through the server's RLIMIT_FSIZE
+// (prlimit(2) on the child: no privileges needed, so it runs wherever CI
+// does; Go programs ignore SIGXFSZ, so the write fails with EFBIG). First
+// the limit is the store file's size: bbolt preallocates its file, so
+// writes go on into the space it has until a commit needs the file to
+// grow, as on a full disk. Then the limit is two pages, so that no commit
+// at all can be written, however small.
 //
-// While the store cannot write: an agent's submission is refused 503
-// temporarily_unavailable with Retry-After and a description that says
-// so; introspection of a token issued before still answers; the operator
-// API refuses a revocation with 503 and the reason, and never reports one
-// done that was not written. When the limit is lifted the same calls
-// succeed, and afterwards the store passes bbolt's check, its audit chain
-// verifies and nothing is half-written.
+// While the store cannot write: an agent's submission, redemption and
+// own revocation are refused 503 temporarily_unavailable with Retry-After
+// and a description that says the store cannot write (before the fix:
+// 500 server_error "internal error"); introspection of a token issued
+// before still answers; the operator API refuses a revocation with 503
+// and says why, and never reports one done that was not written. When the
+// limit is lifted the same calls succeed on the same server, and
+// afterwards the store passes bbolt's check, its audit chain verifies and
+// every grant has its decision and request, every token its grant.
 func TestFaultDiskFull(t *testing.T) {
 	r := newFaultRig(t, 4)
 	child := r.start("serve")
@@ -49,6 +52,13 @@ func TestFaultDiskFull(t *testing.T) {
 	tokA := mint(t, ctx, even)
 	tokB := mint(t, ctx, even)
 	_, grantB, err := tokenClaims(tokB)
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	// A request the policy approved, not yet redeemed.
+	waiting, err := even.Request(ctx, agent.TaskRequest{Intent: "redeem while full", Scopes: []string{load.Scope},
+		Resource: load.ResourceURI})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -111,6 +121,17 @@ func TestFaultDiskFull(t *testing.T) {
 		t.Fatalf("revocation while no write succeeds: %v, want 503 %s saying the store cannot write", err, broker.EUNAVAILABLE)
 	}
 
+	// Redeeming the approved request cannot be written either: the agent
+	// is told to retry (its SDK's Wait does), and the request stays
+	// approved, not half-redeemed.
+	if _, err := even.Poll(ctx, waiting); !isUnavailable(err) {
+		t.Fatalf("redemption while no write succeeds: %v, want 503 temporarily_unavailable", err)
+	}
+	// The agent's own revocation (RFC 7009) is refused, not reported done.
+	if err := even.Revoke(ctx, tokA); !isUnavailable(err) {
+		t.Fatalf("the agent's revocation while no write succeeds: %v, want 503 temporarily_unavailable", err)
+	}
+
 	// Space comes back: the same server takes the same calls.
 	setFileLimit(t, child.pid(), unix.RLIM_INFINITY)
 	lifted = true
@@ -123,7 +144,17 @@ func TestFaultDiskFull(t *testing.T) {
 	if active, err := r.introspect(ctx, tokB); err != nil || active {
 		t.Fatalf("the revoked token introspects active=%v, %v", active, err)
 	}
-	tokC := mint(t, ctx, even)
+	task, err := even.Poll(ctx, waiting)
+	if err != nil {
+		t.Fatalf("redemption once space is back: %v", err)
+	}
+	tokC := task.AccessToken
+	if err := even.Revoke(ctx, tokA); err != nil {
+		t.Fatalf("the agent's revocation once space is back: %v", err)
+	}
+	if active, err := r.introspect(ctx, tokA); err != nil || active {
+		t.Fatalf("the token its agent revoked introspects active=%v, %v", active, err)
+	}
 
 	if err := child.stop(); err != nil {
 		t.Fatalf("writ serve did not stop cleanly: %v%s", err, child.logTail())
@@ -138,6 +169,13 @@ func TestFaultDiskFull(t *testing.T) {
 	}
 	led.grantRevoked[grantB] = true
 	checkStoreAfterKill(t, r, led, "after the disk was full")
+}
+
+// isUnavailable reports whether err is writ's answer that the store cannot
+// write: 503 temporarily_unavailable.
+func isUnavailable(err error) bool {
+	var e *agent.Error
+	return errors.As(err, &e) && e.Status == http.StatusServiceUnavailable && e.Code == "temporarily_unavailable"
 }
 
 // rawSubmit sends agent i's backchannel authentication request by hand,
