@@ -205,11 +205,18 @@ func rawSubmit(t *testing.T, ctx context.Context, r *faultRig, i int) (int, stri
 	return resp.StatusCode, resp.Header.Get("Retry-After"), string(b)
 }
 
-// mint runs one policy-approved cycle for c and returns the token.
+// mint runs one policy-approved cycle for c and returns the token. The
+// policy approves at submission, so the first poll gets it.
 func mint(t *testing.T, ctx context.Context, c *agent.Client) string {
 	t.Helper()
-	task, err := c.RequestAndWait(ctx, agent.TaskRequest{Intent: "fault test", Scopes: []string{load.Scope},
-		Resource: load.ResourceURI}, nil)
+	p, err := c.Request(ctx, agent.TaskRequest{Intent: "fault test", Scopes: []string{load.Scope}, Resource: load.ResourceURI})
+	if err != nil {
+		t.Fatal(err)
+	}
+	task, err := c.Poll(ctx, p)
+	if errors.Is(err, agent.ErrPending) {
+		task, err = c.Wait(ctx, p, nil)
+	}
 	if err != nil {
 		t.Fatal(err)
 	}
