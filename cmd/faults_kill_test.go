@@ -289,9 +289,15 @@ func checkStoreAfterKill(t *testing.T, r *faultRig, led *ledger, what string) {
 	defer led.mu.Unlock()
 	issued := map[string]bool{}
 	err := st.View(context.Background(), func(tx broker.TxReader) error {
-		for id := range led.requests {
-			if _, err := tx.Request(id); err != nil {
+		for id, agent := range led.requests {
+			req, err := tx.Request(id)
+			if err != nil {
 				return fmt.Errorf("acknowledged request %s lost: %w", id, err)
+			}
+			// The policy approves in the submission's own transaction: an
+			// acknowledged submission of a policy agent was approved.
+			if agent%2 == 0 && (req.State == broker.RequestPending || req.GrantID == "" || req.DecisionID == "") {
+				return fmt.Errorf("request %s of a policy-approved agent was acknowledged but is %s, grant %q", id, req.State, req.GrantID)
 			}
 		}
 		for gid, did := range led.approvals {
