@@ -28,6 +28,7 @@ import (
 	"github.com/writhq/writ/broker/load"
 	"github.com/writhq/writ/broker/opapi/client"
 	"github.com/writhq/writ/broker/operator"
+	"github.com/writhq/writ/broker/ratelimit"
 	"github.com/writhq/writ/store"
 )
 
@@ -213,8 +214,10 @@ func (r *faultRig) guard(ctx context.Context) *guard.Guard {
 	if err != nil {
 		r.t.Fatal(err)
 	}
+	// The test presents every revoked token of an agent at once: no
+	// per-agent request limit.
 	g, err := guard.New(guard.Config{Issuer: r.issuer(), Audience: load.ResourceURI, PublicURL: "http://rs.test",
-		ClientAssertion: assert})
+		ClientAssertion: assert, ClientLimit: ratelimit.Limit{PerSecond: -1}})
 	if err != nil {
 		r.t.Fatal(err)
 	}
