@@ -48,7 +48,7 @@ func Errorf(code, format string, args ...any) *Error {
 // disk, a file size limit, an I/O error) is returned as, wrapped with the
 // cause: nothing of it was written, and the caller may retry later. A
 // revocation refused with it was not done.
-var ErrStoreUnavailable = &Error{Code: EUNAVAILABLE, Message: "writ cannot write to its store (disk full or I/O error); nothing was done: retry later"}
+var ErrStoreUnavailable = &Error{Code: EUNAVAILABLE, Message: "writ cannot write to its store right now (a full disk, an I/O error, or the server stopping); nothing was done: retry later"}
 
 // ErrorCode returns the code of err, EINTERNAL for errors that are not
 // domain errors, and "" for nil.

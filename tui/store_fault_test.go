@@ -51,20 +51,22 @@ func TestFlowStoreCannotWrite(t *testing.T) {
 		t.Fatal(err)
 	}
 	g := approved(t, svc, "release-bot", "open PR", "contents:write")
-	submit(t, svc, "reader-bot", "read the onboarding guide", "https://api.github.com", 5*time.Minute, "contents:read")
+	req := submit(t, svc, "reader-bot", "read the onboarding guide", "https://api.github.com", 5*time.Minute, "contents:read")
 	f := startFlow(t, svc, Options{Now: c.Now, Session: session(c)}, 140, 30)
 	f.waitShow("read the onboarding guide", "[LOW]")
 
 	st.full.Store(true)
 	f.keys("a")
 	f.waitShow("approve failed: writ cannot write to its store")
-	f.waitShow("read the onboarding guide") // still waiting
+	if got, _ := svc.Request(context.Background(), req.ID); got.State != broker.RequestPending {
+		t.Fatalf("request %s is %s though its approval could not be written", req.ID, got.State)
+	}
 	f.keys("2")
 	f.waitShow("ACTIVE", "open PR")
 	f.keys("r")
 	f.waitShow("Revoke grant")
 	f.keys("enter")
-	f.waitShow("writ cannot write to its store")
+	f.waitShow("revoke failed: writ cannot write to its store")
 	if got, _ := svc.Grant(context.Background(), g.ID); got.State != broker.GrantActive {
 		t.Fatalf("grant %s is %s though its revocation could not be written", g.ID, got.State)
 	}
