@@ -10,7 +10,9 @@ import (
 	"net/http"
 	"net/url"
 	"os"
+	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 
 	"github.com/go-jose/go-jose/v4"
@@ -234,4 +236,122 @@ func setFileLimit(t *testing.T, pid int, limit uint64) {
 	if err := unix.Prlimit(pid, unix.RLIMIT_FSIZE, &lim, nil); err != nil {
 		t.Skipf("cannot set RLIMIT_FSIZE of writ serve (%v): no way to fill its disk here", err)
 	}
+}
+
+// TestFaultDiskFullTmpfs (issue 12, faults) runs writ serve on a small
+// tmpfs and fills it, when the test may mount one (root, or a CI that
+// allows it; otherwise it skips, and TestFaultDiskFull covers the same
+// answers with a file size limit). This is the disk really full: bbolt's
+// writes into its sparse file fail with ENOSPC. Every call then either
+// succeeds, and is in force afterwards, or is refused 503; when the
+// filler is removed the same server carries on and the store verifies.
+func TestFaultDiskFullTmpfs(t *testing.T) {
+	r := newFaultRig(t, 4)
+	mnt := filepath.Join(t.TempDir(), "disk")
+	if err := os.Mkdir(mnt, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	if err := unix.Mount("tmpfs", mnt, "tmpfs", 0, "size=8m,mode=0700"); err != nil {
+		t.Skipf("cannot mount a tmpfs here (%v); TestFaultDiskFull fills the disk with a file size limit instead", err)
+	}
+	t.Cleanup(func() { _ = unix.Unmount(mnt, 0) }) // after the server has stopped
+	r.db = filepath.Join(mnt, "writ.db")
+	child := r.start("serve")
+	ctx := t.Context()
+	op := r.operator(ctx)
+	even := r.agent(ctx, 0)
+	tokA, tokB := mint(t, ctx, even), mint(t, ctx, even)
+	_, grantB, err := tokenClaims(tokB)
+	if err != nil {
+		t.Fatal(err)
+	}
+	waiting, err := even.Request(ctx, agent.TaskRequest{Intent: "redeem while full", Scopes: []string{load.Scope},
+		Resource: load.ResourceURI})
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	// Fill the disk.
+	filler := filepath.Join(mnt, "filler")
+	f, err := os.OpenFile(filler, os.O_CREATE|os.O_WRONLY, 0o600)
+	if err != nil {
+		t.Fatal(err)
+	}
+	chunk := make([]byte, 64<<10)
+	for {
+		if _, err := f.Write(chunk); err != nil {
+			if !errors.Is(err, syscall.ENOSPC) {
+				t.Fatalf("fill the tmpfs: %v", err)
+			}
+			break
+		}
+	}
+	f.Close()
+
+	led := newLedger()
+	fills := 0
+	for ; ; fills++ {
+		if fills == 5000 {
+			t.Fatal("5,000 submissions fitted on a full disk")
+		}
+		_, err := even.Request(ctx, agent.TaskRequest{Intent: fmt.Sprintf("fill %d", fills), Scopes: []string{load.Scope},
+			Resource: load.ResourceURI})
+		if err == nil {
+			continue
+		}
+		if !isUnavailable(err) {
+			t.Fatalf("submission %d on a full disk: %v, want 503 temporarily_unavailable%s", fills, err, child.logTail())
+		}
+		break
+	}
+	t.Logf("the disk was full after %d more submissions", fills)
+	if active, err := r.introspect(ctx, tokA); err != nil || !active {
+		t.Fatalf("introspection of a live token on a full disk: active=%v, %v", active, err)
+	}
+	// Each call is done (and then in force) or refused as the store's.
+	revokedB := false
+	switch _, err := op.RevokeGrant(ctx, grantB, "fault test: full disk"); {
+	case err == nil:
+		revokedB = true
+	case broker.ErrorCode(err) != broker.EUNAVAILABLE:
+		t.Fatalf("revocation on a full disk: %v, want done or %s", err, broker.EUNAVAILABLE)
+	}
+	task, err := even.Poll(ctx, waiting)
+	if err != nil && !isUnavailable(err) {
+		t.Fatalf("redemption on a full disk: %v, want a token or 503", err)
+	}
+	t.Logf("on the full disk: revocation done %v, redemption done %v", revokedB, err == nil)
+
+	// Space comes back.
+	if err := os.Remove(filler); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := even.Request(ctx, agent.TaskRequest{Intent: "after", Scopes: []string{load.Scope}, Resource: load.ResourceURI}); err != nil {
+		t.Fatalf("submission once space is back: %v", err)
+	}
+	if !revokedB {
+		if _, err := op.RevokeGrant(ctx, grantB, "fault test: full disk"); err != nil {
+			t.Fatalf("revocation once space is back: %v", err)
+		}
+	}
+	if active, err := r.introspect(ctx, tokB); err != nil || active {
+		t.Fatalf("the revoked token introspects active=%v, %v", active, err)
+	}
+	if task == nil {
+		if task, err = even.Poll(ctx, waiting); err != nil {
+			t.Fatalf("redemption once space is back: %v", err)
+		}
+	}
+	if err := child.stop(); err != nil {
+		t.Fatalf("writ serve did not stop cleanly: %v%s", err, child.logTail())
+	}
+	for _, tok := range []string{tokA, tokB, task.AccessToken} {
+		jti, grant, err := tokenClaims(tok)
+		if err != nil {
+			t.Fatal(err)
+		}
+		led.tokens[jti] = tokenSeen{grant: grant, token: tok}
+	}
+	led.grantRevoked[grantB] = true
+	checkStoreAfterKill(t, r, led, "after the disk was full")
 }
