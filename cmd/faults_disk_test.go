@@ -51,8 +51,9 @@ func TestFaultDiskFull(t *testing.T) {
 	ctx := t.Context()
 	op := r.operator(ctx)
 	even := r.agent(ctx, 0) // the policy approves agent 0's requests
-	tokA := mint(t, ctx, even)
-	tokB := mint(t, ctx, even)
+	acked := map[string]bool{}
+	tokA := mint(t, ctx, even, acked)
+	tokB := mint(t, ctx, even, acked)
 	_, grantB, err := tokenClaims(tokB)
 	if err != nil {
 		t.Fatal(err)
@@ -64,6 +65,7 @@ func TestFaultDiskFull(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	acked[waiting.ID] = true
 
 	fi, err := os.Stat(r.db)
 	if err != nil {
@@ -84,9 +86,10 @@ func TestFaultDiskFull(t *testing.T) {
 		if fills == 5000 {
 			t.Fatalf("5,000 submissions fitted in a store limited to %d bytes", fi.Size())
 		}
-		_, err := even.Request(ctx, agent.TaskRequest{Intent: fmt.Sprintf("fill %d", fills), Scopes: []string{load.Scope},
+		p, err := even.Request(ctx, agent.TaskRequest{Intent: fmt.Sprintf("fill %d", fills), Scopes: []string{load.Scope},
 			Resource: load.ResourceURI})
 		if err == nil {
+			acked[p.ID] = true
 			continue
 		}
 		var refusal *agent.Error
@@ -137,9 +140,11 @@ func TestFaultDiskFull(t *testing.T) {
 	// Space comes back: the same server takes the same calls.
 	setFileLimit(t, child.pid(), unix.RLIM_INFINITY)
 	lifted = true
-	if _, err := even.Request(ctx, agent.TaskRequest{Intent: "after", Scopes: []string{load.Scope}, Resource: load.ResourceURI}); err != nil {
+	after, err := even.Request(ctx, agent.TaskRequest{Intent: "after", Scopes: []string{load.Scope}, Resource: load.ResourceURI})
+	if err != nil {
 		t.Fatalf("submission once space is back: %v", err)
 	}
+	acked[after.ID] = true
 	if _, err := op.RevokeGrant(ctx, grantB, "fault test: full disk"); err != nil {
 		t.Fatalf("revocation once space is back: %v", err)
 	}
@@ -171,6 +176,7 @@ func TestFaultDiskFull(t *testing.T) {
 	}
 	led.grantRevoked[grantB] = true
 	checkStoreAfterKill(t, r, led, "after the disk was full")
+	checkSubmissions(t, r, acked)
 }
 
 // isUnavailable reports whether err is writ's answer that the store cannot
@@ -208,13 +214,15 @@ func rawSubmit(t *testing.T, ctx context.Context, r *faultRig, i int) (int, stri
 }
 
 // mint runs one policy-approved cycle for c and returns the token. The
-// policy approves at submission, so the first poll gets it.
-func mint(t *testing.T, ctx context.Context, c *agent.Client) string {
+// policy approves at submission, so the first poll gets it. The request
+// is added to acked.
+func mint(t *testing.T, ctx context.Context, c *agent.Client, acked map[string]bool) string {
 	t.Helper()
 	p, err := c.Request(ctx, agent.TaskRequest{Intent: "fault test", Scopes: []string{load.Scope}, Resource: load.ResourceURI})
 	if err != nil {
 		t.Fatal(err)
 	}
+	acked[p.ID] = true
 	task, err := c.Poll(ctx, p)
 	if errors.Is(err, agent.ErrPending) {
 		task, err = c.Wait(ctx, p, nil)
@@ -223,6 +231,36 @@ func mint(t *testing.T, ctx context.Context, c *agent.Client) string {
 		t.Fatal(err)
 	}
 	return task.AccessToken
+}
+
+// checkSubmissions checks that the store holds exactly the submissions
+// that were acknowledged: a refused one left nothing behind.
+func checkSubmissions(t *testing.T, r *faultRig, acked map[string]bool) {
+	t.Helper()
+	st := r.openStore("submissions")
+	defer st.Close()
+	seen := map[string]bool{}
+	err := st.View(context.Background(), func(tx broker.TxReader) error {
+		return tx.ForEachAudit(1, func(e *broker.AuditEntry) error {
+			if e.Kind != broker.AuditRequestSubmitted {
+				return nil
+			}
+			if !acked[e.RequestID] {
+				return fmt.Errorf("request %s is in the store, but its submission was refused", e.RequestID)
+			}
+			if _, err := tx.Request(e.RequestID); err != nil {
+				return fmt.Errorf("audited request %s has no record: %w", e.RequestID, err)
+			}
+			seen[e.RequestID] = true
+			return nil
+		})
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(seen) != len(acked) {
+		t.Fatalf("%d acknowledged submissions, %d in the store", len(acked), len(seen))
+	}
 }
 
 // setFileLimit sets the soft RLIMIT_FSIZE of process pid.
@@ -260,7 +298,8 @@ func TestFaultDiskFullTmpfs(t *testing.T) {
 	ctx := t.Context()
 	op := r.operator(ctx)
 	even := r.agent(ctx, 0)
-	tokA, tokB := mint(t, ctx, even), mint(t, ctx, even)
+	acked := map[string]bool{}
+	tokA, tokB := mint(t, ctx, even, acked), mint(t, ctx, even, acked)
 	_, grantB, err := tokenClaims(tokB)
 	if err != nil {
 		t.Fatal(err)
@@ -270,6 +309,7 @@ func TestFaultDiskFullTmpfs(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	acked[waiting.ID] = true
 
 	// Fill the disk.
 	filler := filepath.Join(mnt, "filler")
@@ -294,9 +334,10 @@ func TestFaultDiskFullTmpfs(t *testing.T) {
 		if fills == 5000 {
 			t.Fatal("5,000 submissions fitted on a full disk")
 		}
-		_, err := even.Request(ctx, agent.TaskRequest{Intent: fmt.Sprintf("fill %d", fills), Scopes: []string{load.Scope},
+		p, err := even.Request(ctx, agent.TaskRequest{Intent: fmt.Sprintf("fill %d", fills), Scopes: []string{load.Scope},
 			Resource: load.ResourceURI})
 		if err == nil {
+			acked[p.ID] = true
 			continue
 		}
 		if !isUnavailable(err) {
@@ -326,9 +367,11 @@ func TestFaultDiskFullTmpfs(t *testing.T) {
 	if err := os.Remove(filler); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := even.Request(ctx, agent.TaskRequest{Intent: "after", Scopes: []string{load.Scope}, Resource: load.ResourceURI}); err != nil {
+	after, err := even.Request(ctx, agent.TaskRequest{Intent: "after", Scopes: []string{load.Scope}, Resource: load.ResourceURI})
+	if err != nil {
 		t.Fatalf("submission once space is back: %v", err)
 	}
+	acked[after.ID] = true
 	if !revokedB {
 		if _, err := op.RevokeGrant(ctx, grantB, "fault test: full disk"); err != nil {
 			t.Fatalf("revocation once space is back: %v", err)
@@ -354,4 +397,5 @@ func TestFaultDiskFullTmpfs(t *testing.T) {
 	}
 	led.grantRevoked[grantB] = true
 	checkStoreAfterKill(t, r, led, "after the disk was full")
+	checkSubmissions(t, r, acked)
 }
