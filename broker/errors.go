@@ -17,6 +17,7 @@ const (
 	EFROZEN       = "frozen"       // the issuer is frozen: nothing is approved or minted
 	EEXPIRED      = "expired"      // the request or grant has passed its deadline
 	ETHROTTLED    = "throttled"    // the caller is over its rate limit
+	EUNAVAILABLE  = "unavailable"  // the store cannot write right now (disk full, I/O error): nothing was done; retry later
 	EINTERNAL     = "internal"     // a bug or an I/O failure; details are logged, not shown
 )
 
@@ -42,6 +43,12 @@ func (e *Error) Error() string { return fmt.Sprintf("%s: %s", e.Code, e.Message)
 func Errorf(code, format string, args ...any) *Error {
 	return &Error{Code: code, Message: fmt.Sprintf(format, args...)}
 }
+
+// ErrStoreUnavailable is what a write the store could not commit (a full
+// disk, a file size limit, an I/O error) is returned as, wrapped with the
+// cause: nothing of it was written, and the caller may retry later. A
+// revocation refused with it was not done.
+var ErrStoreUnavailable = &Error{Code: EUNAVAILABLE, Message: "writ cannot write to its store right now (a full disk, an I/O error, or the server stopping); nothing was done: retry later"}
 
 // ErrorCode returns the code of err, EINTERNAL for errors that are not
 // domain errors, and "" for nil.

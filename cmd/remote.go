@@ -139,7 +139,8 @@ func operatorClient(ctx context.Context, server string, log *slog.Logger) (*oper
 // remote is a signed-in operator API client for a command.
 type remote struct {
 	*client.Client
-	oc *operator.Client
+	oc  *operator.Client
+	log *slog.Logger
 
 	mu      sync.Mutex
 	session *operator.Session
@@ -154,6 +155,30 @@ func (r *remote) setSession(s *operator.Session) {
 		return
 	}
 	r.session = s
+}
+
+// idToken is the session's ID token for the exchange at the server,
+// refreshed when it nears its end. A provider that cannot be reached does
+// not end a session that is still good: its token is used until its own
+// expiry, and only then must the operator sign in again.
+func (r *remote) idToken(ctx context.Context) (string, error) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	now := r.oc.Now()
+	if r.session.Remaining(now) < 30*time.Second {
+		ns, err := r.oc.Refresh(ctx, r.session)
+		var ue *operator.UnreachableError
+		switch {
+		case err == nil:
+			r.session = ns
+		case errors.As(err, &ue) && !r.session.Ended(now):
+			r.log.Warn("operator session refresh failed; using the session until it ends", "err", err,
+				"expires", r.session.Expiry)
+		default:
+			return "", &ExitError{Code: exitUnauthorized, Err: fmt.Errorf("the operator session ended (%v): run `writ login`", err)}
+		}
+	}
+	return r.session.IDToken(), nil
 }
 
 // connectRemote resumes the remembered session and signs in at the server.
@@ -173,20 +198,8 @@ func connectRemote(ctx context.Context, f *remoteFlags, log *slog.Logger, onConn
 		}
 		return nil, err
 	}
-	r := &remote{session: sess, oc: oc}
-	c, err := client.New(client.Options{Server: server, Logger: log, OnConnection: onConn,
-		IDToken: func(ctx context.Context) (string, error) {
-			r.mu.Lock()
-			defer r.mu.Unlock()
-			if r.session.Remaining(time.Now()) < 30*time.Second {
-				ns, err := oc.Refresh(ctx, r.session)
-				if err != nil {
-					return "", &ExitError{Code: exitUnauthorized, Err: fmt.Errorf("the operator session ended (%v): run `writ login`", err)}
-				}
-				r.session = ns
-			}
-			return r.session.IDToken(), nil
-		}})
+	r := &remote{session: sess, oc: oc, log: log}
+	c, err := client.New(client.Options{Server: server, Logger: log, OnConnection: onConn, IDToken: r.idToken})
 	if err != nil {
 		return nil, err
 	}
@@ -325,21 +338,34 @@ func runLogin(ctx context.Context, cmd *cobra.Command, f *remoteFlags, fresh boo
 			return reportLogin(ctx, cmd, f, server, sess, oc, "already signed in")
 		}
 	}
+	// Discovery and the device code can take a while against a slow
+	// provider (each call is bounded): say what is happening meanwhile.
+	fmt.Fprintf(cmd.ErrOrStderr(), "Contacting the identity provider at %s…\n", oc.Issuer())
 	da, err := oc.StartDevice(ctx)
 	if err != nil {
-		return err
+		return loginUnreachable(err)
 	}
 	// The URL on a line of its own, unbroken, so it can be copied whole.
 	fmt.Fprintf(cmd.ErrOrStderr(), "To sign in, open this URL on any device:\n\n%s\n\nand check that it shows the code  %s\nWaiting…\n",
 		da.VerificationURIComplete, da.UserCode)
 	sess, err := oc.WaitDevice(ctx, da)
 	if err != nil {
-		return err
+		return loginUnreachable(err)
 	}
 	if err := saveRemoteState(remoteState{Server: server}); err != nil {
 		return err
 	}
 	return reportLogin(ctx, cmd, f, server, sess, oc, "signed in")
+}
+
+// loginUnreachable adds what to do to a sign-in the identity provider did
+// not answer; other errors pass through.
+func loginUnreachable(err error) error {
+	var ue *operator.UnreachableError
+	if !errors.As(err, &ue) {
+		return err
+	}
+	return fmt.Errorf("%w\ncheck that %s is up and reachable from here, then run `writ login` again (approvals wait until you can sign in)", err, ue.Issuer)
 }
 
 // reportLogin exchanges the ID token once, to prove the server accepts

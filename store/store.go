@@ -94,6 +94,11 @@ func (s *Store) run(ctx context.Context, op string, begin func(func(*bolt.Tx) er
 		return fnErr
 	})
 	if err != nil && err != fnErr { //nolint:errorlint // identity: was it fn's error?
+		if op == "update" {
+			// The commit failed (no space, a file size limit, an I/O
+			// error): bbolt rolled it back, so nothing was written.
+			return fmt.Errorf("%w: %s store %s: %w", broker.ErrStoreUnavailable, op, s.path, err)
+		}
 		return fmt.Errorf("%s store %s: %w", op, s.path, err)
 	}
 	return err

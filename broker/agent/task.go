@@ -230,7 +230,9 @@ type Progress struct {
 }
 
 // maxPollFailures is how many polls in a row may fail (network errors,
-// 5xx) before Wait gives up.
+// 5xx) before Wait gives up. writ's 503 temporarily_unavailable (its store
+// cannot write right now) is not counted: Wait keeps polling until the
+// request's expiry.
 const maxPollFailures = 5
 
 // Wait polls until the operator decides, the request expires, or ctx
@@ -268,6 +270,10 @@ func (c *Client) Wait(ctx context.Context, p *Pending, progress func(Progress)) 
 			pr.Status = ErrSlowDown.Code
 		case errors.As(err, &e) && e.Status < 500:
 			return nil, err // a decision (denied, expired) or a refusal
+		case errors.As(err, &e) && e.Code == "temporarily_unavailable" && !c.now().After(p.ExpiresAt):
+			// writ is up but cannot write right now (a full disk): it
+			// said so, and nothing was done; wait for it as for a decision.
+			pr.Status, pr.Err = "retrying", err
 		default:
 			if failures++; failures >= maxPollFailures || c.now().After(p.ExpiresAt) {
 				return nil, fmt.Errorf("agent: waiting for task %s: %w", short(p.ID), err)

@@ -191,6 +191,21 @@ func TestWaitEndsOnDecisionOrCancel(t *testing.T) {
 			t.Fatal("Wait did not return when cancelled")
 		}
 	})
+	t.Run("store cannot write for a while", func(t *testing.T) {
+		// writ answers 503 temporarily_unavailable while its store cannot
+		// write (cmd TestFaultDiskFull): more of them in a row than
+		// maxPollFailures does not end the wait.
+		var script []func(http.ResponseWriter, *http.Request)
+		for i := 0; i < maxPollFailures+2; i++ {
+			script = append(script, answer(503, "temporarily_unavailable"))
+		}
+		s := newScripted(t, "", append(script, grantToken)...)
+		c := newTestClient(t, s)
+		p, _ := c.Resume("req-1", time.Millisecond)
+		if task, err := c.Wait(context.Background(), p, nil); err != nil || task.AccessToken != "at-1" {
+			t.Fatalf("Wait gave up while writ could not write: %v after %d polls", err, s.polls)
+		}
+	})
 	t.Run("server keeps failing", func(t *testing.T) {
 		var script []func(http.ResponseWriter, *http.Request)
 		for i := 0; i < maxPollFailures; i++ {

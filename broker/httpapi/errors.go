@@ -29,7 +29,13 @@ const (
 	errUnsupportedGrantType = "unsupported_grant_type"
 	errServerError          = "server_error"
 	errInvalidRequest       = "invalid_request"
+	errUnavailable          = "temporarily_unavailable"
 )
+
+// storeRetryAfter is the Retry-After of a call refused because the store
+// cannot write: long enough not to hammer a full disk, short enough that
+// an agent notices space coming back.
+const storeRetryAfter = 5 * time.Second
 
 // oauthError is an error on its way to the wire: the RFC 6749 §5.2 body
 // and the HTTP status.
@@ -37,7 +43,7 @@ type oauthError struct {
 	Status      int
 	Code        string
 	Description string
-	// RetryAfter, when set, becomes a Retry-After header (429).
+	// RetryAfter, when set, becomes a Retry-After header (429, 503).
 	RetryAfter time.Duration
 }
 
@@ -65,6 +71,7 @@ var errorStatus = map[string]struct{ backchannel, other int }{
 	errInvalidClient:                  {401, 401},
 	errUnsupportedGrantType:           {400, 400},
 	errServerError:                    {500, 500},
+	errUnavailable:                    {503, 503}, // the store cannot write; Retry-After says when to try again
 }
 
 // codeReason is the protocol error of a domain error that carries no Reason.
@@ -78,6 +85,7 @@ var codeReason = map[string]string{
 	broker.EEXPIRED:      broker.ReasonExpiredToken,
 	broker.ETHROTTLED:    broker.ReasonSlowDown,
 	broker.EINTERNAL:     errServerError,
+	broker.EUNAVAILABLE:  errUnavailable,
 }
 
 // toOAuth maps any error to what the client is told at endpoint at. Errors
@@ -106,6 +114,9 @@ func toOAuth(at endpoint, err error) *oauthError {
 	}
 	if code == broker.ETHROTTLED && at == atBackchannel {
 		out.RetryAfter = 10 * time.Second
+	}
+	if code == broker.EUNAVAILABLE {
+		out.RetryAfter = storeRetryAfter
 	}
 	return out
 }

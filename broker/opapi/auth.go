@@ -101,8 +101,9 @@ func (s *Server) exchange(w http.ResponseWriter, r *http.Request) {
 		switch {
 		case errors.As(err, &unreachable):
 			s.log.Warn("operator token exchange: identity provider unreachable", "err", err)
-			writeJSON(w, http.StatusServiceUnavailable, ErrorBody{Error: "temporarily_unavailable",
-				Description: "the identity provider cannot be reached to verify the ID token; try again", Code: broker.EINTERNAL})
+			w.Header().Set("Retry-After", "5")
+			writeJSON(w, http.StatusServiceUnavailable, ErrorBody{Error: "temporarily_unavailable", Code: broker.EUNAVAILABLE,
+				Description: "the identity provider " + unreachable.Issuer + " cannot be reached to verify the ID token; try again"})
 		case errors.As(err, &notApprover):
 			s.log.Info("operator token exchange refused", "reason", "not an approver", "operator", notApprover.Operator.ID())
 			writeJSON(w, http.StatusForbidden, ErrorBody{Error: errAccessDenied, Description: err.Error(), Code: broker.EFORBIDDEN})

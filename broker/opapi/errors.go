@@ -34,6 +34,7 @@ var codeStatus = map[string]int{
 	broker.EEXPIRED:      http.StatusConflict,
 	broker.ETHROTTLED:    http.StatusTooManyRequests,
 	broker.EINTERNAL:     http.StatusInternalServerError,
+	broker.EUNAVAILABLE:  http.StatusServiceUnavailable,
 }
 
 // StatusCode returns the HTTP status the operator API answers a broker

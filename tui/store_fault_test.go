@@ -1,0 +1,83 @@
+package tui
+
+import (
+	"context"
+	"fmt"
+	"sync/atomic"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/writhq/writ/broker"
+	"github.com/writhq/writ/store/storetest"
+)
+
+// fullStore is a store whose commits fail, as the bbolt store's do on a
+// full disk (store.Store wraps a failed commit in broker.ErrStoreUnavailable;
+// cmd TestFaultDiskFull shows it with a real full disk), while full is set.
+type fullStore struct {
+	broker.Store
+	full atomic.Bool
+}
+
+func (s *fullStore) refuse() error {
+	return fmt.Errorf("%w: update store %s: %w", broker.ErrStoreUnavailable, s.Path(), syscall.ENOSPC)
+}
+
+func (s *fullStore) Update(ctx context.Context, fn func(broker.Tx) error) error {
+	if s.full.Load() {
+		return s.refuse()
+	}
+	return s.Store.Update(ctx, fn)
+}
+
+func (s *fullStore) Batch(ctx context.Context, fn func(broker.Tx) error) error {
+	if s.full.Load() {
+		return s.refuse()
+	}
+	return s.Store.Batch(ctx, fn)
+}
+
+// TestFlowStoreCannotWrite (issue 12, faults): while the store cannot
+// write, the console says so when an approval or a revocation fails, and
+// leaves the request waiting and the grant active (nothing is shown done
+// that was not written); when space returns the same keys work.
+func TestFlowStoreCannotWrite(t *testing.T) {
+	c := &clock{t: fixedNow}
+	st := &fullStore{Store: storetest.MustOpen(t)}
+	svc, err := broker.New(t.Context(), fixtureConfig(), st, broker.Options{
+		Issuer: "https://writ.test", Now: c.Now, SubmitBurst: 100, SubmitRate: 100})
+	if err != nil {
+		t.Fatal(err)
+	}
+	g := approved(t, svc, "release-bot", "open PR", "contents:write")
+	req := submit(t, svc, "reader-bot", "read the onboarding guide", "https://api.github.com", 5*time.Minute, "contents:read")
+	f := startFlow(t, svc, Options{Now: c.Now, Session: session(c)}, 140, 30)
+	f.waitShow("read the onboarding guide", "[LOW]")
+
+	st.full.Store(true)
+	f.keys("a")
+	f.waitShow("approve failed: writ cannot write to its store")
+	if got, _ := svc.Request(context.Background(), req.ID); got.State != broker.RequestPending {
+		t.Fatalf("request %s is %s though its approval could not be written", req.ID, got.State)
+	}
+	f.keys("2")
+	f.waitShow("ACTIVE", "open PR")
+	f.keys("r")
+	f.waitShow("Revoke grant")
+	f.keys("enter")
+	f.waitShow("revoke failed: writ cannot write to its store")
+	if got, _ := svc.Grant(context.Background(), g.ID); got.State != broker.GrantActive {
+		t.Fatalf("grant %s is %s though its revocation could not be written", g.ID, got.State)
+	}
+
+	st.full.Store(false)
+	f.keys("r")
+	f.waitShow("Revoke grant")
+	f.keys("enter")
+	f.waitShow("revoked grant", "REVOKED")
+	f.keys("1")
+	f.waitShow("read the onboarding guide")
+	f.keys("a")
+	f.waitShow("approved reader-bot's request as asked")
+}
