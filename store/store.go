@@ -44,6 +44,7 @@ type Store struct {
 	path     string
 	readOnly bool
 	group    groupCommit
+	trimmer  *mapTrimmer // bounds the file mapped into RSS (mmap_linux.go)
 }
 
 var _ broker.Store = (*Store)(nil)
@@ -53,6 +54,7 @@ func (s *Store) Path() string { return s.path }
 
 // Close releases the file. Transactions still running finish first.
 func (s *Store) Close() error {
+	s.trimmer.stop()
 	if err := s.db.Close(); err != nil {
 		return fmt.Errorf("close store %s: %w", s.path, err)
 	}
