@@ -48,9 +48,12 @@ import (
 const (
 	trimFast      = 10 * time.Millisecond
 	trimSlow      = 250 * time.Millisecond
-	trimBudget    = 32 << 20
 	scanTrimEvery = 64
 )
+
+// trimBudget is how far file-backed RSS may grow between trims, in bytes.
+// A variable only so that tests can make it small.
+var trimBudget int64 = 32 << 20
 
 // mapTrimmer is the goroutine that trims a store's mapping. Its owner is
 // the Store, whose Close stops it before closing the database.
@@ -153,11 +156,13 @@ func adviseDontNeed(btx *bolt.Tx) error {
 // re-maps (the write transaction), so the mapping cannot move under it.
 type scanTrim struct {
 	btx     *bolt.Tx
+	budget  int64
 	visited int
 	floor   int64
+	trims   int
 }
 
-func newScanTrim(btx *bolt.Tx) scanTrim { return scanTrim{btx: btx, floor: -1} }
+func newScanTrim(btx *bolt.Tx) scanTrim { return scanTrim{btx: btx, budget: trimBudget, floor: -1} }
 
 // visit counts one key visited.
 func (g *scanTrim) visit() {
@@ -173,12 +178,13 @@ func (g *scanTrim) visit() {
 		g.floor = rss
 		return
 	}
-	if rss-g.floor <= trimBudget {
+	if rss-g.floor <= g.budget {
 		return
 	}
 	if adviseDontNeed(g.btx) != nil {
 		return
 	}
+	g.trims++
 	if rss, err := fileRSS(); err == nil {
 		g.floor = rss
 	}

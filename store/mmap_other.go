@@ -7,7 +7,7 @@ import bolt "go.etcd.io/bbolt"
 // Outside Linux the store's mapping is left to the kernel (see
 // mmap_linux.go for what the trimmer does there).
 
-const trimBudget = 32 << 20
+var trimBudget int64 = 32 << 20
 
 type mapTrimmer struct{}
 
