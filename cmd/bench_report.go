@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/writhq/writ/broker/load"
+	"github.com/writhq/writ/store"
 )
 
 // benchSummary is everything one `writ bench` measured, as --json prints it.
@@ -110,6 +111,8 @@ type memoryResult struct {
 	PeakRSS        int64 `json:"peak_rss_bytes"`
 	// StoreBytes is the size of the store file the RSS maps in part.
 	StoreBytes int64 `json:"store_bytes"`
+	// Store is where that file goes, read after the load.
+	Store *store.Usage `json:"store,omitempty"`
 }
 
 type revokeAllResult struct {
@@ -278,6 +281,16 @@ func (s *benchSummary) writeTable(out io.Writer) {
 		fmt.Fprintf(out, "memory: %d active grants (store %s): RSS %s (anonymous %s, file %s) after start, ready in %.0f ms; %s (anonymous %s, file %s) after %d cycles; peak %s\n",
 			m.Grants, mib(m.StoreBytes), mib(m.RSSAfterStart), mib(m.AnonAfterStart), mib(m.FileAfterStart), m.ReadySeconds*1000,
 			mib(m.RSSAfterLoad), mib(m.AnonAfterLoad), mib(m.FileAfterLoad), m.Cycles, mib(m.PeakRSS))
+		if u := m.Store; u != nil && m.Grants > 0 {
+			fmt.Fprintf(out, "store after the load: %s, %d free pages; per active grant:", mib(u.FileBytes), u.FreePages)
+			for _, b := range u.Buckets {
+				if b.Pages > 0 {
+					fill := 100 * float64(b.Inuse) / float64(b.Alloc)
+					fmt.Fprintf(out, " %s %.0f B (%.0f%% full)", b.Name, float64(b.Alloc)/float64(m.Grants), fill)
+				}
+			}
+			fmt.Fprintln(out)
+		}
 	}
 	if r := s.Revoke; r != nil {
 		for _, t := range []revokeAllTimes{r.WithGrants, r.Empty} {

@@ -86,7 +86,19 @@ func (b *bencher) memoryPhase(ctx context.Context, db string) error {
 	}
 	m.Cycles, m.CycleErrors, m.RSSAfterLoad, m.AnonAfterLoad, m.FileAfterLoad, m.PeakRSS = r.Count, r.Errors, after.RSS, after.Anon, after.File, after.HWM
 	b.sum.Memory = &m
-	return child.stop()
+	if err := child.stop(); err != nil {
+		return err
+	}
+	// Where the file the RSS maps goes, bucket by bucket.
+	st, err := store.OpenReadOnly(db, store.Options{})
+	if err != nil {
+		return err
+	}
+	m.Store, err = st.Usage()
+	if cerr := st.Close(); err == nil {
+		err = cerr
+	}
+	return err
 }
 
 // revokeAllPhase times revoke-all on the store of active grants and on
