@@ -282,7 +282,7 @@ func (s *benchSummary) writeTable(out io.Writer) {
 			m.Grants, mib(m.StoreBytes), mib(m.RSSAfterStart), mib(m.AnonAfterStart), mib(m.FileAfterStart), m.ReadySeconds*1000,
 			mib(m.RSSAfterLoad), mib(m.AnonAfterLoad), mib(m.FileAfterLoad), m.Cycles, mib(m.PeakRSS))
 		if u := m.Store; u != nil && m.Grants > 0 {
-			fmt.Fprintf(out, "store after the load: %s, %d free pages; per active grant:", mib(u.FileBytes), u.FreePages)
+			fmt.Fprintf(out, "store after the load: %s, %d pages in no bucket (free, freelist, meta); per active grant:", mib(u.FileBytes), u.OtherPages)
 			for _, b := range u.Buckets {
 				if b.Pages > 0 {
 					fill := 100 * float64(b.Inuse) / float64(b.Alloc)

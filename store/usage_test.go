@@ -62,7 +62,7 @@ func TestUsage(t *testing.T) {
 			t.Errorf("%s: %+v; want %d keys, at least %d pages and %d bytes in use", tc.bucket, b, tc.keys, tc.minPages, tc.minInuseBytes)
 		}
 	}
-	if int64(pages*u.PageSize) > u.FileBytes {
-		t.Errorf("buckets take %d pages of %d bytes, more than the %d-byte file", pages, u.PageSize, u.FileBytes)
+	if int64(pages*u.PageSize) > u.FileBytes || u.OtherPages < 3 || int64((pages+u.OtherPages)*u.PageSize) > u.FileBytes {
+		t.Errorf("buckets take %d pages of %d bytes and %d are others, in a %d-byte file", pages, u.PageSize, u.OtherPages, u.FileBytes)
 	}
 }
