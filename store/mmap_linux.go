@@ -2,7 +2,6 @@ package store
 
 import (
 	"bytes"
-	"context"
 	"fmt"
 	"os"
 	"strconv"
@@ -27,102 +26,89 @@ import (
 // thousand random lookups under load, leaves the whole file mapped: 500
 // MiB of RSS for 100,000 grants.
 //
-// The trimmer bounds that: it watches the process's file-backed RSS and,
-// when it has grown by more than a budget since the last trim, drops the
-// store's mapping of every page with MADV_DONTNEED. For a read-only shared
-// file mapping that only unmaps the pages from writ: they stay in the page
-// cache (shared with every process and reclaimable by the kernel), and the
-// next read of one is a minor fault. Nothing can be lost: writ never
-// writes through the mapping.
-
-// Defaults of the trimmer. It reads /proc/self/statm every trimFast
-// while file-backed RSS grows and backs off, doubling, to trimSlow when it
-// does not (an idle server checks four times a second), and trims when
-// file-backed RSS grew by more than trimBudget since the last trim.
+// The trimmer bounds that: when the process's file-backed RSS has grown
+// by more than a budget since the last trim, it drops the store's mapping
+// of every page with MADV_DONTNEED. For a read-only shared file mapping
+// that only unmaps the pages from writ: they stay in the page cache
+// (shared with every process and reclaimable by the kernel), and the next
+// read of one is a minor fault. Nothing can be lost: writ never writes
+// through the mapping. The price is those minor faults: pages read again
+// after a trim cost a fault each (measured with 100,000 grants: start-up
+// some 0.5 s more CPU, a full cycle some 6 % more server CPU).
 //
-// A goroutine cannot keep up with a scan that looks records up through an
-// index (the start-up read of every active grant maps some 10 GiB a second
-// of 64 KiB windows, faulting the same windows again after each trim), so
-// scans check too, every scanTrimEvery keys, in their own transaction
-// (scanTrim).
-const (
-	trimFast      = 10 * time.Millisecond
-	trimSlow      = 250 * time.Millisecond
-	scanTrimEvery = 64
+// It checks where the pages are faulted in, with no goroutine of its own:
+// after each transaction of the Store (Store.run calls afterTx), at most
+// once per trimCheckEvery, and every scanTrimEvery keys of a scan, since
+// one scan that looks records up through an index (the start-up read of
+// every active grant) maps some 10 GiB a second of 64 KiB windows.
+const scanTrimEvery = 64
+
+// trimBudget is how far file-backed RSS may grow between trims, in bytes,
+// and trimCheckEvery the least time between two checks after
+// transactions. Variables only so that tests can change them.
+var (
+	trimBudget     int64 = 32 << 20
+	trimCheckEvery       = 2 * time.Millisecond
 )
 
-// trimBudget is how far file-backed RSS may grow between trims, in bytes.
-// A variable only so that tests can make it small.
-var trimBudget int64 = 32 << 20
-
-// mapTrimmer is the goroutine that trims a store's mapping. Its owner is
-// the Store, whose Close stops it before closing the database.
+// mapTrimmer trims one store's mapping after its transactions.
 type mapTrimmer struct {
-	db     *bolt.DB
-	budget int64
-	cancel context.CancelFunc
-	done   chan struct{}
-	trims  atomic.Int64 // how many trims dropped the mapping
+	db        *bolt.DB
+	budget    int64
+	every     time.Duration
+	start     time.Time
+	lastCheck atomic.Int64 // since start, in nanoseconds
+	floor     atomic.Int64 // file-backed RSS after the last trim, or the least seen since
+	trimming  atomic.Bool
+	trims     atomic.Int64 // how many trims dropped the mapping
 }
 
-// startTrimmer starts trimming db's mapping past budget bytes of growth
-// of file-backed RSS. It returns nil (and trims nothing) when
-// /proc/self/statm cannot be read.
-func startTrimmer(db *bolt.DB, budget int64) *mapTrimmer {
-	if _, err := fileRSS(); err != nil {
+// newTrimmer returns the trimmer of db's mapping, or nil (trim nothing)
+// when /proc/self/statm cannot be read.
+func newTrimmer(db *bolt.DB) *mapTrimmer {
+	rss, err := fileRSS()
+	if err != nil {
 		return nil
 	}
-	ctx, cancel := context.WithCancel(context.Background())
-	m := &mapTrimmer{db: db, budget: budget, cancel: cancel, done: make(chan struct{})}
-	go m.run(ctx)
+	m := &mapTrimmer{db: db, budget: trimBudget, every: trimCheckEvery, start: time.Now()}
+	m.floor.Store(rss)
+	m.lastCheck.Store(-int64(m.every))
 	return m
 }
 
-func (m *mapTrimmer) run(ctx context.Context) {
-	defer close(m.done)
-	every := trimFast
-	t := time.NewTimer(every)
-	defer t.Stop()
-	floor, _ := fileRSS()
-	last := floor
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-		}
-		rss, err := fileRSS()
-		if err != nil {
-			t.Reset(trimSlow)
-			continue
-		}
-		if rss > last {
-			every = trimFast
-		} else {
-			every = min(2*every, trimSlow)
-		}
-		// Something else (another store closing, the kernel) may have
-		// dropped pages: growth counts from the lowest figure seen.
-		floor, last = min(floor, rss), rss
-		if rss-floor > m.budget {
-			if trimMapping(m.db) == nil {
-				m.trims.Add(1)
-			}
-			if rss, err := fileRSS(); err == nil {
-				floor, last = rss, rss
-			}
-		}
-		t.Reset(every)
-	}
-}
-
-// stop ends the trimmer and waits for it. A nil trimmer is stopped.
-func (m *mapTrimmer) stop() {
+// afterTx runs after each transaction, with none open in this goroutine.
+// It is cheap (a clock read) unless a check is due: then it reads
+// /proc/self/statm and, past the budget, one caller trims while the others
+// go on.
+func (m *mapTrimmer) afterTx() {
 	if m == nil {
 		return
 	}
-	m.cancel()
-	<-m.done
+	now, last := int64(time.Since(m.start)), m.lastCheck.Load()
+	if now-last < int64(m.every) || !m.lastCheck.CompareAndSwap(last, now) {
+		return
+	}
+	rss, err := fileRSS()
+	if err != nil {
+		return
+	}
+	floor := m.floor.Load()
+	if rss < floor {
+		// Something else (another store, the kernel) dropped pages:
+		// growth counts from the least figure seen.
+		m.floor.CompareAndSwap(floor, rss)
+		return
+	}
+	if rss-floor <= m.budget || !m.trimming.CompareAndSwap(false, true) {
+		return
+	}
+	defer m.trimming.Store(false)
+	if trimMapping(m.db) == nil {
+		m.trims.Add(1)
+	}
+	if rss, err := fileRSS(); err == nil {
+		m.floor.Store(rss)
+	}
 }
 
 // trimMapping drops db's mapping of every page of its file. It runs inside

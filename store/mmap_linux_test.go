@@ -5,13 +5,13 @@ import (
 	"bytes"
 	"crypto/rand"
 	"fmt"
+	"maps"
 	"os"
 	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
 	"testing"
-	"time"
 
 	bolt "go.etcd.io/bbolt"
 
@@ -133,18 +133,6 @@ func smallBudget(t *testing.T, budget int64) {
 	t.Cleanup(func() { trimBudget = saved })
 }
 
-// waitFor polls cond until it holds or the deadline passes.
-func waitFor(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("gave up waiting for %s", what)
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
-}
-
 // After the file grows past bbolt's mapping, bbolt maps it again at a new
 // size: the mapping must still be advised MADV_RANDOM (VmFlags rr), and a
 // trim must drop the new mapping's pages, not the old address's, without
@@ -155,7 +143,7 @@ func TestMappingAdviceAndTrimSurviveRemap(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer s.Close()
-	s.trimmer.stop() // this test trims by hand
+	s.trimmer = nil // this test trims by hand
 	before := storeMapping(t, s)
 	if !slices.Contains(before.flags, "rr") {
 		t.Errorf("new store's mapping VmFlags %v lack rr (MADV_RANDOM)", before.flags)
@@ -199,7 +187,7 @@ func TestScanTrimsAsItGoes(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer s.Close()
-	s.trimmer.stop() // only the scan trims here
+	s.trimmer = nil // only the scan trims here
 	want := fillRecords(t, s, 4000, 2000)
 
 	for _, tc := range []struct {
@@ -257,30 +245,65 @@ func TestScanTrimsAsItGoes(t *testing.T) {
 	}
 }
 
-// The store's trimmer drops the mapping once reads outside scans (random
-// lookups) have mapped more than the budget.
+// Reads outside scans (one record a transaction, in random order: the
+// lookups of a server under load) are trimmed after their transactions:
+// the file mapped stays within the budget, where without the trimmer the
+// same reads map most of it.
 func TestTrimmerBoundsReads(t *testing.T) {
 	const budget = 1 << 20
 	smallBudget(t, budget)
+	saved := trimCheckEvery
+	trimCheckEvery = 0 // check after every transaction
+	t.Cleanup(func() { trimCheckEvery = saved })
 	s, err := Open(filepath.Join(t.TempDir(), "writ.db"), Options{NoSync: true})
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer s.Close()
-	if s.trimmer == nil {
+	trimmer := s.trimmer
+	if trimmer == nil {
 		t.Fatal("no trimmer on Linux")
 	}
-	want := fillRecords(t, s, 4000, 2000) // re-maps under the running trimmer
-	waitFor(t, "a trim", func() bool {
-		readRecords(t, s, want)
-		return s.trimmer.trims.Load() > 0
-	})
-	waitFor(t, "the mapping within the budget", func() bool { return storeMapping(t, s).rss <= budget+256<<10 })
-	s.Close()
-	select {
-	case <-s.trimmer.done:
-	default:
-		t.Error("the trimmer still runs after Close")
+	want := fillRecords(t, s, 4000, 2000) // re-maps under the trimmer
+	ids := slices.Collect(maps.Keys(want))
+	for _, tc := range []struct {
+		name    string
+		trimmer *mapTrimmer
+		maxRSS  int64 // at most, or 0
+		minRSS  int64 // at least, or 0
+	}{
+		{name: "without", minRSS: 4 << 20},
+		{name: "with", trimmer: trimmer, maxRSS: budget + 1<<20},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			if err := trimMapping(s.db); err != nil {
+				t.Fatal(err)
+			}
+			s.trimmer = tc.trimmer
+			trims := trimmer.trims.Load()
+			var peak int64
+			for i, id := range ids {
+				var got []byte
+				err := s.View(t.Context(), func(tx broker.TxReader) error {
+					v, err := tx.Record(broker.RecordSSFStream, id)
+					got = v
+					return err
+				})
+				if err != nil || !bytes.Equal(got, want[id]) {
+					t.Fatalf("record %s: %d bytes, %v; want the %d written", id, len(got), err, len(want[id]))
+				}
+				if i%50 == 0 {
+					peak = max(peak, storeMapping(t, s).rss)
+				}
+			}
+			t.Logf("peak mapped: %d KiB of a %d KiB file; %d trims", peak>>10, fileSize(t, s)>>10, trimmer.trims.Load()-trims)
+			if tc.maxRSS > 0 && peak > tc.maxRSS {
+				t.Errorf("random reads mapped up to %d bytes of the file, want at most %d", peak, tc.maxRSS)
+			}
+			if tc.minRSS > 0 && peak < tc.minRSS {
+				t.Errorf("random reads without the trimmer mapped only %d bytes, want at least %d: the test cannot tell trimming from its absence", peak, tc.minRSS)
+			}
+		})
 	}
 }
 

@@ -44,7 +44,7 @@ type Store struct {
 	path     string
 	readOnly bool
 	group    groupCommit
-	trimmer  *mapTrimmer // bounds the file mapped into RSS (mmap_linux.go)
+	trimmer  *mapTrimmer
 }
 
 var _ broker.Store = (*Store)(nil)
@@ -54,7 +54,6 @@ func (s *Store) Path() string { return s.path }
 
 // Close releases the file. Transactions still running finish first.
 func (s *Store) Close() error {
-	s.trimmer.stop()
 	if err := s.db.Close(); err != nil {
 		return fmt.Errorf("close store %s: %w", s.path, err)
 	}
@@ -95,6 +94,7 @@ func (s *Store) run(ctx context.Context, op string, begin func(func(*bolt.Tx) er
 		fnErr = fn(&tx{tx: btx})
 		return fnErr
 	})
+	s.trimmer.afterTx()             // bounds the file mapped into RSS (mmap_linux.go)
 	if err != nil && err != fnErr { //nolint:errorlint // identity: was it fn's error?
 		return fmt.Errorf("%s store %s: %w", op, s.path, err)
 	}
