@@ -281,12 +281,21 @@ func (s *benchSummary) writeTable(out io.Writer) {
 		fmt.Fprintf(out, "memory: %d active grants (store %s): RSS %s (anonymous %s, file %s) after start, ready in %.0f ms; %s (anonymous %s, file %s) after %d cycles; peak %s\n",
 			m.Grants, mib(m.StoreBytes), mib(m.RSSAfterStart), mib(m.AnonAfterStart), mib(m.FileAfterStart), m.ReadySeconds*1000,
 			mib(m.RSSAfterLoad), mib(m.AnonAfterLoad), mib(m.FileAfterLoad), m.Cycles, mib(m.PeakRSS))
-		if u := m.Store; u != nil && m.Grants > 0 {
-			fmt.Fprintf(out, "store after the load: %s, %d pages in no bucket (free, freelist, meta); per active grant:", mib(u.FileBytes), u.OtherPages)
+		if u := m.Store; u != nil {
+			// The seeded grants and those the load made: every grant comes
+			// with its request, decision and audit entries.
+			grants := 0
 			for _, b := range u.Buckets {
-				if b.Pages > 0 {
+				if b.Name == "grants" {
+					grants = b.Keys
+				}
+			}
+			fmt.Fprintf(out, "store after the load: %s, %d pages in no bucket (free, freelist, meta); %d grants, per grant:",
+				mib(u.FileBytes), u.OtherPages, grants)
+			for _, b := range u.Buckets {
+				if b.Pages > 0 && grants > 0 {
 					fill := 100 * float64(b.Inuse) / float64(b.Alloc)
-					fmt.Fprintf(out, " %s %.0f B (%.0f%% full)", b.Name, float64(b.Alloc)/float64(m.Grants), fill)
+					fmt.Fprintf(out, " %s %.0f B (%.0f%% full)", b.Name, float64(b.Alloc)/float64(grants), fill)
 				}
 			}
 			fmt.Fprintln(out)
