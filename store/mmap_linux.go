@@ -48,7 +48,7 @@ const scanTrimEvery = 64
 // and trimCheckEvery the least time between two checks after
 // transactions. Variables only so that tests can change them.
 var (
-	trimBudget     int64 = 32 << 20
+	trimBudget     int64 = 16 << 20
 	trimCheckEvery       = 2 * time.Millisecond
 )
 
