@@ -114,6 +114,10 @@ func readRecords(tb testing.TB, s *Store, want map[string][]byte) int {
 	err := s.db.View(func(btx *bolt.Tx) error {
 		return btx.Bucket(bucketRecords).Bucket([]byte(broker.RecordSSFStream)).ForEach(func(k, v []byte) error {
 			n++
+			v, err := decodeRecord(broker.RecordSSFStream, string(k), v)
+			if err != nil {
+				return err
+			}
 			if want != nil && !bytes.Equal(v, want[string(k)]) {
 				return fmt.Errorf("record %s: read %d bytes that differ from the %d written", k, len(v), len(want[string(k)]))
 			}
