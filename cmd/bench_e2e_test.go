@@ -8,10 +8,13 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strconv"
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/writhq/writ/store"
 )
 
 // TestBenchEndToEnd runs the real binary: `writ bench` starts `writ
@@ -52,7 +55,9 @@ func TestBenchEndToEnd(t *testing.T) {
 				t.Errorf("%s: %+v", r.Phase, r)
 			}
 		}
-		if m := sum.Memory; m == nil || m.Grants != 300 || m.Cycles == 0 || m.PeakRSS < m.RSSAfterStart || m.StoreBytes == 0 {
+		if m := sum.Memory; m == nil || m.Grants != 300 || m.Cycles == 0 || m.PeakRSS < m.RSSAfterStart || m.StoreBytes == 0 ||
+			m.FileAfterStart <= 0 || m.FileAfterStart > m.RSSAfterStart || m.FileAfterLoad <= 0 ||
+			m.Store == nil || m.Store.FileBytes < m.StoreBytes || !slices.ContainsFunc(m.Store.Buckets, func(b store.BucketUsage) bool { return b.Name == "grants" && b.Keys >= 300 }) {
 			t.Errorf("memory: %+v", sum.Memory)
 		}
 		if r := sum.Revoke; r == nil || r.WithGrants.Calls != 3 || r.WithGrants.Grants != 300 || r.Empty.Calls != 3 || r.WithGrants.P50ms <= 0 {

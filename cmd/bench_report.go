@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/writhq/writ/broker/load"
+	"github.com/writhq/writ/store"
 )
 
 // benchSummary is everything one `writ bench` measured, as --json prints it.
@@ -99,13 +100,19 @@ type memoryResult struct {
 	ReadySeconds   float64 `json:"ready_seconds"`
 	RSSAfterStart  int64   `json:"rss_after_start_bytes"`
 	AnonAfterStart int64   `json:"anon_rss_after_start_bytes"`
-	Cycles         int     `json:"cycles"`
-	CycleErrors    int     `json:"cycle_errors"`
-	RSSAfterLoad   int64   `json:"rss_after_load_bytes"`
-	AnonAfterLoad  int64   `json:"anon_rss_after_load_bytes"`
-	PeakRSS        int64   `json:"peak_rss_bytes"`
+	// FileAfterStart and FileAfterLoad are the file-backed part of RSS
+	// (RssFile): the executable and the pages of the store mapped in.
+	FileAfterStart int64 `json:"file_rss_after_start_bytes"`
+	Cycles         int   `json:"cycles"`
+	CycleErrors    int   `json:"cycle_errors"`
+	RSSAfterLoad   int64 `json:"rss_after_load_bytes"`
+	AnonAfterLoad  int64 `json:"anon_rss_after_load_bytes"`
+	FileAfterLoad  int64 `json:"file_rss_after_load_bytes"`
+	PeakRSS        int64 `json:"peak_rss_bytes"`
 	// StoreBytes is the size of the store file the RSS maps in part.
 	StoreBytes int64 `json:"store_bytes"`
+	// Store is where that file goes, read after the load.
+	Store *store.Usage `json:"store,omitempty"`
 }
 
 type revokeAllResult struct {
@@ -271,9 +278,28 @@ func (s *benchSummary) writeTable(out io.Writer) {
 		fmt.Fprintf(out, "writ / oidc-provider, %s: throughput ×%.2f, p99 ×%.2f lower%s\n", r.Phase, r.Throughput, r.P99, cpu)
 	}
 	if m := s.Memory; m != nil {
-		fmt.Fprintf(out, "memory: %d active grants (store %s): RSS %s (anonymous %s) after start, ready in %.0f ms; %s (anonymous %s) after %d cycles; peak %s\n",
-			m.Grants, mib(m.StoreBytes), mib(m.RSSAfterStart), mib(m.AnonAfterStart), m.ReadySeconds*1000,
-			mib(m.RSSAfterLoad), mib(m.AnonAfterLoad), m.Cycles, mib(m.PeakRSS))
+		fmt.Fprintf(out, "memory: %d active grants (store %s): RSS %s (anonymous %s, file %s) after start, ready in %.0f ms; %s (anonymous %s, file %s) after %d cycles; peak %s\n",
+			m.Grants, mib(m.StoreBytes), mib(m.RSSAfterStart), mib(m.AnonAfterStart), mib(m.FileAfterStart), m.ReadySeconds*1000,
+			mib(m.RSSAfterLoad), mib(m.AnonAfterLoad), mib(m.FileAfterLoad), m.Cycles, mib(m.PeakRSS))
+		if u := m.Store; u != nil {
+			// The seeded grants and those the load made: every grant comes
+			// with its request, decision and audit entries.
+			grants := 0
+			for _, b := range u.Buckets {
+				if b.Name == "grants" {
+					grants = b.Keys
+				}
+			}
+			fmt.Fprintf(out, "store after the load: %s, %d pages in no bucket (free, freelist, meta); %d grants, per grant:",
+				mib(u.FileBytes), u.OtherPages, grants)
+			for _, b := range u.Buckets {
+				if b.Pages > 0 && grants > 0 {
+					fill := 100 * float64(b.Inuse) / float64(b.Alloc)
+					fmt.Fprintf(out, " %s %.0f B (%.0f%% full)", b.Name, float64(b.Alloc)/float64(grants), fill)
+				}
+			}
+			fmt.Fprintln(out)
+		}
 	}
 	if r := s.Revoke; r != nil {
 		for _, t := range []revokeAllTimes{r.WithGrants, r.Empty} {

@@ -70,7 +70,7 @@ func (b *bencher) memoryPhase(ctx context.Context, db string) error {
 	if err != nil {
 		return err
 	}
-	m.RSSAfterStart, m.AnonAfterStart = idle.RSS, idle.Anon
+	m.RSSAfterStart, m.AnonAfterStart, m.FileAfterStart = idle.RSS, idle.Anon, idle.File
 	if fi, err := os.Stat(db); err == nil {
 		m.StoreBytes = fi.Size()
 	}
@@ -84,9 +84,21 @@ func (b *bencher) memoryPhase(ctx context.Context, db string) error {
 	if err != nil {
 		return err
 	}
-	m.Cycles, m.CycleErrors, m.RSSAfterLoad, m.AnonAfterLoad, m.PeakRSS = r.Count, r.Errors, after.RSS, after.Anon, after.HWM
+	m.Cycles, m.CycleErrors, m.RSSAfterLoad, m.AnonAfterLoad, m.FileAfterLoad, m.PeakRSS = r.Count, r.Errors, after.RSS, after.Anon, after.File, after.HWM
 	b.sum.Memory = &m
-	return child.stop()
+	if err := child.stop(); err != nil {
+		return err
+	}
+	// Where the file the RSS maps goes, bucket by bucket.
+	st, err := store.OpenReadOnly(db, store.Options{})
+	if err != nil {
+		return err
+	}
+	m.Store, err = st.Usage()
+	if cerr := st.Close(); err == nil {
+		err = cerr
+	}
+	return err
 }
 
 // revokeAllPhase times revoke-all on the store of active grants and on

@@ -5,6 +5,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/writhq/writ/store"
 )
 
 func TestParsePhases(t *testing.T) {
@@ -57,6 +59,29 @@ func TestBenchFlagsCheck(t *testing.T) {
 		err := f.check(tc.phases)
 		if (tc.err == "") != (err == nil) || err != nil && !strings.Contains(err.Error(), tc.err) {
 			t.Errorf("%s: %v, want %q", tc.name, err, tc.err)
+		}
+	}
+}
+
+// The memory line of the table says what the RSS is made of, and the
+// store line how many bytes of file each grant takes, bucket by bucket.
+func TestBenchTableMemory(t *testing.T) {
+	s := &benchSummary{Memory: &memoryResult{Grants: 2, RSSAfterStart: 90 << 20, AnonAfterStart: 40 << 20, FileAfterStart: 50 << 20,
+		Cycles: 2, RSSAfterLoad: 100 << 20, AnonAfterLoad: 60 << 20, FileAfterLoad: 40 << 20, PeakRSS: 120 << 20, StoreBytes: 1 << 20,
+		Store: &store.Usage{FileBytes: 2 << 20, PageSize: 4096, OtherPages: 7, Buckets: []store.BucketUsage{
+			{Name: "requests", Keys: 4, Pages: 2, Alloc: 8192, Inuse: 4096},
+			{Name: "grants", Keys: 4, Pages: 1, Alloc: 4096, Inuse: 3072},
+			{Name: "signals"},
+		}}}}
+	var b strings.Builder
+	s.writeTable(&b)
+	for _, want := range []string{
+		"RSS 90 MiB (anonymous 40 MiB, file 50 MiB) after start",
+		"100 MiB (anonymous 60 MiB, file 40 MiB) after 2 cycles; peak 120 MiB",
+		"store after the load: 2 MiB, 7 pages in no bucket (free, freelist, meta); 4 grants, per grant: requests 2048 B (50% full) grants 1024 B (75% full)\n",
+	} {
+		if !strings.Contains(b.String(), want) {
+			t.Errorf("table lacks %q:\n%s", want, b.String())
 		}
 	}
 }

@@ -95,7 +95,7 @@ func Open(path string, opts Options) (*Store, error) {
 		_ = db.Close()
 		return nil, fmt.Errorf("open store %s: %w", path, err)
 	}
-	return &Store{db: db, path: path}, nil
+	return &Store{db: db, path: path, trimmer: newTrimmer(db)}, nil
 }
 
 // OpenReadOnly opens an existing writ store for reading, with the same
@@ -119,7 +119,7 @@ func openReadOnly(path string, opts Options) (*Store, error) {
 		_ = db.Close()
 		return nil, err
 	}
-	return &Store{db: db, path: path, readOnly: true}, nil
+	return &Store{db: db, path: path, readOnly: true, trimmer: newTrimmer(db)}, nil
 }
 
 // prepare creates a missing store (unless readOnly) and otherwise checks,

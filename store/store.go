@@ -44,6 +44,7 @@ type Store struct {
 	path     string
 	readOnly bool
 	group    groupCommit
+	trimmer  *mapTrimmer
 }
 
 var _ broker.Store = (*Store)(nil)
@@ -93,6 +94,7 @@ func (s *Store) run(ctx context.Context, op string, begin func(func(*bolt.Tx) er
 		fnErr = fn(&tx{tx: btx})
 		return fnErr
 	})
+	s.trimmer.afterTx()             // bounds the file mapped into RSS (mmap_linux.go)
 	if err != nil && err != fnErr { //nolint:errorlint // identity: was it fn's error?
 		if op == "update" {
 			// The commit failed (no space, a file size limit, an I/O

@@ -123,7 +123,9 @@ func (t *tx) scan(b *bolt.Bucket, seek []byte, fn func(k, v []byte) (bool, error
 		k, v = c.Seek(seek)
 	}
 	writable := t.tx.Writable()
+	trim := newScanTrim(t.tx) // bounds the file a long scan maps (mmap_linux.go)
 	for k != nil {
+		trim.visit()
 		var at []byte
 		if writable {
 			at = bytes.Clone(k)

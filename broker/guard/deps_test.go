@@ -19,9 +19,14 @@ var sdkMayImport = map[string]bool{
 	"github.com/writhq/writ/broker/agent":          true,
 }
 
+// sdkMayNotImport are module prefixes an SDK package must not link: the
+// Prometheus client (and the protobuf under it) comes with
+// broker/guard/guardprom, for the resource servers that want it.
+var sdkMayNotImport = []string{"github.com/prometheus/", "google.golang.org/protobuf/"}
+
 // TestSDKsDoNotLinkTheIssuer: a resource server that imports the guard or
 // the MCP guard, or an agent that imports the agent SDK, links no part of
-// writ's issuer.
+// writ's issuer, and no Prometheus client.
 func TestSDKsDoNotLinkTheIssuer(t *testing.T) {
 	goBin, err := exec.LookPath("go")
 	if err != nil {
@@ -36,6 +41,11 @@ func TestSDKsDoNotLinkTheIssuer(t *testing.T) {
 		for _, dep := range strings.Fields(string(out)) {
 			if strings.HasPrefix(dep, "github.com/writhq/writ") && !sdkMayImport[dep] {
 				t.Errorf("%s links %s", pkg, dep)
+			}
+			for _, prefix := range sdkMayNotImport {
+				if strings.HasPrefix(dep, prefix) {
+					t.Errorf("%s links %s (Prometheus belongs in broker/guard/guardprom)", pkg, dep)
+				}
 			}
 		}
 	}

@@ -39,5 +39,7 @@
 // writ issued is reported back to writ in batches (accepted or refused, per
 // grant), which is how the console shows "revoked 3s ago, 2 refused uses
 // since, 0 accepted". Counters are available as Stats and in Prometheus
-// text format from WriteMetrics.
+// text format from WriteMetrics; a Prometheus collector is in package
+// guardprom, so that only a resource server that wants one links the
+// Prometheus client.
 package guard

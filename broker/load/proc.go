@@ -23,6 +23,9 @@ type ProcSample struct {
 	// the rest is mostly the store's file mapped in (RssFile: bbolt reads
 	// through mmap), pages the kernel can drop and read again.
 	Anon int64
+	// File is the file-backed part of RSS (RssFile): the executable's pages
+	// and the store's file mapped in.
+	File int64
 	// WriteBytes is what the process has caused to be written to storage
 	// so far (write_bytes of /proc/<pid>/io); -1 when it cannot be read.
 	WriteBytes int64
@@ -52,7 +55,7 @@ func ReadProc(pid int) (ProcSample, error) {
 			wb = n
 		}
 	}
-	return ProcSample{CPU: cpu, RSS: m["VmRSS"], HWM: m["VmHWM"], Anon: m["RssAnon"], WriteBytes: wb}, nil
+	return ProcSample{CPU: cpu, RSS: m["VmRSS"], HWM: m["VmHWM"], Anon: m["RssAnon"], File: m["RssFile"], WriteBytes: wb}, nil
 }
 
 // parseIOWriteBytes reads write_bytes of /proc/<pid>/io.
@@ -95,14 +98,14 @@ func parseStatCPU(b []byte) (time.Duration, error) {
 	return time.Duration(ticks) * time.Second / clockTicks, nil
 }
 
-// parseStatusMemory reads VmRSS, VmHWM and RssAnon (in kB) of
+// parseStatusMemory reads VmRSS, VmHWM, RssAnon and RssFile (in kB) of
 // /proc/<pid>/status, in bytes. VmRSS and VmHWM must be there; RssAnon
-// (Linux 4.5 and later) is 0 when it is not.
+// and RssFile (Linux 4.5 and later) are 0 when they are not.
 func parseStatusMemory(b []byte) (map[string]int64, error) {
 	out := map[string]int64{}
 	for line := range strings.SplitSeq(string(b), "\n") {
 		name, rest, ok := strings.Cut(line, ":")
-		if !ok || (name != "VmRSS" && name != "VmHWM" && name != "RssAnon") {
+		if !ok || (name != "VmRSS" && name != "VmHWM" && name != "RssAnon" && name != "RssFile") {
 			continue
 		}
 		f := strings.Fields(rest)

@@ -29,19 +29,20 @@ func TestParseStatCPU(t *testing.T) {
 
 func TestParseStatusMemory(t *testing.T) {
 	for _, tc := range []struct {
-		name, in       string
-		rss, hwm, anon int64
-		ok             bool
+		name, in             string
+		rss, hwm, anon, file int64
+		ok                   bool
 	}{
-		{"all", "Name:\twrit\nVmHWM:\t  2048 kB\nVmRSS:\t  1024 kB\nRssAnon:\t 512 kB\n", 1 << 20, 2 << 20, 512 << 10, true},
-		{"no RssAnon (old kernel)", "VmHWM:\t  2 kB\nVmRSS:\t  1 kB\n", 1 << 10, 2 << 10, 0, true},
-		{"missing HWM", "VmRSS:\t 1 kB\n", 0, 0, 0, false},
-		{"other unit", "VmHWM:\t 1 MB\nVmRSS:\t 1 kB\n", 0, 0, 0, false},
-		{"garbage", "VmHWM:\t x kB\nVmRSS:\t 1 kB\n", 0, 0, 0, false},
+		{"all", "Name:\twrit\nVmHWM:\t  2048 kB\nVmRSS:\t  1024 kB\nRssAnon:\t 512 kB\nRssFile:\t 500 kB\nRssShmem:\t 12 kB\n", 1 << 20, 2 << 20, 512 << 10, 500 << 10, true},
+		{"no RssAnon, RssFile (old kernel)", "VmHWM:\t  2 kB\nVmRSS:\t  1 kB\n", 1 << 10, 2 << 10, 0, 0, true},
+		{"missing HWM", "VmRSS:\t 1 kB\n", 0, 0, 0, 0, false},
+		{"other unit", "VmHWM:\t 1 MB\nVmRSS:\t 1 kB\n", 0, 0, 0, 0, false},
+		{"garbage", "VmHWM:\t x kB\nVmRSS:\t 1 kB\n", 0, 0, 0, 0, false},
+		{"garbage RssFile", "VmHWM:\t 2 kB\nVmRSS:\t 1 kB\nRssFile:\t -1 kB\n", 0, 0, 0, 0, false},
 	} {
 		m, err := parseStatusMemory([]byte(tc.in))
-		if (err == nil) != tc.ok || m["VmRSS"] != tc.rss || m["VmHWM"] != tc.hwm || m["RssAnon"] != tc.anon {
-			t.Errorf("%s: got %v %v; want %d %d %d ok %t", tc.name, m, err, tc.rss, tc.hwm, tc.anon, tc.ok)
+		if (err == nil) != tc.ok || m["VmRSS"] != tc.rss || m["VmHWM"] != tc.hwm || m["RssAnon"] != tc.anon || m["RssFile"] != tc.file {
+			t.Errorf("%s: got %v %v; want %d %d %d %d ok %t", tc.name, m, err, tc.rss, tc.hwm, tc.anon, tc.file, tc.ok)
 		}
 	}
 }

@@ -1,12 +1,23 @@
-package guard
+// Package guardprom exposes a guard's counters to a Prometheus registry.
+// It is its own package so that a resource server links the Prometheus
+// client only when it imports this package; the guard alone offers the
+// same counters as guard.Stats and, in the text exposition format, as
+// Guard.WriteMetrics.
+//
+//	reg.MustRegister(guardprom.Collector(g))
+package guardprom
 
-import "github.com/prometheus/client_golang/prometheus"
+import (
+	"github.com/prometheus/client_golang/prometheus"
 
-// Collector returns a Prometheus collector of the guard's counters, to
-// register with the resource server's registry.
-func (g *Guard) Collector() prometheus.Collector { return collector{g} }
+	"github.com/writhq/writ/broker/guard"
+)
 
-type collector struct{ g *Guard }
+// Collector returns a Prometheus collector of g's counters, to register
+// with the resource server's registry. Each scrape reads g.Stats once.
+func Collector(g *guard.Guard) prometheus.Collector { return collector{g} }
+
+type collector struct{ g *guard.Guard }
 
 var (
 	descAccepted     = prometheus.NewDesc("writ_guard_accepted_total", "Requests whose token the guard accepted.", nil, nil)
