@@ -14,7 +14,30 @@ package broker
 // decided (the agent polls again), and a redemption it starts is checked
 // again, record by record, in the transaction that commits the token.
 // Guarded by Service.mu.
+//
+// It is bounded (maxAwaiting entries): a request it has no room for is
+// simply not in it, and Redeem reads that one from the store, as it does
+// for any request the index does not know. Without the bound, approved
+// requests whose agent never redeems them would sit in memory until their
+// grants end: 100,000 of them held some 250 MB.
 type awaitingIndex map[string]awaiting
+
+// maxAwaiting bounds the awaiting index (a few KiB an entry). A variable
+// only so that tests can make it small.
+var maxAwaiting = 4096
+
+// keep puts w in the index under id, unless the index is full and id is
+// not already in it. An entry already there is always replaced, so a full
+// index never keeps a stale one.
+func (a awaitingIndex) keep(id string, w awaiting) {
+	if _, ok := a[id]; !ok && len(a) >= maxAwaiting {
+		return
+	}
+	a[id] = w
+}
+
+// full reports whether a new entry would be refused.
+func (a awaitingIndex) full() bool { return len(a) >= maxAwaiting }
 
 // awaiting is one entry: the request as committed, and the grant of an
 // approved one.
@@ -40,10 +63,10 @@ func (a awaitingIndex) observe(e Event) {
 		rc := *r
 		switch {
 		case r.State == RequestPending:
-			a[r.ID] = awaiting{req: &rc}
+			a.keep(r.ID, awaiting{req: &rc})
 		case r.State == RequestApproved && e.Grant != nil && e.Grant.ID == r.GrantID:
 			gc := *e.Grant
-			a[r.ID] = awaiting{req: &rc, grant: &gc}
+			a.keep(r.ID, awaiting{req: &rc, grant: &gc})
 		default:
 			delete(a, r.ID)
 		}
@@ -75,7 +98,7 @@ func (s *Service) awaitingRequest(id string) (*TaskRequest, *Grant, bool) {
 // the scan that counts them, so the index costs start-up no scan of its
 // own.
 func (s *Service) loadAwaitingGrant(tx TxReader, g *Grant) error {
-	if g.TokenJTI != "" {
+	if g.TokenJTI != "" || s.awaiting.full() {
 		return nil
 	}
 	r, err := tx.Request(g.RequestID)
@@ -83,7 +106,7 @@ func (s *Service) loadAwaitingGrant(tx TxReader, g *Grant) error {
 		return err
 	}
 	if r.State == RequestApproved && r.GrantID == g.ID {
-		s.awaiting[r.ID] = awaiting{req: r, grant: g}
+		s.awaiting.keep(r.ID, awaiting{req: r, grant: g})
 	}
 	return nil
 }

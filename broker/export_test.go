@@ -25,3 +25,11 @@ func (s *Service) AwaitingForTest() map[string]string {
 	}
 	return out
 }
+
+// SetMaxAwaitingForTest bounds the awaiting index at n entries until the
+// test ends.
+func SetMaxAwaitingForTest(t interface{ Cleanup(func()) }, n int) {
+	saved := maxAwaiting
+	maxAwaiting = n
+	t.Cleanup(func() { maxAwaiting = saved })
+}

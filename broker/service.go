@@ -177,7 +177,7 @@ func New(ctx context.Context, cfg *Config, st Store, opts Options) (*Service, er
 		}
 		if err := tx.ForEachPending(func(r *TaskRequest) error {
 			s.pendingByAgent[r.AgentID]++
-			s.awaiting[r.ID] = awaiting{req: r}
+			s.awaiting.keep(r.ID, awaiting{req: r})
 			return nil
 		}); err != nil {
 			return err
