@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"slices"
+	"strings"
 	"sync"
 	"time"
 )
@@ -243,7 +244,9 @@ func (s *Service) seedHistory(ctx context.Context) error {
 				return err
 			}
 			if s.EffectiveState(g) == GrantActive {
-				live = append(live, liveGrant{ID: g.ID, AgentID: g.AgentID, ExpiresAt: g.ExpiresAt})
+				// Clones: a decoded record's strings share one buffer
+				// (store's decoder), which a kept id would hold whole.
+				live = append(live, liveGrant{ID: strings.Clone(g.ID), AgentID: strings.Clone(g.AgentID), ExpiresAt: g.ExpiresAt})
 			}
 			return nil
 		})

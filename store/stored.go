@@ -276,7 +276,10 @@ func (e *encoder) present(ok bool) bool {
 
 // decoder reads fields in the forms of the package comment from s, one
 // copy of the stored value: the strings it returns share it, so a record
-// costs one allocation for all its text. The first error sticks; after it
+// costs one allocation for all its text. The flip side: a string kept
+// from a record keeps the whole record's text alive, so code that keeps
+// ids of many records for long (broker.seedHistory) clones them. The
+// first error sticks; after it
 // every read returns a zero value.
 type decoder struct {
 	s    string
