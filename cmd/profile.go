@@ -6,6 +6,7 @@ import (
 	"runtime"
 	"runtime/pprof"
 	"strings"
+	"sync"
 
 	"github.com/spf13/pflag"
 )
@@ -18,9 +19,11 @@ func addCPUProfileFlag(fl *pflag.FlagSet, into *string) {
 }
 
 // startCPUProfile starts profiling into path (nothing when path is empty)
-// and returns what stops it and closes the file. Stopping also writes a
-// heap profile of the live objects next to it (".cpu.pprof" becomes
-// ".heap.pprof"), for the memory figures of writ bench.
+// and returns what stops it and closes the file; calling it again does
+// nothing. Stopping also writes a heap profile of the live objects next to
+// it (".cpu.pprof" becomes ".heap.pprof"), for the memory figures of writ
+// bench: writ serve stops it when asked to shut down, while what it holds
+// is still alive.
 func startCPUProfile(path string) (stop func(), err error) {
 	if path == "" {
 		return func() {}, nil
@@ -33,11 +36,11 @@ func startCPUProfile(path string) (stop func(), err error) {
 		_ = f.Close()
 		return nil, fmt.Errorf("--cpuprofile %s: %w", path, err)
 	}
-	return func() {
+	return sync.OnceFunc(func() {
 		pprof.StopCPUProfile()
 		_ = f.Close()
 		writeHeapProfile(strings.TrimSuffix(strings.TrimSuffix(path, ".pprof"), ".cpu") + ".heap.pprof")
-	}, nil
+	}), nil
 }
 
 // writeHeapProfile writes a profile of the live heap to path, after a

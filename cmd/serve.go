@@ -121,6 +121,9 @@ func runServe(ctx context.Context, f serveFlags, log *slog.Logger) error {
 		return err
 	}
 	defer stopProfile()
+	// The profiles end as shutdown begins, while the service is still
+	// held: the heap profile then shows what serving kept alive.
+	go func() { <-ctx.Done(); stopProfile() }()
 	if (f.tlsCert == "") != (f.tlsKey == "") {
 		return errors.New("--tls-cert and --tls-key go together")
 	}
