@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"path/filepath"
 	"reflect"
 	"testing"
@@ -337,3 +338,16 @@ func newestAudit(tx broker.TxReader) (*broker.AuditEntry, error) {
 }
 
 var errDone = errors.New("done")
+
+// putJSON writes the JSON of v at key, as writ wrote every record before
+// stored types (version 0). what names the record for errors.
+func putJSON(b *bolt.Bucket, what string, key []byte, v any) error {
+	data, err := json.Marshal(v)
+	if err != nil {
+		return fmt.Errorf("encode %s %q: %w", what, key, err)
+	}
+	if err := b.Put(key, data); err != nil {
+		return fmt.Errorf("write %s %q: %w", what, key, err)
+	}
+	return nil
+}

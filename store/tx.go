@@ -2,7 +2,6 @@ package store
 
 import (
 	"bytes"
-	"encoding/json"
 	"errors"
 	"fmt"
 
@@ -77,32 +76,6 @@ func checkID(what, id string) error {
 		return broker.Errorf(broker.EINVALID, "%s has no id", what)
 	case len(id) > maxIDLen:
 		return broker.Errorf(broker.EINVALID, "%s id is longer than %d bytes", what, maxIDLen)
-	}
-	return nil
-}
-
-// getJSON decodes the value at key into v; false when there is none. what
-// names the record for errors.
-func getJSON(b *bolt.Bucket, what string, key []byte, v any) (bool, error) {
-	data := b.Get(key)
-	if data == nil {
-		return false, nil
-	}
-	// Unmarshal copies what it keeps, so v outlives the transaction.
-	if err := json.Unmarshal(data, v); err != nil {
-		return true, fmt.Errorf("decode %s %q: %w", what, key, err)
-	}
-	return true, nil
-}
-
-// putJSON writes the JSON of v at key. what names the record for errors.
-func putJSON(b *bolt.Bucket, what string, key []byte, v any) error {
-	data, err := json.Marshal(v)
-	if err != nil {
-		return fmt.Errorf("encode %s %q: %w", what, key, err)
-	}
-	if err := b.Put(key, data); err != nil {
-		return fmt.Errorf("write %s %q: %w", what, key, err)
 	}
 	return nil
 }
@@ -188,43 +161,6 @@ func (t *tx) reindex(old, new []indexKey) error {
 		}
 	}
 	return nil
-}
-
-// get decodes the record id of bucket name into v, or returns ENOTFOUND
-// naming what.
-func (t *tx) get(name []byte, what, id string, v any) error {
-	b, err := t.bucket(name)
-	if err != nil {
-		return err
-	}
-	found, err := getJSON(b, what, []byte(id), v)
-	if err != nil {
-		return err
-	}
-	if !found {
-		return broker.Errorf(broker.ENOTFOUND, "%s %q not found", what, id)
-	}
-	return nil
-}
-
-// put writes v as record id of bucket name. When prev is not nil it is
-// filled with the value being replaced, for index maintenance, and put
-// reports whether there was one.
-func (t *tx) put(name []byte, what, id string, v, prev any) (bool, error) {
-	if err := checkID(what, id); err != nil {
-		return false, err
-	}
-	b, err := t.writeBucket(name)
-	if err != nil {
-		return false, err
-	}
-	found := false
-	if prev != nil {
-		if found, err = getJSON(b, what, []byte(id), prev); err != nil {
-			return false, err
-		}
-	}
-	return found, putJSON(b, what, []byte(id), v)
 }
 
 // forEachIndexed visits, in index order, the ids named by the keys of
