@@ -91,7 +91,7 @@ func (s *Service) IntrospectFor(ctx context.Context, raw string, mayAsk func(aud
 		return &Introspection{JTI: c.JTI, Why: "the token is for another audience"}, nil
 	}
 	now := s.now()
-	g, err := s.introspectedGrant(ctx, c.SID)
+	g, err := s.cachedGrant(ctx, c.SID)
 	if err != nil {
 		if ErrorCode(err) == ENOTFOUND {
 			return &Introspection{JTI: c.JTI, Why: "no such grant"}, nil
@@ -113,10 +113,12 @@ func (s *Service) IntrospectFor(ctx context.Context, raw string, mayAsk func(aud
 	return &Introspection{Active: true, JTI: c.JTI, Claims: withGrantTerms(c, g), Grant: g, Token: c}, nil
 }
 
-// introspectedGrant returns the grant id from the grant cache, or reads it
-// from the store and keeps it there. The cache holds what the store holds
-// (grantcache.go); whether the grant is live is judged by the caller.
-func (s *Service) introspectedGrant(ctx context.Context, id string) (*Grant, error) {
+// cachedGrant returns the grant id from the grant cache, or reads it
+// from the store and keeps it there (introspection and guards' use
+// reports). The grant is shared: read it, never change it. The cache
+// holds what the store holds (grantcache.go); whether the grant is live
+// is judged by the caller.
+func (s *Service) cachedGrant(ctx context.Context, id string) (*Grant, error) {
 	if g, ok := s.grants.get(id); ok {
 		return g, nil
 	}
