@@ -80,9 +80,12 @@ const operatorCyclePresignRate = 2000
 // cycleOperatorPhase signs --operators operators in at issuer and runs
 // the cycle with their approvals.
 func (b *bencher) cycleOperatorPhase(ctx context.Context, issuer string, pid int) (load.Result, error) {
+	if !load.HasOperatorScope(b.setup) {
+		return load.Result{}, fmt.Errorf("the setup's configuration has no %s scope for operators to approve: write it again with writ bench --prepare", load.OperatorScope)
+	}
 	var ops []load.Approver
 	for range b.f.operators {
-		c, err := signInOperator(ctx, issuer, 16)
+		c, err := signInOperator(ctx, issuer, 2*load.ApprovalsInFlight)
 		if err != nil {
 			return load.Result{}, err
 		}

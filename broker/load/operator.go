@@ -34,9 +34,25 @@ type Approver interface {
 	Approve(ctx context.Context, op broker.Operator, requestID string) (*broker.Grant, error)
 }
 
-// approvalsInFlight is how many approvals one operator has outstanding at
+// ApprovalsInFlight is how many approvals one operator has outstanding at
 // once: a console approving from a queue, not one person's pace.
-const approvalsInFlight = 8
+const ApprovalsInFlight = 8
+
+// HasOperatorScope says whether setup's load resource has OperatorScope,
+// which the load agents may ask for (setups written before it had not).
+func HasOperatorScope(setup *Setup) bool {
+	for _, r := range setup.Config.Resources {
+		if r.URI == ResourceURI && slices.ContainsFunc(r.Scopes, func(s broker.Scope) bool { return s.Name == OperatorScope }) {
+			for _, a := range setup.Config.Agents {
+				if !slices.ContainsFunc(a.Ceiling, func(c broker.CeilingEntry) bool { return slices.Contains(c.Scopes, OperatorScope) }) {
+					return false
+				}
+			}
+			return true
+		}
+	}
+	return false
+}
 
 // approvalWait bounds how long an agent waits for its request to be
 // approved before the cycle counts as failed.
@@ -98,7 +114,7 @@ func (l *operatorLoad) start(ctx context.Context) (wait func()) {
 	for i, op := range l.ops {
 		events := op.Subscribe(ctx)
 		queue := make(chan string, 4096)
-		for range approvalsInFlight {
+		for range ApprovalsInFlight {
 			wg.Go(func() {
 				for id := range queue {
 					_, err := op.Approve(ctx, broker.Operator{}, id)

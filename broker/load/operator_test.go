@@ -136,3 +136,26 @@ func TestCycleOperator(t *testing.T) {
 		})
 	}
 }
+
+// TestHasOperatorScope: a setup written before OperatorScope existed is
+// told apart, so the operator cycle refuses it before it starts.
+func TestHasOperatorScope(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		edit func(*load.Setup)
+		want bool
+	}{
+		{"generated", func(*load.Setup) {}, true},
+		{"resource without it", func(s *load.Setup) { s.Config.Resources[0].Scopes = s.Config.Resources[0].Scopes[:1] }, false},
+		{"an agent's ceiling without it", func(s *load.Setup) { s.Config.Agents[1].Ceiling[0].Scopes = []string{load.Scope} }, false},
+	} {
+		setup, err := load.NewSetup(2, jose.EdDSA)
+		if err != nil {
+			t.Fatal(err)
+		}
+		tc.edit(setup)
+		if got := load.HasOperatorScope(setup); got != tc.want {
+			t.Errorf("%s: %t, want %t", tc.name, got, tc.want)
+		}
+	}
+}
