@@ -21,6 +21,7 @@ import (
 // benchFlags are the flags of `writ bench`.
 type benchFlags struct {
 	clients      int
+	operators    int
 	duration     time.Duration
 	phases       string
 	scenario     string // the flag of `writ load`, kept as a synonym of --phases
@@ -46,6 +47,7 @@ type benchFlags struct {
 // The phases of `writ bench`, in the order they run.
 const (
 	phaseCycle            = "cycle"
+	phaseCycleOperator    = "cycle-operator"
 	phaseIntrospect       = "introspect"
 	phaseIntrospectAssert = "introspect-assert"
 	phaseMemory           = "memory"
@@ -55,8 +57,8 @@ const (
 )
 
 var (
-	allPhases     = []string{phaseCycle, phaseIntrospect, phaseIntrospectAssert, phaseRevokeGuards, phaseMemory, phaseRevokeAll, phaseStartup}
-	loadPhases    = []string{phaseCycle, phaseIntrospect, phaseIntrospectAssert}
+	allPhases     = []string{phaseCycle, phaseCycleOperator, phaseIntrospect, phaseIntrospectAssert, phaseRevokeGuards, phaseMemory, phaseRevokeAll, phaseStartup}
+	loadPhases    = []string{phaseCycle, phaseCycleOperator, phaseIntrospect, phaseIntrospectAssert}
 	defaultPhases = "cycle,introspect,introspect-assert"
 )
 
@@ -67,13 +69,22 @@ func init() {
 		Aliases: []string{"load"},
 		Short:   "Measure a real `writ serve` from another process over loopback (and oidc-provider beside it)",
 		Long: `Start writ serve as a child process on a free loopback port, with a generated
-configuration (load agents with fresh keys, one resource with a low-risk scope,
-the resource server's own key), a policy that auto-approves the load agents'
-low-risk requests, and a store in a temporary directory; then measure, from
-this process, the phases asked for (--phases, comma-separated, or all):
+configuration (load agents with fresh keys, one resource with two low-risk
+scopes, the resource server's own key), a policy that auto-approves the load
+agents' requests for the first scope and leaves the second to an operator,
+and a store in a temporary directory; then measure, from this process, the
+phases asked for (--phases, comma-separated, or all):
 
   cycle              --clients agents doing request → approval (the policy's)
                      → DPoP-bound token, every step committed by the server
+  cycle-operator     the same with an operator's approval: the agents ask for
+                     the scope the policy leaves to operators; --operators
+                     operators, signed in to the operator API (/v1/) through
+                     the server's development provider (writ serve
+                     --dev-oidc), follow its event stream and approve each
+                     request with their DPoP-bound operator tokens; told of
+                     the approval (as CIBA's ping mode would tell it), the
+                     agent polls /token. From submission to token
   introspect         --clients resource-server clients introspecting live
                      tokens with a cached client-credentials token
   introspect-assert  the same with a client assertion per call
@@ -83,9 +94,12 @@ this process, the phases asked for (--phases, comma-separated, or all):
                      refusing the token, --rounds times
   memory             the server's RSS on a store holding --grants active
                      grants, after start and after a short cycle load
-  revoke-all         revoke-all, durable and audited, --revokes times on the
-                     store holding --grants active grants and on an empty one
-                     (in this process: there is no operator API over HTTP yet)
+  revoke-all         POST /v1/revoke-all (freezing, as the CLI does; each one
+                     then unfrozen, untimed) of an operator signed in to a
+                     writ serve --dev-oidc child, --revokes times, on the
+                     store holding --grants active grants and on an empty
+                     one: the HTTP round trip; and, as the floor, the same
+                     durable audited revoke-all in this process, no HTTP
   startup            exec → /healthz answering, --starts times, on a store
                      holding --audit-entries audit entries and on an empty one
 
@@ -105,6 +119,7 @@ machine the ratio is the figure that holds.
 --server URL measures a writ that is already running instead: prepare its
 configuration with --prepare DIR, start it with
   writ serve --config DIR/writ.yaml --policy DIR/policy.yaml
+(and --dev-oidc dana for cycle-operator: its operators sign in there)
 and run writ bench --server URL --setup DIR [--server-pid PID].
 
   go run . bench
@@ -126,6 +141,7 @@ and run writ bench --server URL --setup DIR [--server-pid PID].
 	}
 	fl := cmd.Flags()
 	fl.IntVar(&f.clients, "clients", 64, "concurrent clients in each load phase")
+	fl.IntVar(&f.operators, "operators", 2, "operators approving through the operator API in the cycle-operator phase")
 	fl.DurationVar(&f.duration, "duration", 10*time.Second, fmt.Sprintf("how long each load phase runs (at most %s)", load.MaxDuration))
 	fl.StringVar(&f.phases, "phases", defaultPhases, "phases to run, comma-separated: "+strings.Join(allPhases, ", ")+"; or all")
 	fl.StringVar(&f.scenario, "scenario", "", "the same as --phases (the flag of writ load)")
@@ -179,6 +195,8 @@ func (f benchFlags) check(phases []string) error {
 	switch {
 	case f.clients < 1 || f.duration <= 0 || f.duration > load.MaxDuration:
 		return fmt.Errorf("--clients must be at least 1 and --duration between 0 and %s", load.MaxDuration)
+	case f.operators < 1 || f.operators > 64:
+		return fmt.Errorf("--operators must be between 1 and 64")
 	case f.alg != "ES256" && f.alg != "EdDSA":
 		return fmt.Errorf("--alg %q: want ES256 or EdDSA", f.alg)
 	case f.grants < 1 || f.grants > 10_000_000 || f.auditEntries < 1 || f.auditEntries > 100_000_000:
@@ -280,7 +298,7 @@ func prepareBench(dir string, agents int, alg string, out io.Writer) error {
 	fmt.Fprintf(out, `wrote %[1]s/%[2]s, %[1]s/%[3]s and %[1]s/%[4]s (%[5]d load agents; the keys file holds private keys)
 start the server with
   writ serve --config %[1]s/%[2]s --policy %[1]s/%[3]s --db %[1]s/writ.db
-and measure it with
+(with --dev-oidc dana as well for the cycle-operator phase) and measure it with
   writ bench --server http://127.0.0.1:8470 --setup %[1]s --server-pid PID
 `, dir, load.ConfigFile, load.PolicyFile, load.KeysFile, agents)
 	return nil
@@ -321,6 +339,9 @@ func (b *bencher) loadPhases(ctx context.Context, phases []string) error {
 			extra = []string{"--cpuprofile", path}
 			defer fmt.Fprintf(b.progress, "writ bench: CPU profile of writ serve in %s (go tool pprof -top %s)\n", path, path)
 		}
+		if slices.Contains(phases, phaseCycleOperator) {
+			extra = append(extra, devOIDCArgs...)
+		}
 		if child, err = startServeChild(ctx, b.dir, b.dir+"/writ.db", b.setup, extra...); err != nil {
 			return err
 		}
@@ -336,7 +357,16 @@ func (b *bencher) loadPhases(ctx context.Context, phases []string) error {
 		return child.logTail()
 	}
 	for _, p := range phases {
-		r, err := runLoadPhase(ctx, p, b.options("writ", issuer, pid))
+		var r load.Result
+		var err error
+		if p == phaseCycleOperator {
+			r, err = b.cycleOperatorPhase(ctx, issuer, pid)
+			if err == nil {
+				err = ctx.Err()
+			}
+		} else {
+			r, err = runLoadPhase(ctx, p, b.options("writ", issuer, pid))
+		}
 		if err != nil {
 			return fmt.Errorf("writ %s: %w%s", p, err, tail())
 		}
@@ -357,8 +387,10 @@ func (b *bencher) loadPhases(ctx context.Context, phases []string) error {
 	defer prov.stop()
 	fmt.Fprintf(b.progress, "writ bench: oidc-provider (pid %d) at %s ready in %s\n", prov.pid(), prov.issuer, prov.ready.Round(time.Millisecond))
 	for _, p := range phases {
-		if p == phaseIntrospect {
-			continue // oidc-provider authenticates every introspection caller as a client
+		if p == phaseIntrospect || p == phaseCycleOperator {
+			// oidc-provider authenticates every introspection caller as a
+			// client, and has no operator API
+			continue
 		}
 		r, err := runLoadPhase(ctx, p, b.options(providerTarget, prov.issuer, prov.pid()))
 		if err != nil {

@@ -47,8 +47,8 @@ func TestBenchEndToEnd(t *testing.T) {
 		if err := json.Unmarshal(out, &sum); err != nil {
 			t.Fatalf("summary is not JSON: %v\n%s", err, out)
 		}
-		if len(sum.Load) != 3 {
-			t.Fatalf("%d load results, want cycle, introspect, introspect-assert: %s", len(sum.Load), out)
+		if len(sum.Load) != 4 || !slices.ContainsFunc(sum.Load, func(r loadResult) bool { return r.Phase == phaseCycleOperator }) {
+			t.Fatalf("%d load results, want cycle, cycle-operator, introspect, introspect-assert: %s", len(sum.Load), out)
 		}
 		for _, r := range sum.Load {
 			if r.Target != "writ" || r.Count == 0 || r.Errors != 0 || r.P99ms <= 0 || r.ServerCPUusPerOp <= 0 || r.ServerPeakRSS <= 0 {
@@ -60,7 +60,8 @@ func TestBenchEndToEnd(t *testing.T) {
 			m.Store == nil || m.Store.FileBytes < m.StoreBytes || !slices.ContainsFunc(m.Store.Buckets, func(b store.BucketUsage) bool { return b.Name == "grants" && b.Keys >= 300 }) {
 			t.Errorf("memory: %+v", sum.Memory)
 		}
-		if r := sum.Revoke; r == nil || r.WithGrants.Calls != 3 || r.WithGrants.Grants != 300 || r.Empty.Calls != 3 || r.WithGrants.P50ms <= 0 {
+		if r := sum.Revoke; r == nil || r.WithGrants.Calls != 3 || r.WithGrants.Grants != 300 || r.Empty.Calls != 3 || r.WithGrants.P50ms <= 0 ||
+			r.HTTPWithGrants.Calls != 3 || r.HTTPWithGrants.Grants != 300 || r.HTTPEmpty.Calls != 3 || r.HTTPWithGrants.P50ms <= 0 || r.HTTPEmpty.P50ms <= 0 {
 			t.Errorf("revoke-all: %+v", sum.Revoke)
 		}
 		if s := sum.Startup; s == nil || s.WithAudit.AuditEntries != 3000 || len(s.WithAudit.Starts) != 1 || s.WithAudit.Medianms <= 0 || len(s.Empty.Starts) != 1 {
@@ -88,7 +89,7 @@ func TestBenchEndToEnd(t *testing.T) {
 			t.Fatal(err)
 		}
 		serve := exec.Command(bin, "serve", "--config", filepath.Join(dir, "writ.yaml"), "--policy", filepath.Join(dir, "policy.yaml"),
-			"--db", filepath.Join(dir, "writ.db"), "--listen", addr)
+			"--db", filepath.Join(dir, "writ.db"), "--listen", addr, "--dev-oidc", "dana")
 		serve.Env = childEnv()
 		child, err := startChild(t.Context(), "writ serve", serve, "http://"+addr, "http://"+addr+"/healthz", filepath.Join(dir, "serve.log"))
 		if err != nil {
@@ -96,7 +97,7 @@ func TestBenchEndToEnd(t *testing.T) {
 		}
 		t.Cleanup(func() { _ = child.stop() })
 		c := exec.Command(bin, "bench", "--server", "http://"+addr, "--setup", dir, "--server-pid", strconv.Itoa(child.pid()),
-			"--phases", "cycle,introspect-assert", "--duration", "1s", "--clients", "4", "--json")
+			"--phases", "cycle,cycle-operator,introspect-assert", "--duration", "1s", "--clients", "4", "--operators", "3", "--json")
 		c.Env = childEnv()
 		out, err := c.Output()
 		if err != nil {
@@ -110,7 +111,7 @@ func TestBenchEndToEnd(t *testing.T) {
 		if err := json.Unmarshal(out, &sum); err != nil {
 			t.Fatalf("summary is not JSON: %v\n%s", err, out)
 		}
-		if len(sum.Load) != 2 || sum.Settings.Server != "http://"+addr {
+		if len(sum.Load) != 3 || sum.Settings.Server != "http://"+addr {
 			t.Fatalf("summary: %s", out)
 		}
 		for _, r := range sum.Load {

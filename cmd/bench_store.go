@@ -101,37 +101,6 @@ func (b *bencher) memoryPhase(ctx context.Context, db string) error {
 	return err
 }
 
-// revokeAllPhase times revoke-all on the store of active grants and on
-// an empty one, durably (fsync on), in this process.
-func (b *bencher) revokeAllPhase(ctx context.Context, db string) error {
-	var res revokeAllResult
-	for _, c := range []struct {
-		path   string
-		grants int
-		into   *revokeAllTimes
-	}{
-		{db, b.f.grants, &res.WithGrants},
-		{filepath.Join(b.dir, "empty-revoke.db"), 0, &res.Empty},
-	} {
-		st, err := store.Open(c.path, store.Options{})
-		if err != nil {
-			return err
-		}
-		times, err := load.RevokeAllTimes(ctx, st, b.setup, b.f.revokes)
-		if cerr := st.Close(); err == nil {
-			err = cerr
-		}
-		if err != nil {
-			return err
-		}
-		*c.into = newRevokeAllTimes(c.grants, times)
-		fmt.Fprintf(b.progress, "writ bench: revoke-all ×%d with %d active grants: p50 %s p99 %s\n",
-			len(times), c.grants, ms(c.into.p50), ms(c.into.p99))
-	}
-	b.sum.Revoke = &res
-	return nil
-}
-
 // startupPhase times `writ serve` from exec to /healthz answering, on a
 // store of --audit-entries audit entries and on an empty one.
 func (b *bencher) startupPhase(ctx context.Context) error {

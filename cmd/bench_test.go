@@ -16,7 +16,8 @@ func TestParsePhases(t *testing.T) {
 		err  string
 	}{
 		{"all", allPhases, ""},
-		{defaultPhases, loadPhases, ""},
+		{defaultPhases, []string{phaseCycle, phaseIntrospect, phaseIntrospectAssert}, ""},
+		{"cycle-operator,cycle", []string{phaseCycle, phaseCycleOperator}, ""},
 		{"revoke-guards,cycle", []string{phaseCycle, phaseRevokeGuards}, ""},
 		{"startup, cycle", []string{phaseCycle, phaseStartup}, ""},
 		{"cycle,cycle", []string{phaseCycle}, ""},
@@ -37,7 +38,7 @@ func TestParsePhases(t *testing.T) {
 }
 
 func TestBenchFlagsCheck(t *testing.T) {
-	ok := benchFlags{clients: 8, duration: time.Second, alg: "ES256", grants: 10, auditEntries: 10, revokes: 1, starts: 1,
+	ok := benchFlags{clients: 8, operators: 2, duration: time.Second, alg: "ES256", grants: 10, auditEntries: 10, revokes: 1, starts: 1,
 		guards: 10, guardProcs: 2, rounds: 3}
 	for _, tc := range []struct {
 		name   string
@@ -52,6 +53,8 @@ func TestBenchFlagsCheck(t *testing.T) {
 		{"server with a store phase", func(f *benchFlags) { f.server, f.setupDir = "http://127.0.0.1:8470", "x" }, []string{phaseStartup}, "cannot run against --server"},
 		{"server and compare", func(f *benchFlags) { f.server, f.setupDir, f.compare = "http://127.0.0.1:8470", "x", true }, loadPhases, "--compare"},
 		{"no grants", func(f *benchFlags) { f.grants = 0 }, allPhases, "--grants"},
+		{"no operators", func(f *benchFlags) { f.operators = 0 }, []string{phaseCycleOperator}, "--operators"},
+		{"operator cycle against a server", func(f *benchFlags) { f.server, f.setupDir = "http://127.0.0.1:8470", "x" }, []string{phaseCycleOperator}, ""},
 		{"more guards than streams", func(f *benchFlags) { f.guards = maxBenchGuards + 1 }, allPhases, "--guards"},
 	} {
 		f := ok

@@ -140,6 +140,7 @@ func discover(ctx context.Context, hc *http.Client, issuer string) (endpoints, e
 // oauthAnswer is the union of the JSON answers the scenarios read.
 type oauthAnswer struct {
 	AuthReqID   string `json:"auth_req_id"`
+	Interval    int64  `json:"interval"`
 	AccessToken string `json:"access_token"`
 	TokenType   string `json:"token_type"`
 	Active      *bool  `json:"active"`
@@ -149,7 +150,7 @@ type oauthAnswer struct {
 
 // post sends a form with extra headers (name, value, ...) and decodes the
 // JSON answer. A non-200 answer is an error naming the OAuth error; one
-// of slow_down is errThrottled.
+// of slow_down is errThrottled, one of authorization_pending errPending.
 func post(ctx context.Context, hc *http.Client, endpoint string, form url.Values, header ...string) (*oauthAnswer, error) {
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, endpoint, strings.NewReader(form.Encode()))
 	if err != nil {
@@ -171,8 +172,11 @@ func post(ctx context.Context, hc *http.Client, endpoint string, form url.Values
 	var a oauthAnswer
 	_ = json.Unmarshal(body, &a)
 	if resp.StatusCode != http.StatusOK {
-		if a.Error == "slow_down" {
+		switch a.Error {
+		case "slow_down":
 			return nil, fmt.Errorf("%w: %s", errThrottled, a.Description)
+		case "authorization_pending":
+			return nil, fmt.Errorf("%w: %s", errPending, a.Description)
 		}
 		return nil, fmt.Errorf("%s: %d %s: %s", endpoint, resp.StatusCode, a.Error, a.Description)
 	}

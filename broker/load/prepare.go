@@ -107,11 +107,9 @@ func AppendAuditEntries(ctx context.Context, st broker.Store, n int, progress io
 // RevokeAllTimes revokes everything times times over st, as an operator
 // would (durably, audited), and returns how long each call took.
 //
-// It runs the domain in this process: writ serve has no HTTP route for
-// an operator's revoke-all yet. When the operator API (/v1/) lands, a
-// phase that calls it over HTTP belongs beside this one (see
-// RevokeAller), and this stays as the floor the HTTP figure is read
-// against.
+// It runs the domain in this process, without HTTP: the floor that the
+// bench's revoke-all through the operator API of a writ serve child
+// (POST /v1/revoke-all, cmd/bench_operator.go) is read against.
 func RevokeAllTimes(ctx context.Context, st broker.Store, setup *Setup, times int) ([]time.Duration, error) {
 	svc, err := seedService(ctx, st, setup)
 	if err != nil {
@@ -121,7 +119,7 @@ func RevokeAllTimes(ctx context.Context, st broker.Store, setup *Setup, times in
 }
 
 // RevokeAller is what the revoke-all phase needs of an issuer: the
-// in-process Service has it; an operator-API client will.
+// in-process Service has it, and so has the operator API's client.
 type RevokeAller interface {
 	RevokeAll(ctx context.Context, op broker.Operator, reason string, freeze bool) (*broker.Revocation, error)
 }

@@ -48,10 +48,11 @@ type Options struct {
 	// each with a client assertion of its own (default 12,000).
 	AssertRate int
 	// Approve, when set, decides each full cycle's request between its
-	// submission and its redemption, as an operator does. This is the
-	// hook for cycles approved by people through the operator API (/v1/,
-	// being built): the server's policy must then leave the load agents'
-	// requests to operators. Nil: the load policy approves at submission.
+	// submission and its redemption, in step with the agent: the server's
+	// policy must then leave the load agents' requests to operators. Nil:
+	// the load policy approves at submission. (CycleOperator is the
+	// cycle whose operators approve through the operator API on their
+	// own, following its event stream.)
 	Approve func(ctx context.Context, authReqID string) error
 	// ServerPID, when set, is the server's process: its CPU time and
 	// memory are read from /proc at the start and end of the measurement.

@@ -26,6 +26,10 @@ import (
 const (
 	ResourceURI = "https://load.writ.test"
 	Scope       = "items:read"
+	// OperatorScope is the load resource's second scope, which the load
+	// policy leaves to an operator: the cycle-operator phase asks for it
+	// and operators approve each request through the operator API.
+	OperatorScope = "items:write"
 	// Queue is the approver queue the load agents name as login_hint.
 	Queue = "oncall"
 	// AgentPrefix starts every load agent's id; the policy auto-approves
@@ -42,9 +46,10 @@ const (
 	serverSubmitRate  = 0.5
 )
 
-// policyYAML auto-approves the load agents' low-risk requests, so the
-// full cycle needs no person while every step is still the server's own
-// durable work: the policy approves exactly as an operator would.
+// policyYAML auto-approves the load agents' requests for Scope alone, so
+// the full cycle needs no person while every step is still the server's
+// own durable work: the policy approves exactly as an operator would.
+// A request for OperatorScope matches no rule and waits for an operator.
 const policyYAML = `# writ load: the load agents' low-risk requests need no operator.
 rules:
   - name: load-agents-read
@@ -92,7 +97,8 @@ func NewSetup(n int, alg jose.SignatureAlgorithm) (*Setup, error) {
 			Limits:      broker.DefaultLimits,
 			RequireDPoP: true,
 			Resources: []broker.Resource{{URI: ResourceURI, Name: "Load target", Keys: []jose.JSONWebKey{rk.PublicJWK()},
-				Scopes: []broker.Scope{{Name: Scope, Description: "Read items (load scenario)", Risk: broker.RiskLow}}}},
+				Scopes: []broker.Scope{{Name: Scope, Description: "Read items (load scenario)", Risk: broker.RiskLow},
+					{Name: OperatorScope, Description: "Write items (load scenario; an operator approves)", Risk: broker.RiskLow}}}},
 		},
 		Resource: rk,
 	}
@@ -105,7 +111,7 @@ func NewSetup(n int, alg jose.SignatureAlgorithm) (*Setup, error) {
 		s.Agents = append(s.Agents, k)
 		s.Config.Agents = append(s.Config.Agents, broker.Agent{ID: id, Name: "Load agent", Owner: "load@writ.test",
 			MaxTTL: time.Hour, Keys: []jose.JSONWebKey{k.PublicJWK()},
-			Ceiling: []broker.CeilingEntry{{Resource: ResourceURI, Scopes: []string{Scope}}}})
+			Ceiling: []broker.CeilingEntry{{Resource: ResourceURI, Scopes: []string{Scope, OperatorScope}}}})
 	}
 	return s, nil
 }
