@@ -27,22 +27,6 @@ type StoreHealth struct {
 	FailedCommits uint64 `json:"failed_commits"`
 }
 
-// Banner is the one-line text a console shows while the store cannot
-// write: "store cannot write since 21:40: <error>"; "" while it can.
-func (h StoreHealth) Banner() string {
-	if h.Writable {
-		return ""
-	}
-	s := "store cannot write"
-	if !h.Since.IsZero() {
-		s += " since " + h.Since.Local().Format("15:04:05")
-	}
-	if h.Error != "" {
-		s += ": " + h.Error
-	}
-	return s + " · every approval, redemption and revocation is refused until it can"
-}
-
 // RecordStoreProbe is the record namespace of the store's write probe:
 // id: "probe"; value: JSON {"at": time of the last probe write}. Nothing
 // reads it but the probe: it exists so that the probe writes something

@@ -3,6 +3,8 @@ package tui
 import (
 	"context"
 	"fmt"
+	"strings"
+	"sync"
 	"sync/atomic"
 	"syscall"
 	"testing"
@@ -52,12 +54,23 @@ func TestFlowStoreCannotWrite(t *testing.T) {
 	}
 	g := approved(t, svc, "release-bot", "open PR", "contents:write")
 	req := submit(t, svc, "reader-bot", "read the onboarding guide", "https://api.github.com", 5*time.Minute, "contents:read")
+	// The broker's background work runs, as under writ console: it tells
+	// the console when the store's write health changes.
+	runCtx, stopRun := context.WithCancel(t.Context())
+	var run sync.WaitGroup
+	run.Go(func() { _ = svc.Run(runCtx) })
+	t.Cleanup(func() { stopRun(); run.Wait() }) // before the store closes
 	f := startFlow(t, svc, Options{Now: c.Now, Session: session(c)}, 140, 30)
 	f.waitShow("read the onboarding guide", "[LOW]")
+	if strings.Contains(f.p.current(), "STORE CANNOT WRITE") {
+		t.Fatal("the store banner shows while the store writes")
+	}
 
 	st.full.Store(true)
 	f.keys("a")
 	f.waitShow("approve failed: writ cannot write to its store")
+	// The banner says so until writes land again, with since when and why.
+	f.waitShow("STORE CANNOT WRITE since "+fixedNow.Local().Format("15:04:05")+": update store", "no space left on device")
 	if got, _ := svc.Request(context.Background(), req.ID); got.State != broker.RequestPending {
 		t.Fatalf("request %s is %s though its approval could not be written", req.ID, got.State)
 	}
@@ -76,6 +89,7 @@ func TestFlowStoreCannotWrite(t *testing.T) {
 	f.waitShow("Revoke grant")
 	f.keys("enter")
 	f.waitShow("revoked grant", "REVOKED")
+	f.waitFor("the store banner gone once a write landed", func(s string) bool { return !strings.Contains(s, "STORE CANNOT WRITE") })
 	f.keys("1")
 	f.waitShow("read the onboarding guide")
 	f.keys("a")
