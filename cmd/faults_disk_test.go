@@ -368,10 +368,11 @@ func TestFaultDiskFullTmpfs(t *testing.T) {
 	}
 	t.Logf("on the full disk: revocation done %v, redemption done %v", revokedB, err == nil)
 
-	// Space comes back.
+	// Space comes back: readiness returns by itself.
 	if err := os.Remove(filler); err != nil {
 		t.Fatal(err)
 	}
+	waitReady(t, ctx, r, op, child)
 	after, err := even.Request(ctx, agent.TaskRequest{Intent: "after", Scopes: []string{load.Scope}, Resource: load.ResourceURI})
 	if err != nil {
 		t.Fatalf("submission once space is back: %v", err)
