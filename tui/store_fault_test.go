@@ -2,6 +2,7 @@ package tui
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"strings"
 	"sync"
@@ -11,6 +12,7 @@ import (
 	"time"
 
 	"github.com/writhq/writ/broker"
+	"github.com/writhq/writ/broker/opapi/opapitest"
 	"github.com/writhq/writ/store/storetest"
 )
 
@@ -94,4 +96,38 @@ func TestFlowStoreCannotWrite(t *testing.T) {
 	f.waitShow("read the onboarding guide")
 	f.keys("a")
 	f.waitShow("approved reader-bot's request as asked")
+}
+
+// TestRemoteConsoleStoreBanner (issue 12, faults): `writ console --server`
+// shows the store banner too: a console running when the store stops
+// writing learns it from the event stream, one started meanwhile from the
+// operator API's status, and both clear it when a write lands.
+func TestRemoteConsoleStoreBanner(t *testing.T) {
+	var st *fullStore
+	h := opapitest.Start(t, opapitest.Options{WrapStore: func(inner broker.Store) broker.Store {
+		st = &fullStore{Store: inner}
+		return st
+	}})
+	dana := startRemote(t, h, "dana")
+	if strings.Contains(dana.p.current(), "STORE CANNOT WRITE") {
+		t.Fatal("the store banner shows while the store writes")
+	}
+
+	// An agent's submission is the write that fails: nobody at a console
+	// did anything, and the console says so all the same.
+	st.full.Store(true)
+	if _, err := h.Svc.Submit(t.Context(), opapitest.Agent, broker.SubmitInput{LoginHint: "oncall", Intent: "refused",
+		Scopes: []string{"contents:read"}, Resource: opapitest.GitURI}); !errors.Is(err, broker.ErrStoreUnavailable) {
+		t.Fatalf("submission on a full store: %v", err)
+	}
+	dana.waitShow("STORE CANNOT WRITE since", "no space left on device")
+	omar := startRemote(t, h, "omar")
+	omar.waitShow("STORE CANNOT WRITE since", "no space left on device")
+
+	st.full.Store(false)
+	h.Submit("read the changelog")
+	for _, c := range []*remoteConsole{dana, omar} {
+		c.waitShow("read the changelog")
+		c.waitFor("the store banner gone once a write landed", func(s string) bool { return !strings.Contains(s, "STORE CANNOT WRITE") })
+	}
 }
