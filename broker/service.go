@@ -139,7 +139,7 @@ func New(ctx context.Context, cfg *Config, st Store, opts Options) (*Service, er
 	if now == nil {
 		now = time.Now
 	}
-	health := newStoreHealth(now)
+	health := newStoreHealth(now, st.Path())
 	st = healthWatch{Store: st, health: health}
 	s := &Service{
 		cfg: cfg, store: st, opts: opts, grants: grants, health: health,

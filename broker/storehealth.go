@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"path/filepath"
 	"strings"
 	"sync"
 	"time"
@@ -20,8 +21,11 @@ type StoreHealth struct {
 	// Since is when the store last became unwritable (or writable again);
 	// zero while it has written since the start.
 	Since time.Time `json:"since,omitzero"`
-	// Error is the failed commit's cause while the store cannot write.
+	// Error is the failed commit's error while the store cannot write,
+	// naming the store's file; Cause is only its root ("no space left on
+	// device"), for answers that anyone may read (/readyz).
 	Error string `json:"error,omitempty"`
+	Cause string `json:"cause,omitempty"`
 	// FailedCommits counts commits refused as ErrStoreUnavailable since the
 	// process started.
 	FailedCommits uint64 `json:"failed_commits"`
@@ -41,13 +45,14 @@ const DefaultStoreProbeInterval = 5 * time.Second
 // transaction so that readiness and metrics read it without the store.
 type storeHealth struct {
 	now     func() time.Time
+	path    string // the store's file, kept out of Cause
 	mu      sync.Mutex
 	h       StoreHealth
 	changed chan struct{} // one slot: a change not yet published
 }
 
-func newStoreHealth(now func() time.Time) *storeHealth {
-	return &storeHealth{now: now, h: StoreHealth{Writable: true}, changed: make(chan struct{}, 1)}
+func newStoreHealth(now func() time.Time, path string) *storeHealth {
+	return &storeHealth{now: now, path: path, h: StoreHealth{Writable: true}, changed: make(chan struct{}, 1)}
 }
 
 func (t *storeHealth) get() StoreHealth {
@@ -76,9 +81,9 @@ func (t *storeHealth) record(err error) {
 	if ok == t.h.Writable {
 		return
 	}
-	t.h.Writable, t.h.Since, t.h.Error = ok, t.now().UTC(), ""
+	t.h.Writable, t.h.Since, t.h.Error, t.h.Cause = ok, t.now().UTC(), "", ""
 	if !ok {
-		t.h.Error = storeCause(err)
+		t.h.Error, t.h.Cause = storeCause(err), t.publicCause(err)
 	}
 	select {
 	case t.changed <- struct{}{}:
@@ -94,6 +99,41 @@ func storeCause(err error) string {
 	s := err.Error()
 	if rest, ok := strings.CutPrefix(s, ErrStoreUnavailable.Error()+": "); ok && rest != "" {
 		return rest
+	}
+	return s
+}
+
+// rootCause follows err's wrapping to its end (the last of several): for a
+// failed commit, the system's error without the paths around it.
+func rootCause(err error) error {
+	for {
+		switch u := err.(type) { //nolint:errorlint // walking the chain by hand
+		case interface{ Unwrap() error }:
+			next := u.Unwrap()
+			if next == nil {
+				return err
+			}
+			err = next
+		case interface{ Unwrap() []error }:
+			errs := u.Unwrap()
+			if len(errs) == 0 {
+				return err
+			}
+			err = errs[len(errs)-1]
+		default:
+			return err
+		}
+	}
+}
+
+// publicCause is the root of a failed commit's error with the store's
+// path cut to its file name: bbolt does not wrap every error it returns
+// (a failed resize is text around the system's error), so the path can be
+// in the root's text too.
+func (t *storeHealth) publicCause(err error) string {
+	s := rootCause(err).Error()
+	if t.path != "" {
+		s = strings.ReplaceAll(s, t.path, filepath.Base(t.path))
 	}
 	return s
 }

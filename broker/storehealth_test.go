@@ -121,7 +121,8 @@ func TestStoreHealthProbe(t *testing.T) {
 	}
 	h := nextStoreEvent(t, events)
 	if h.Writable || !h.Since.Equal(failedAt) || !strings.Contains(h.Error, "no space left on device") ||
-		strings.Contains(h.Error, broker.ErrStoreUnavailable.Message) || h.FailedCommits == 0 {
+		strings.Contains(h.Error, broker.ErrStoreUnavailable.Message) || h.FailedCommits == 0 ||
+		h.Cause != "no space left on device" {
 		t.Fatalf("after a refused commit: %+v", h)
 	}
 	if got := svc.StoreHealth(); got != h {
@@ -148,7 +149,7 @@ func TestStoreHealthProbe(t *testing.T) {
 	c.Advance(5 * time.Second)
 	tick <- c.Now()
 	h = nextStoreEvent(t, events)
-	if !h.Writable || h.Error != "" || !h.Since.Equal(c.Now().UTC()) || h.FailedCommits != failed+1 {
+	if !h.Writable || h.Error != "" || h.Cause != "" || !h.Since.Equal(c.Now().UTC()) || h.FailedCommits != failed+1 {
 		t.Fatalf("after the probe landed: %+v", h)
 	}
 	var probed []byte

@@ -76,7 +76,8 @@ func checkCannotWrite(t *testing.T, ctx context.Context, r *faultRig, op *client
 	t.Helper()
 	rz := getReadyz(t, ctx, r)
 	if rz.status != http.StatusServiceUnavailable || rz.Status != "unavailable" || rz.Store.Writable ||
-		rz.Store.Since.IsZero() || !strings.Contains(rz.Store.Error, why) || rz.Store.FailedCommits == 0 {
+		rz.Store.Since.IsZero() || !strings.HasSuffix(rz.Store.Cause, why) || rz.Store.Error != "" || strings.Contains(rz.raw, r.db) ||
+		rz.Store.FailedCommits == 0 {
 		t.Fatalf("/readyz while the store cannot write: %d %s", rz.status, rz.raw)
 	}
 	if code, body := getStatus(t, ctx, r, "/healthz"); code != http.StatusOK {
@@ -86,7 +87,8 @@ func checkCannotWrite(t *testing.T, ctx context.Context, r *faultRig, op *client
 		t.Fatalf("writ_store_writable %s while the store cannot write", v)
 	}
 	st := op.IssuerStatus()
-	if st.Store == nil || st.Store.Writable || !strings.Contains(st.Store.Error, why) || !st.Store.Since.Equal(rz.Store.Since) {
+	if st.Store == nil || st.Store.Writable || !strings.Contains(st.Store.Error, why) || !strings.Contains(st.Store.Error, r.db) ||
+		!st.Store.Since.Equal(rz.Store.Since) {
 		t.Fatalf("the operator API's status while the store cannot write: %+v", st.Store)
 	}
 }
@@ -99,7 +101,7 @@ func waitReady(t *testing.T, ctx context.Context, r *faultRig, op *client.Client
 	for {
 		rz := getReadyz(t, ctx, r)
 		if rz.status == http.StatusOK {
-			if rz.Status != "ready" || !rz.Store.Writable || rz.Store.Error != "" {
+			if rz.Status != "ready" || !rz.Store.Writable || rz.Store.Cause != "" {
 				t.Fatalf("/readyz 200 with %s", rz.raw)
 			}
 			if st := op.IssuerStatus(); st.Store == nil || !st.Store.Writable {

@@ -14,12 +14,22 @@ const pathReady = "/readyz"
 
 // readiness is the answer of /readyz.
 type readiness struct {
-	Status string             `json:"status"` // "ready" or "unavailable"
-	Issuer string             `json:"issuer"`
-	Frozen bool               `json:"frozen"`
-	Store  broker.StoreHealth `json:"store"`
+	Status string     `json:"status"` // "ready" or "unavailable"
+	Issuer string     `json:"issuer"`
+	Frozen bool       `json:"frozen"`
+	Store  readyStore `json:"store"`
 	// Reason says why writ is not ready, for a person reading the probe.
 	Reason string `json:"reason,omitempty"`
+}
+
+// readyStore is the store's write health as /readyz tells anyone who asks:
+// the root cause of a failed commit, with the store's file by its name
+// only, never the error around it (the operator API gives that).
+type readyStore struct {
+	Writable      bool      `json:"writable"`
+	Since         time.Time `json:"since,omitzero"`
+	Cause         string    `json:"cause,omitempty"`
+	FailedCommits uint64    `json:"failed_commits"`
 }
 
 // serveReady is readiness, as Kubernetes and load balancers expect it
@@ -29,7 +39,9 @@ type readiness struct {
 // or does not answer; 200 otherwise. A frozen issuer is ready: freezing is
 // an operator's decision, and revocation still works.
 func (s *Server) serveReady(w http.ResponseWriter, r *http.Request) {
-	body := readiness{Status: "ready", Issuer: s.issuer, Frozen: s.svc.IssuerState().Frozen, Store: s.svc.StoreHealth()}
+	h := s.svc.StoreHealth()
+	body := readiness{Status: "ready", Issuer: s.issuer, Frozen: s.svc.IssuerState().Frozen,
+		Store: readyStore{Writable: h.Writable, Since: h.Since, Cause: h.Cause, FailedCommits: h.FailedCommits}}
 	ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
 	defer cancel()
 	switch err := s.svc.Ping(ctx); {

@@ -78,7 +78,8 @@ func TestReadiness(t *testing.T) {
 	r := ready(http.StatusServiceUnavailable, "unavailable")
 	store, _ := r.Body["store"].(map[string]any)
 	if store["writable"] != false || store["since"] != e.clock.Now().UTC().Format("2006-01-02T15:04:05Z07:00") ||
-		!strings.Contains(fmt.Sprint(store["error"]), "no space left on device") || r.str("reason") != "the store cannot write" {
+		store["cause"] != "no space left on device" || store["error"] != nil || strings.Contains(r.Raw, "store brokertest:memory") ||
+		r.str("reason") != "the store cannot write" {
 		t.Fatalf("/readyz while the store cannot write: %s", r.Raw)
 	}
 	if h := e.get("/healthz"); h.Status != http.StatusOK {
