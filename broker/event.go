@@ -26,6 +26,9 @@ const (
 	EventAllRevoked       EventKind = "all.revoked"
 	EventIssuerChanged    EventKind = "issuer.changed" // frozen or unfrozen
 	EventKeysRotated      EventKind = "keys.rotated"
+	// EventStoreHealth is the store becoming unable to write, or able
+	// again (Event.Store); it describes no commit.
+	EventStoreHealth EventKind = "store.health"
 	// EventResync tells a subscriber that it missed events and should reload.
 	EventResync EventKind = "resync"
 )
@@ -43,6 +46,7 @@ type Event struct {
 	Issuer     *IssuerState
 	Agent      *AgentState
 	Audit      *AuditEntry
+	Store      *StoreHealth
 }
 
 // SignalKind is the CAEP event a signal becomes on the revocation feed.

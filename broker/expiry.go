@@ -8,12 +8,20 @@ import (
 // Run drives the service's background work until ctx ends: expiring
 // pending requests at their review deadline and grants at their TTL (from
 // the ordered expiry index, never a scan), flushing use counts, and
-// pruning retired keys.
+// pruning retired keys, and watching the store's write health.
 func (s *Service) Run(ctx context.Context) error {
 	tick := time.NewTicker(250 * time.Millisecond)
 	defer tick.Stop()
 	flush := time.NewTicker(time.Second)
 	defer flush.Stop()
+	probe := time.NewTicker(s.opts.StoreProbeInterval)
+	defer probe.Stop()
+	watching := make(chan struct{})
+	go func() {
+		defer close(watching)
+		s.watchStore(ctx, probe.C)
+	}()
+	defer func() { <-watching }()
 	for {
 		select {
 		case <-ctx.Done():

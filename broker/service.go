@@ -50,6 +50,9 @@ type Options struct {
 	// MaxStanding is the longest a standing approval may last (default
 	// DefaultMaxStanding).
 	MaxStanding time.Duration
+	// StoreProbeInterval is how often Run tries a write of its own while
+	// the store is marked unwritable (default DefaultStoreProbeInterval).
+	StoreProbeInterval time.Duration
 }
 
 // Service is writ's domain: it takes requests, records decisions, mints and
@@ -77,6 +80,8 @@ type Service struct {
 	clientTokens *verifiedCache[ClientClaims]
 	// grants caches the grants introspection reads (grantcache.go).
 	grants *grantCache
+	// health is the store's write health (storehealth.go).
+	health *storeHealth
 
 	mu     sync.Mutex
 	subs   map[chan Event]struct{}
@@ -122,13 +127,22 @@ func New(ctx context.Context, cfg *Config, st Store, opts Options) (*Service, er
 	if opts.MaxPendingPerAgent == 0 {
 		opts.MaxPendingPerAgent = 20
 	}
+	if opts.StoreProbeInterval <= 0 {
+		opts.StoreProbeInterval = DefaultStoreProbeInterval
+	}
 	if opts.KeyRetention == 0 {
 		opts.KeyRetention = 10 * time.Minute
 	}
 	grants := newGrantCache(maxCachedGrants)
 	st = watchGrants(st, grants)
+	now := opts.Now
+	if now == nil {
+		now = time.Now
+	}
+	health := newStoreHealth(now, st.Path())
+	st = healthWatch{Store: st, health: health}
 	s := &Service{
-		cfg: cfg, store: st, opts: opts, grants: grants,
+		cfg: cfg, store: st, opts: opts, grants: grants, health: health,
 		now: opts.Now, rand: opts.Rand, log: opts.Logger, policy: opts.Policy,
 		subs:           make(map[chan Event]struct{}),
 		agents:         make(map[string]AgentState),

@@ -133,4 +133,4 @@ const (
 )
 
 // RecordNamespaces lists every namespace, for the store to declare.
-var RecordNamespaces = []string{RecordSSFStream, RecordSSFCursor, RecordStanding}
+var RecordNamespaces = []string{RecordSSFStream, RecordSSFCursor, RecordStanding, RecordStoreProbe}

@@ -137,9 +137,14 @@ func TestFaultDiskFull(t *testing.T) {
 		t.Fatalf("the agent's revocation while no write succeeds: %v, want 503 temporarily_unavailable", err)
 	}
 
-	// Space comes back: the same server takes the same calls.
+	// Readiness, the metrics and the operator API's status say so.
+	checkCannotWrite(t, ctx, r, op, "file too large")
+
+	// Space comes back: readiness returns by itself, and the same server
+	// takes the same calls.
 	setFileLimit(t, child.pid(), unix.RLIM_INFINITY)
 	lifted = true
+	waitReady(t, ctx, r, op, child)
 	after, err := even.Request(ctx, agent.TaskRequest{Intent: "after", Scopes: []string{load.Scope}, Resource: load.ResourceURI})
 	if err != nil {
 		t.Fatalf("submission once space is back: %v", err)
@@ -363,10 +368,11 @@ func TestFaultDiskFullTmpfs(t *testing.T) {
 	}
 	t.Logf("on the full disk: revocation done %v, redemption done %v", revokedB, err == nil)
 
-	// Space comes back.
+	// Space comes back: readiness returns by itself.
 	if err := os.Remove(filler); err != nil {
 		t.Fatal(err)
 	}
+	waitReady(t, ctx, r, op, child)
 	after, err := even.Request(ctx, agent.TaskRequest{Intent: "after", Scopes: []string{load.Scope}, Resource: load.ResourceURI})
 	if err != nil {
 		t.Fatalf("submission once space is back: %v", err)

@@ -158,7 +158,7 @@ func init() {
 					if err != nil {
 						return freshError(err)
 					}
-					st := r.IssuerState()
+					st := r.IssuerStatus()
 					if f.json {
 						return printJSON(cmd.OutOrStdout(), st)
 					}
@@ -166,6 +166,9 @@ func init() {
 						fmt.Fprintln(cmd.OutOrStdout(), "issuance is FROZEN")
 					} else {
 						fmt.Fprintln(cmd.OutOrStdout(), "issuance is LIVE")
+					}
+					if h := st.Store; h != nil && !h.Writable {
+						fmt.Fprintf(cmd.OutOrStdout(), "the store cannot write since %s: %s\n", h.Since.Local().Format(time.DateTime), h.Error)
 					}
 					return nil
 				})

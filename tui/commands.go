@@ -20,6 +20,7 @@ type snapshotMsg struct {
 	agents  []broker.AgentView
 	pending []*broker.TaskRequest
 	grants  []*broker.Grant
+	store   broker.StoreHealth
 	err     error
 }
 
@@ -27,6 +28,7 @@ type snapshotMsg struct {
 func loadSnapshot(ctx context.Context, b Backend, recent time.Duration) tea.Cmd {
 	return func() tea.Msg {
 		s := snapshotMsg{cfg: b.Config(), issuer: b.IssuerState(), agents: b.Agents()}
+		s.store = storeHealthOf(b) // after IssuerState, which refreshes a remote console's
 		if s.pending, s.err = b.Pending(ctx); s.err != nil {
 			return s
 		}

@@ -14,8 +14,11 @@ import (
 type data struct {
 	cfg    *broker.Config
 	issuer broker.IssuerState
-	agents []broker.AgentView // configuration order
-	agent  map[string]int     // agent id → index in agents
+	// storeBanner says the store cannot write, since when and why
+	// (store_banner.go); "" while it can.
+	storeBanner string
+	agents      []broker.AgentView // configuration order
+	agent       map[string]int     // agent id → index in agents
 
 	pending []*broker.TaskRequest // oldest first
 	arrived map[string]time.Time  // request id → when it arrived live
@@ -51,6 +54,7 @@ func newData() *data {
 // setSnapshot replaces everything with a fresh load.
 func (d *data) setSnapshot(s snapshotMsg, now time.Time) {
 	d.cfg, d.issuer = s.cfg, s.issuer
+	d.setStoreHealth(s.store)
 	d.setAgents(s.agents)
 	for _, r := range s.pending {
 		d.seenReq[r.ID] = true

@@ -22,7 +22,11 @@ func (m *Model) onData(msg tea.Msg) (tea.Cmd, bool) {
 				return loadSnapshot(a.ctx, a.b, a.opts.RecentGrants)()
 			}), true
 		}
+		banner := a.d.storeBanner
 		a.d.setSnapshot(msg, a.now)
+		if a.d.storeBanner != banner {
+			m.resize(m.width, m.height)
+		}
 		m.refreshAll()
 		cmd := tea.Batch(m.pending.wantParent(), m.agents.wantReasons())
 		if early := m.early; len(early) > 0 {
@@ -119,6 +123,10 @@ func (m *Model) onEvents(events []broker.Event) tea.Cmd {
 			grantsChanged = true
 		}
 		switch e.Kind {
+		case broker.EventStoreHealth:
+			if e.Store != nil && d.setStoreHealth(*e.Store) {
+				m.resize(m.width, m.height)
+			}
 		case broker.EventResync:
 			// Events from here on wait for the new snapshot and go on top of it.
 			d.loaded = false

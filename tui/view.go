@@ -78,6 +78,9 @@ func (m *Model) bannerLines() int {
 	if m.a.policyErr != "" {
 		n++
 	}
+	if m.a.d.storeBanner != "" {
+		n++
+	}
 	if m.a.policyReplay != "" {
 		n++
 	}
@@ -175,6 +178,9 @@ func (m *Model) banner() string {
 	var lines []string
 	if m.bannerShown() {
 		lines = append(lines, m.stateBanner())
+	}
+	if a.d.storeBanner != "" {
+		lines = append(lines, th.Banner.Render(fit(a.d.storeBanner, m.width)))
 	}
 	if a.policyErr != "" {
 		lines = append(lines, th.Banner.Render(fit(" POLICY NOT RELOADED (the last good policy stays in force): "+a.policyErr, m.width)))

@@ -79,6 +79,7 @@ type envOptions struct {
 	serverNow   func() time.Time // the HTTP layer's clock, if not the broker's
 	config      func(*broker.Config)
 	api         func(*httpapi.Options)
+	store       func(broker.Store) broker.Store // wraps the in-memory store
 }
 
 func newEnv(t testing.TB, o envOptions) *env {
@@ -125,7 +126,11 @@ func newEnv(t testing.TB, o envOptions) *env {
 	if o.broker != nil {
 		o.broker(&bo)
 	}
-	svc, err := broker.New(context.Background(), e.cfg, brokertest.NewStore(), bo)
+	var st broker.Store = brokertest.NewStore()
+	if o.store != nil {
+		st = o.store(st)
+	}
+	svc, err := broker.New(context.Background(), e.cfg, st, bo)
 	if err != nil {
 		t.Fatalf("broker.New: %v", err)
 	}

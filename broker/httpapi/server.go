@@ -172,6 +172,9 @@ func New(svc *broker.Service, opts Options) (*Server, error) {
 	if s.metrics, err = newMetrics(s.registry, svc); err != nil {
 		return nil, fmt.Errorf("httpapi: register metrics: %w", err)
 	}
+	if err := registerStoreMetrics(s.registry, svc); err != nil {
+		return nil, fmt.Errorf("httpapi: register store metrics: %w", err)
+	}
 	s.requireDPoP = opts.RequireDPoP || svc.Config().RequireDPoP
 	s.proofs = &dpop.Verifier{Window: opts.DPoPWindow, Now: s.now, Replay: dpop.NewReplayCache(opts.ReplayEntries)}
 	s.assertionReplay = dpop.NewReplayCache(opts.ReplayEntries)
@@ -236,6 +239,7 @@ func (s *Server) routes() {
 	route(http.MethodPost, s.prefix+pathIntrospect, "introspect", s.serveIntrospect)
 	route(http.MethodPost, s.prefix+pathRevoke, "revoke", s.serveRevoke)
 	route(http.MethodGet, s.prefix+pathHealth, "healthz", s.serveHealth)
+	route(http.MethodGet, s.prefix+pathReady, "readyz", s.serveReady)
 	if !s.opts.MetricsElsewhere {
 		s.mux.Handle("GET "+s.prefix+pathMetrics, s.MetricsHandler())
 	}

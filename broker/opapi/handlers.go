@@ -84,7 +84,8 @@ func (s *Server) agents() []Agent {
 }
 
 func (s *Server) issuerState(w http.ResponseWriter, r *http.Request, c *caller) {
-	writeJSON(w, http.StatusOK, s.svc.IssuerState())
+	h := s.svc.StoreHealth()
+	writeJSON(w, http.StatusOK, IssuerStatus{IssuerState: s.svc.IssuerState(), Store: &h})
 }
 
 func (s *Server) policy(w http.ResponseWriter, r *http.Request, c *caller) {

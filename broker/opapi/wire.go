@@ -160,6 +160,14 @@ type AuditVerify struct {
 	Error   string `json:"error,omitempty"`
 }
 
+// IssuerStatus is the answer of GET /v1/issuer: LIVE or FROZEN (the
+// issuer state's fields, as before) and whether the store can write.
+type IssuerStatus struct {
+	broker.IssuerState
+	// Store is nil from a server older than the store's health.
+	Store *broker.StoreHealth `json:"store,omitempty"`
+}
+
 // Event is a broker event on the wire: the data of one SSE event.
 type Event struct {
 	Kind       broker.EventKind    `json:"kind"`
@@ -171,18 +179,19 @@ type Event struct {
 	Issuer     *broker.IssuerState `json:"issuer,omitempty"`
 	Agent      *broker.AgentState  `json:"agent,omitempty"`
 	Audit      *broker.AuditEntry  `json:"audit,omitempty"`
+	Store      *broker.StoreHealth `json:"store,omitempty"`
 }
 
 // WireEvent converts a broker event for the wire.
 func WireEvent(e broker.Event) Event {
 	return Event{Kind: e.Kind, At: e.At, Request: e.Request, Decision: e.Decision, Grant: e.Grant,
-		Revocation: e.Revocation, Issuer: e.Issuer, Agent: e.Agent, Audit: e.Audit}
+		Revocation: e.Revocation, Issuer: e.Issuer, Agent: e.Agent, Audit: e.Audit, Store: e.Store}
 }
 
 // BrokerEvent converts a wire event back.
 func (e Event) BrokerEvent() broker.Event {
 	return broker.Event{Kind: e.Kind, At: e.At, Request: e.Request, Decision: e.Decision, Grant: e.Grant,
-		Revocation: e.Revocation, Issuer: e.Issuer, Agent: e.Agent, Audit: e.Audit}
+		Revocation: e.Revocation, Issuer: e.Issuer, Agent: e.Agent, Audit: e.Audit, Store: e.Store}
 }
 
 // BrokerConfig converts the wire configuration back to a broker.Config

@@ -31,17 +31,36 @@ func (c *Client) Config() *broker.Config {
 // IssuerState asks the server, and answers the last known state when it
 // cannot be reached.
 func (c *Client) IssuerState() broker.IssuerState {
+	return c.IssuerStatus().IssuerState
+}
+
+// IssuerStatus asks the server for the issuer state and the store's write
+// health, and answers the last known when it cannot be reached. A server
+// that does not say (older than the store's health) is taken as writable.
+func (c *Client) IssuerStatus() opapi.IssuerStatus {
 	ctx, cancel := context.WithTimeout(context.Background(), quick)
 	defer cancel()
-	var st broker.IssuerState
+	var st opapi.IssuerStatus
 	if err := c.call(ctx, http.MethodGet, "/v1/issuer", nil, &st, false); err == nil {
 		c.mu.Lock()
-		c.issuer = st
+		c.issuer = st.IssuerState
+		if st.Store != nil {
+			c.store = *st.Store
+		}
 		c.mu.Unlock()
 	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	return c.issuer
+	return opapi.IssuerStatus{IssuerState: c.issuer, Store: &c.store}
+}
+
+// StoreHealth is whether the server's store can write, as last known: from
+// IssuerStatus and from the store health events of the stream. It makes no
+// call of its own, so the console may ask it while drawing.
+func (c *Client) StoreHealth() broker.StoreHealth {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.store
 }
 
 // Agents asks the server, and answers the last known list when it cannot

@@ -77,6 +77,7 @@ type Client struct {
 	op       broker.Operator
 	cfg      *broker.Config
 	issuer   broker.IssuerState
+	store    broker.StoreHealth
 	agents   []broker.AgentView
 }
 
@@ -109,7 +110,7 @@ func New(opts Options) (*Client, error) {
 	if opts.Logger == nil {
 		opts.Logger = slog.Default()
 	}
-	c := &Client{opts: opts, base: u.String(), signer: signer, log: opts.Logger}
+	c := &Client{opts: opts, base: u.String(), signer: signer, log: opts.Logger, store: broker.StoreHealth{Writable: true}}
 	base := opts.HTTPClient.Transport
 	tr := &dpop.Transport{Base: base, Signer: signer, Token: c.currentToken}
 	c.http = &http.Client{Transport: tr, Timeout: opts.HTTPClient.Timeout}

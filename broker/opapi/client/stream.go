@@ -199,5 +199,10 @@ func (c *Client) dispatch(ctx context.Context, id, event, data string, lastID *s
 		c.log.Warn("unreadable event from the server; asking the console to reload", "event", event, "err", err)
 		return send(broker.Event{Kind: broker.EventResync, At: time.Now()})
 	}
+	if e.Kind == broker.EventStoreHealth && e.Store != nil {
+		c.mu.Lock()
+		c.store = *e.Store
+		c.mu.Unlock()
+	}
 	return send(e.BrokerEvent())
 }

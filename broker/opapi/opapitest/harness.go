@@ -73,6 +73,10 @@ type Options struct {
 	// VerifierClientID is the audience the server expects of ID tokens
 	// (default the provider's client): set it to test a wrong audience.
 	VerifierClientID string
+	// WrapStore, when set, wraps the store the broker writes through (a
+	// store whose commits fail, for the fault tests); h.Store stays the
+	// bbolt store underneath.
+	WrapStore func(broker.Store) broker.Store
 }
 
 // Harness is a running writ with its operator API.
@@ -159,7 +163,11 @@ func (h *Harness) start() {
 		t.Fatal(err)
 	}
 	quiet := slog.New(slog.DiscardHandler)
-	svc, err := broker.New(context.Background(), Config(), st, broker.Options{Issuer: h.URL, Now: h.Clock.Now, Logger: quiet,
+	var through broker.Store = st
+	if h.opts.WrapStore != nil {
+		through = h.opts.WrapStore(st)
+	}
+	svc, err := broker.New(context.Background(), Config(), through, broker.Options{Issuer: h.URL, Now: h.Clock.Now, Logger: quiet,
 		Policy: h.opts.Policy, SubmitRate: 1000, SubmitBurst: 1000, MaxPendingPerAgent: 1000})
 	if err != nil {
 		t.Fatal(err)
