@@ -2,6 +2,7 @@ package load
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"errors"
 	"io"
@@ -9,6 +10,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/url"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -184,5 +186,94 @@ func TestWireTargetTakesOnlyPlainHTTP(t *testing.T) {
 	wt, ok := newWireTarget("http://localhost/i?q=1")
 	if !ok || wt.addr != "localhost:80" || !strings.HasPrefix(string(wt.head), "POST /i?q=1 HTTP/1.1\r\nHost: localhost\r\n") {
 		t.Fatalf("got %v %q %q", ok, wt.addr, wt.head)
+	}
+}
+
+// BenchmarkWirePost is one introspection call of the generator against a
+// loopback peer that answers a fixed 200 without parsing: the load
+// process's own cost per call; with -benchmem, its allocations (none).
+func BenchmarkWirePost(b *testing.B) {
+	wt, _ := newWireTarget(fixedPeer(b)+"/introspect", "Authorization", "Bearer "+strings.Repeat("t", 600))
+	c := wt.conn(time.Minute)
+	defer c.close()
+	form := []byte("token=" + strings.Repeat("a", 1000))
+	ctx := context.Background()
+	b.ReportAllocs()
+	for b.Loop() {
+		status, answer, err := c.post(ctx, form)
+		if err != nil {
+			b.Fatal(err)
+		}
+		if err := introspectionAnswer(wt.endpoint, status, answer); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+// BenchmarkNetHTTPPost is the same call through net/http and post, as
+// the generator made it before: the difference is what the wire client
+// saves.
+func BenchmarkNetHTTPPost(b *testing.B) {
+	endpoint := fixedPeer(b) + "/introspect"
+	hc := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 4}}
+	defer hc.CloseIdleConnections()
+	bearer := "Bearer " + strings.Repeat("t", 600)
+	token := strings.Repeat("a", 1000)
+	ctx := context.Background()
+	b.ReportAllocs()
+	for b.Loop() {
+		a, err := post(ctx, hc, endpoint, url.Values{"token": {token}}, "Authorization", bearer)
+		if err != nil || a.Active == nil || !*a.Active {
+			b.Fatal(err)
+		}
+	}
+}
+
+// fixedPeer serves, on loopback until the benchmark ends, a fixed 200
+// introspection answer to every request on each connection, reading the
+// requests without parsing more than their framing.
+func fixedPeer(b *testing.B) string {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { ln.Close() })
+	body := `{"active":true,"scope":"x","client_id":"agent"}`
+	answer := []byte("HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: " + strconv.Itoa(len(body)) + "\r\n\r\n" + body)
+	go func() {
+		for {
+			conn, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			go answerEach(conn, answer)
+		}
+	}()
+	return "http://" + ln.Addr().String()
+}
+
+func answerEach(conn net.Conn, answer []byte) {
+	defer conn.Close()
+	br := bufio.NewReader(conn)
+	for { // the head up to the blank line, then Content-Length bytes
+		n := 0
+		for {
+			line, err := br.ReadSlice('\n')
+			if err != nil {
+				return
+			}
+			if name := "content-length:"; len(line) > len(name) && bytes.EqualFold(line[:len(name)], []byte(name)) {
+				n, _ = strconv.Atoi(string(bytes.TrimSpace(line[len(name):])))
+			}
+			if len(line) == 2 {
+				break
+			}
+		}
+		if _, err := br.Discard(n); err != nil {
+			return
+		}
+		if _, err := conn.Write(answer); err != nil {
+			return
+		}
 	}
 }
