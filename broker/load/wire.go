@@ -199,6 +199,7 @@ func (c *wireConn) readAnswer() (status int, keep bool, err error) {
 	}
 	c.body = c.body[:0]
 	switch {
+	case status == 204 || status == 304: // never a body (RFC 9112 §6.3)
 	case chunked:
 		err = c.readChunked()
 	case length > maxWireBody:
