@@ -42,10 +42,12 @@ func readForm(w http.ResponseWriter, r *http.Request, limit int64) (form, *oauth
 	if r.URL.RawQuery != "" {
 		return nil, badRequest("parameters go in the form body, not the query string")
 	}
-	if err := checkFormContentType(r.Header.Values("Content-Type")); err != nil {
-		return nil, err
+	if ct := r.Header.Values("Content-Type"); len(ct) != 1 || ct[0] != formContentType {
+		if err := checkFormContentType(ct); err != nil {
+			return nil, err
+		}
 	}
-	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, limit))
+	body, err := readBody(w, r, limit)
 	if err != nil {
 		var tooBig *http.MaxBytesError
 		if errors.As(err, &tooBig) {
@@ -57,6 +59,26 @@ func readForm(w http.ResponseWriter, r *http.Request, limit int64) (form, *oauth
 	return parseForm(string(body))
 }
 
+// formContentType is the form content type as clients spell it; any
+// other spelling goes through checkFormContentType.
+const formContentType = "application/x-www-form-urlencoded"
+
+// readBody reads the body of r, at most limit bytes. A body whose
+// Content-Length is within the limit is read into one buffer of that
+// size (net/http's body reader stops at the declared length, and a
+// shorter body is an error); any other goes through http.MaxBytesReader,
+// whose error says it is too large.
+func readBody(w http.ResponseWriter, r *http.Request, limit int64) ([]byte, error) {
+	if n := r.ContentLength; n >= 0 && n <= limit {
+		body := make([]byte, n)
+		if _, err := io.ReadFull(r.Body, body); err != nil {
+			return nil, err
+		}
+		return body, nil
+	}
+	return io.ReadAll(http.MaxBytesReader(w, r.Body, limit))
+}
+
 // checkFormContentType accepts exactly one Content-Type, the form type,
 // with at most a UTF-8 charset parameter.
 func checkFormContentType(values []string) *oauthError {
@@ -64,7 +86,7 @@ func checkFormContentType(values []string) *oauthError {
 		return badRequest("Content-Type must be application/x-www-form-urlencoded")
 	}
 	mt, params, err := mime.ParseMediaType(values[0])
-	if err != nil || mt != "application/x-www-form-urlencoded" {
+	if err != nil || mt != formContentType {
 		return badRequest("Content-Type must be application/x-www-form-urlencoded")
 	}
 	for k, v := range params {
@@ -90,8 +112,8 @@ func parseForm(body string) (form, *oauthError) {
 			return nil, badRequest("the form has more than %d parameters", maxFormParams)
 		}
 		rawKey, rawValue, _ := strings.Cut(pair, "=")
-		key, err1 := url.QueryUnescape(rawKey)
-		value, err2 := url.QueryUnescape(rawValue)
+		key, err1 := unescape(rawKey)
+		value, err2 := unescape(rawValue)
 		if err1 != nil || err2 != nil {
 			return nil, badRequest("the form body is not valid application/x-www-form-urlencoded")
 		}
@@ -118,6 +140,15 @@ func parseForm(body string) (form, *oauthError) {
 		}
 	}
 	return out, nil
+}
+
+// unescape is url.QueryUnescape, without its byte-by-byte scan of the
+// values that need none (tokens and assertions are base64url and dots).
+func unescape(s string) (string, error) {
+	if strings.IndexByte(s, '%') < 0 && strings.IndexByte(s, '+') < 0 {
+		return s, nil
+	}
+	return url.QueryUnescape(s)
 }
 
 // clip renders a caller-supplied value for an error description: at most 64

@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -82,13 +83,39 @@ func newMetrics(reg prometheus.Registerer, svc *broker.Service) (*metrics, error
 // instrument counts and times the requests h answers under the label name.
 func (m *metrics) instrument(name string, h http.Handler) http.Handler {
 	latency := m.latency.WithLabelValues(name)
+	requests := &codeCounters{vec: m.requests, endpoint: name}
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		start := time.Now()
 		sw := &statusWriter{ResponseWriter: w, status: http.StatusOK}
 		h.ServeHTTP(sw, r)
 		latency.Observe(time.Since(start).Seconds())
-		m.requests.WithLabelValues(name, strconv.Itoa(sw.status)).Inc()
+		requests.inc(sw.status)
 	})
+}
+
+// codeCounters are one endpoint's request counters by status code, each
+// looked up in the vector on its first use and kept, so that counting a
+// request formats and hashes no labels. A code's series still appears
+// only once a request was answered with it.
+type codeCounters struct {
+	vec      *prometheus.CounterVec
+	endpoint string
+	byCode   [500]atomic.Pointer[prometheus.Counter] // codes 100 to 599
+}
+
+func (c *codeCounters) inc(code int) {
+	if code < 100 || code > 599 {
+		c.vec.WithLabelValues(c.endpoint, strconv.Itoa(code)).Inc()
+		return
+	}
+	p := &c.byCode[code-100]
+	if ctr := p.Load(); ctr != nil {
+		(*ctr).Inc()
+		return
+	}
+	ctr := c.vec.WithLabelValues(c.endpoint, strconv.Itoa(code))
+	p.Store(&ctr)
+	ctr.Inc()
 }
 
 // metricsHandler serves the registry in the Prometheus text format.

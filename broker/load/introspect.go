@@ -37,8 +37,28 @@ func Introspect(ctx context.Context, o Options) (Result, error) {
 	if err != nil {
 		return Result{}, err
 	}
-	r := drive(ctx, o, "introspect", func(ctx context.Context, _ int, seq int64) error {
-		return introspectOne(ctx, o, ep, url.Values{"token": {tokens[seq%liveTokens]}}, "Authorization", "Bearer "+bearer)
+	header := []string{"Authorization", "Bearer " + bearer}
+	wt, ok := newWireTarget(ep.introspect, header...)
+	if !ok {
+		r := drive(ctx, o, "introspect", func(ctx context.Context, _ int, seq int64) error {
+			return introspectOne(ctx, o, ep, url.Values{"token": {tokens[seq%liveTokens]}}, header...)
+		})
+		return r, ctx.Err()
+	}
+	// Every request is prepared before the measurement: the body naming
+	// each token; the connections and buffers are each worker's own.
+	bodies := make([][]byte, len(tokens))
+	for i, t := range tokens {
+		bodies[i] = []byte("token=" + url.QueryEscape(t))
+	}
+	conns := wireConns(wt, o)
+	defer closeWireConns(conns)
+	r := drive(ctx, o, "introspect", func(ctx context.Context, w int, seq int64) error {
+		status, body, err := conns[w].post(ctx, bodies[seq%liveTokens])
+		if err != nil {
+			return err
+		}
+		return introspectionAnswer(ep.introspect, status, body)
 	})
 	return r, ctx.Err()
 }
@@ -70,14 +90,41 @@ func IntrospectAssert(ctx context.Context, o Options) (Result, error) {
 	}
 	fmt.Fprintf(o.Progress, "%s introspect-assert: presigned %d client assertions in %s\n", o.Target, n, time.Since(t0).Round(time.Millisecond))
 	var next atomic.Int64
-	r := drive(ctx, o, "introspect-assert", func(ctx context.Context, _ int, seq int64) error {
+	wt, ok := newWireTarget(ep.introspect)
+	if !ok {
+		r := drive(ctx, o, "introspect-assert", func(ctx context.Context, _ int, seq int64) error {
+			i := int(next.Add(1) - 1)
+			if i >= len(assertions) {
+				return errExhausted
+			}
+			a := string(assertions[i])
+			assertions[i] = nil
+			return introspectOne(ctx, o, ep, authed(a, url.Values{"token": {tokens[seq%liveTokens]}}))
+		})
+		return r, ctx.Err()
+	}
+	// The body is the client assertion between a prepared head and the
+	// prepared tail naming the token, as authed and url.Values would
+	// encode it (the assertion is a compact JWS: nothing to escape).
+	head := []byte("client_assertion=")
+	tails := make([][]byte, len(tokens))
+	for i, t := range tokens {
+		tails[i] = []byte("&client_assertion_type=" + url.QueryEscape(assertionTypeJWTBearer) + "&token=" + url.QueryEscape(t))
+	}
+	conns := wireConns(wt, o)
+	defer closeWireConns(conns)
+	r := drive(ctx, o, "introspect-assert", func(ctx context.Context, w int, seq int64) error {
 		i := int(next.Add(1) - 1)
 		if i >= len(assertions) {
 			return errExhausted
 		}
 		a := assertions[i]
-		assertions[i] = ""
-		return introspectOne(ctx, o, ep, authed(a, url.Values{"token": {tokens[seq%liveTokens]}}))
+		assertions[i] = nil
+		status, body, err := conns[w].post(ctx, head, a, tails[seq%liveTokens])
+		if err != nil {
+			return err
+		}
+		return introspectionAnswer(ep.introspect, status, body)
 	})
 	return r, ctx.Err()
 }
@@ -121,13 +168,15 @@ func mintTokens(ctx context.Context, o Options, ep endpoints) ([]string, error) 
 }
 
 // presignAssertions signs n client assertions of the resource server on
-// every core.
-func presignAssertions(ctx context.Context, o Options, ep endpoints, n int) ([]string, error) {
+// every core. A compact JWS is base64url and dots, which a form carries
+// as they are: each is checked to need no escaping, so that the bytes are
+// written into requests as they are.
+func presignAssertions(ctx context.Context, o Options, ep endpoints, n int) ([][]byte, error) {
 	rs, err := newClient(o.Setup.Resource)
 	if err != nil {
 		return nil, err
 	}
-	out := make([]string, n)
+	out := make([][]byte, n)
 	var next atomic.Int64
 	var firstErr atomic.Pointer[error]
 	var wg sync.WaitGroup
@@ -143,7 +192,12 @@ func presignAssertions(ctx context.Context, o Options, ep endpoints, n int) ([]s
 					firstErr.CompareAndSwap(nil, &err)
 					return
 				}
-				out[i] = a
+				if url.QueryEscape(a) != a {
+					err := fmt.Errorf("an assertion with characters a form must escape: %.20q…", a)
+					firstErr.CompareAndSwap(nil, &err)
+					return
+				}
+				out[i] = []byte(a)
 			}
 		})
 	}
@@ -173,4 +227,24 @@ func clientToken(ctx context.Context, o Options, ep endpoints) (string, error) {
 		return "", fmt.Errorf("load: %s answered no access_token for client_credentials", ep.token)
 	}
 	return tok.AccessToken, nil
+}
+
+// wireConns makes a connection to t for each of o's clients, each call
+// allowed the time the net/http client allows a request.
+func wireConns(t *wireTarget, o Options) []*wireConn {
+	idle := o.HTTPClient.Timeout
+	if idle <= 0 {
+		idle = 30 * time.Second
+	}
+	conns := make([]*wireConn, o.Clients)
+	for i := range conns {
+		conns[i] = t.conn(idle)
+	}
+	return conns
+}
+
+func closeWireConns(conns []*wireConn) {
+	for _, c := range conns {
+		c.close()
+	}
 }
