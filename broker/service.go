@@ -73,6 +73,7 @@ type Service struct {
 	// New: with thousands of agents configured, a scan per lookup (a few
 	// per cycle) showed in the profile. See AgentConfig.
 	agentIndex map[string]int
+	agentCount int // len(cfg.Agents) when agentIndex was made
 	polls      *pollTracker
 	usage      *usageRecorder
 	// tokens and clientTokens cache verified task and client tokens.
@@ -152,6 +153,7 @@ func New(ctx context.Context, cfg *Config, st Store, opts Options) (*Service, er
 		history:        NewHistory(),
 		standing:       NewStandingApprovals(opts.MaxStanding),
 		agentIndex:     make(map[string]int, len(cfg.Agents)),
+		agentCount:     len(cfg.Agents),
 	}
 	for i := range cfg.Agents {
 		if _, dup := s.agentIndex[cfg.Agents[i].ID]; !dup {
@@ -221,8 +223,14 @@ func (s *Service) Config() *Config { return s.cfg }
 // Config().Agent does, through an index: a position the configuration no
 // longer matches (changed since New) falls back to Config().Agent.
 func (s *Service) AgentConfig(id string) (*Agent, bool) {
-	if i, ok := s.agentIndex[id]; ok && i < len(s.cfg.Agents) && s.cfg.Agents[i].ID == id {
+	i, ok := s.agentIndex[id]
+	if ok && i < len(s.cfg.Agents) && s.cfg.Agents[i].ID == id {
 		return &s.cfg.Agents[i], true
+	}
+	if !ok && len(s.cfg.Agents) == s.agentCount {
+		// Not an agent (a resource server authenticating, say): no scan
+		// of thousands of agents to learn it.
+		return nil, false
 	}
 	return s.cfg.Agent(id)
 }

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/writhq/writ/broker/guard"
+	"github.com/writhq/writ/broker/ratelimit"
 	"github.com/writhq/writ/broker/ssf/ssftest"
 )
 
@@ -60,7 +61,10 @@ func TestEndToEnd(t *testing.T) {
 	}
 	ssftest.CheckLeaks(t)
 	h := ssftest.New(t, ssftest.Options{})
-	guards := startGuards(t, h, 200, nil)
+	// refusedBy checks each guard in a tight loop while it waits: without
+	// the per-agent limit, or a slow feed would have the agent throttled
+	// and the check of the other token below refused for that.
+	guards := startGuards(t, h, 200, func(c *guard.Config) { c.ClientLimit = ratelimit.Limit{PerSecond: -1} })
 	tok := h.Mint(ssftest.Agent, "", "contents:read")
 	other := h.Mint(ssftest.Agent, "", "contents:read")
 	for i, g := range guards {
