@@ -17,6 +17,7 @@ import (
 	"github.com/writhq/writ/broker/agent"
 	"github.com/writhq/writ/broker/dpop"
 	"github.com/writhq/writ/broker/httpapi"
+	"github.com/writhq/writ/broker/ratelimit"
 )
 
 // Benchmarks of the agent API over loopback HTTP with concurrent clients.
@@ -33,6 +34,10 @@ func benchEnv(b *testing.B) *env {
 	return newEnv(b, envOptions{broker: func(o *broker.Options) {
 		o.SubmitRate, o.SubmitBurst, o.MaxPendingPerAgent = 1e9, 1<<30, 1<<30
 		o.PollInterval = time.Nanosecond
+	}, api: func(o *httpapi.Options) {
+		// One agent makes every call: a limit it never reaches, so the
+		// limiter's cost is measured but never its refusal.
+		o.ClientAuth = ratelimit.Limit{PerSecond: 1e9, Burst: 1 << 30}
 	}})
 }
 
