@@ -3,46 +3,14 @@ package broker_test
 import (
 	"context"
 	"errors"
-	"fmt"
 	"strings"
 	"sync"
-	"sync/atomic"
-	"syscall"
 	"testing"
 	"time"
 
 	"github.com/writhq/writ/broker"
 	"github.com/writhq/writ/broker/brokertest"
 )
-
-// failingStore refuses every commit while full is set, as the bbolt store
-// does on a full disk (store.Store wraps a failed commit in
-// broker.ErrStoreUnavailable), and counts the commits it was asked for.
-type failingStore struct {
-	broker.Store
-	full    atomic.Bool
-	commits atomic.Int64
-}
-
-func (s *failingStore) refuse() error {
-	return fmt.Errorf("%w: update store %s: %w", broker.ErrStoreUnavailable, s.Path(), syscall.ENOSPC)
-}
-
-func (s *failingStore) Update(ctx context.Context, fn func(broker.Tx) error) error {
-	s.commits.Add(1)
-	if s.full.Load() {
-		return s.refuse()
-	}
-	return s.Store.Update(ctx, fn)
-}
-
-func (s *failingStore) Batch(ctx context.Context, fn func(broker.Tx) error) error {
-	s.commits.Add(1)
-	if s.full.Load() {
-		return s.refuse()
-	}
-	return s.Store.Batch(ctx, fn)
-}
 
 // waitUntil polls cond until it holds, failing after a generous deadline.
 func waitUntil(t *testing.T, what string, cond func() bool) {
@@ -83,7 +51,7 @@ func nextStoreEvent(t *testing.T, events <-chan broker.Event) broker.StoreHealth
 // lands clears the mark without any caller writing. Each change is
 // published once, as an EventStoreHealth.
 func TestStoreHealthProbe(t *testing.T) {
-	st := &failingStore{Store: brokertest.NewStore()}
+	st := &brokertest.FullStore{Store: brokertest.NewStore()}
 	c := newClock()
 	svc, err := broker.New(context.Background(), testConfig(), st, broker.Options{
 		Issuer: "https://writ.example", Now: c.Now, SubmitRate: 1000, SubmitBurst: 1000})
@@ -102,10 +70,10 @@ func TestStoreHealthProbe(t *testing.T) {
 		t.Fatalf("a new service's store health: %+v", h)
 	}
 	// A tick while writable writes nothing.
-	before := st.commits.Load()
+	before := st.Commits.Load()
 	tick <- c.Now()
 	tick <- c.Now() // the first tick has been handled once the second is taken
-	if n := st.commits.Load() - before; n != 0 {
+	if n := st.Commits.Load() - before; n != 0 {
 		t.Fatalf("the probe wrote %d times while the store was writable", n)
 	}
 
@@ -114,7 +82,7 @@ func TestStoreHealthProbe(t *testing.T) {
 			Scopes: []string{"contents:read"}, Resource: gitURI, TTL: 20 * time.Minute})
 		return err
 	}
-	st.full.Store(true)
+	st.Full.Store(true)
 	failedAt := c.Now().UTC()
 	if err := submit(); !errors.Is(err, broker.ErrStoreUnavailable) {
 		t.Fatalf("submission on a full store: %v", err)
@@ -145,7 +113,7 @@ func TestStoreHealthProbe(t *testing.T) {
 	}
 
 	// Space returns: nothing but the probe writes, and it clears the mark.
-	st.full.Store(false)
+	st.Full.Store(false)
 	c.Advance(5 * time.Second)
 	tick <- c.Now()
 	h = nextStoreEvent(t, events)

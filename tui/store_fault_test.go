@@ -3,44 +3,16 @@ package tui
 import (
 	"context"
 	"errors"
-	"fmt"
 	"strings"
 	"sync"
-	"sync/atomic"
-	"syscall"
 	"testing"
 	"time"
 
 	"github.com/writhq/writ/broker"
+	"github.com/writhq/writ/broker/brokertest"
 	"github.com/writhq/writ/broker/opapi/opapitest"
 	"github.com/writhq/writ/store/storetest"
 )
-
-// fullStore is a store whose commits fail, as the bbolt store's do on a
-// full disk (store.Store wraps a failed commit in broker.ErrStoreUnavailable;
-// cmd TestFaultDiskFull shows it with a real full disk), while full is set.
-type fullStore struct {
-	broker.Store
-	full atomic.Bool
-}
-
-func (s *fullStore) refuse() error {
-	return fmt.Errorf("%w: update store %s: %w", broker.ErrStoreUnavailable, s.Path(), syscall.ENOSPC)
-}
-
-func (s *fullStore) Update(ctx context.Context, fn func(broker.Tx) error) error {
-	if s.full.Load() {
-		return s.refuse()
-	}
-	return s.Store.Update(ctx, fn)
-}
-
-func (s *fullStore) Batch(ctx context.Context, fn func(broker.Tx) error) error {
-	if s.full.Load() {
-		return s.refuse()
-	}
-	return s.Store.Batch(ctx, fn)
-}
 
 // TestFlowStoreCannotWrite (issue 12, faults): while the store cannot
 // write, the console says so when an approval or a revocation fails, and
@@ -48,7 +20,7 @@ func (s *fullStore) Batch(ctx context.Context, fn func(broker.Tx) error) error {
 // that was not written); when space returns the same keys work.
 func TestFlowStoreCannotWrite(t *testing.T) {
 	c := &clock{t: fixedNow}
-	st := &fullStore{Store: storetest.MustOpen(t)}
+	st := &brokertest.FullStore{Store: storetest.MustOpen(t)}
 	svc, err := broker.New(t.Context(), fixtureConfig(), st, broker.Options{
 		Issuer: "https://writ.test", Now: c.Now, SubmitBurst: 100, SubmitRate: 100})
 	if err != nil {
@@ -68,7 +40,7 @@ func TestFlowStoreCannotWrite(t *testing.T) {
 		t.Fatal("the store banner shows while the store writes")
 	}
 
-	st.full.Store(true)
+	st.Full.Store(true)
 	f.keys("a")
 	f.waitShow("approve failed: writ cannot write to its store")
 	// The banner says so until writes land again, with since when and why.
@@ -86,7 +58,7 @@ func TestFlowStoreCannotWrite(t *testing.T) {
 		t.Fatalf("grant %s is %s though its revocation could not be written", g.ID, got.State)
 	}
 
-	st.full.Store(false)
+	st.Full.Store(false)
 	f.keys("r")
 	f.waitShow("Revoke grant")
 	f.keys("enter")
@@ -103,9 +75,9 @@ func TestFlowStoreCannotWrite(t *testing.T) {
 // writing learns it from the event stream, one started meanwhile from the
 // operator API's status, and both clear it when a write lands.
 func TestRemoteConsoleStoreBanner(t *testing.T) {
-	var st *fullStore
+	var st *brokertest.FullStore
 	h := opapitest.Start(t, opapitest.Options{WrapStore: func(inner broker.Store) broker.Store {
-		st = &fullStore{Store: inner}
+		st = &brokertest.FullStore{Store: inner}
 		return st
 	}})
 	dana := startRemote(t, h, "dana")
@@ -115,7 +87,7 @@ func TestRemoteConsoleStoreBanner(t *testing.T) {
 
 	// An agent's submission is the write that fails: nobody at a console
 	// did anything, and the console says so all the same.
-	st.full.Store(true)
+	st.Full.Store(true)
 	if _, err := h.Svc.Submit(t.Context(), opapitest.Agent, broker.SubmitInput{LoginHint: "oncall", Intent: "refused",
 		Scopes: []string{"contents:read"}, Resource: opapitest.GitURI}); !errors.Is(err, broker.ErrStoreUnavailable) {
 		t.Fatalf("submission on a full store: %v", err)
@@ -124,7 +96,7 @@ func TestRemoteConsoleStoreBanner(t *testing.T) {
 	omar := startRemote(t, h, "omar")
 	omar.waitShow("STORE CANNOT WRITE since", "no space left on device")
 
-	st.full.Store(false)
+	st.Full.Store(false)
 	h.Submit("read the changelog")
 	for _, c := range []*remoteConsole{dana, omar} {
 		c.waitShow("read the changelog")

@@ -1,50 +1,22 @@
 package httpapi_test
 
 import (
-	"context"
-	"fmt"
 	"net/http"
 	"strings"
-	"sync/atomic"
-	"syscall"
 	"testing"
 
 	"github.com/writhq/writ/broker"
+	"github.com/writhq/writ/broker/brokertest"
 )
-
-// fullStore refuses every commit while full is set, as the bbolt store
-// does on a full disk (cmd TestFaultDiskFull shows it with a real one).
-type fullStore struct {
-	broker.Store
-	full atomic.Bool
-}
-
-func (s *fullStore) refuse() error {
-	return fmt.Errorf("%w: update store %s: %w", broker.ErrStoreUnavailable, s.Path(), syscall.ENOSPC)
-}
-
-func (s *fullStore) Update(ctx context.Context, fn func(broker.Tx) error) error {
-	if s.full.Load() {
-		return s.refuse()
-	}
-	return s.Store.Update(ctx, fn)
-}
-
-func (s *fullStore) Batch(ctx context.Context, fn func(broker.Tx) error) error {
-	if s.full.Load() {
-		return s.refuse()
-	}
-	return s.Store.Batch(ctx, fn)
-}
 
 // TestReadiness (issue 12, faults): /healthz is liveness and answers 200
 // whatever the store's writes do; /readyz answers 503 while the store
 // cannot write, saying since when and why, and 200 again once a write
 // lands; /metrics carries writ_store_writable and the failed commits.
 func TestReadiness(t *testing.T) {
-	var st *fullStore
+	var st *brokertest.FullStore
 	e := newEnv(t, envOptions{store: func(inner broker.Store) broker.Store {
-		st = &fullStore{Store: inner}
+		st = &brokertest.FullStore{Store: inner}
 		return st
 	}})
 	metric := func(name string) string {
@@ -71,7 +43,7 @@ func TestReadiness(t *testing.T) {
 		t.Fatalf("a writable store: writ_store_writable %s, failed commits %s", w, f)
 	}
 
-	st.full.Store(true)
+	st.Full.Store(true)
 	if r := e.post("/bc-authorize", e.authForm(e.release, taskForm("contents:read"))); r.Status != http.StatusServiceUnavailable {
 		t.Fatalf("a submission the store cannot write: %d %s", r.Status, r.Raw)
 	}
@@ -90,7 +62,7 @@ func TestReadiness(t *testing.T) {
 	}
 
 	// Space returns; the broker's probe write lands and clears the mark.
-	st.full.Store(false)
+	st.Full.Store(false)
 	if err := e.svc.ProbeStore(t.Context()); err != nil {
 		t.Fatal(err)
 	}
