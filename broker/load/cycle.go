@@ -152,6 +152,28 @@ func (c *cycler) run(ctx context.Context, s signedCycle) (string, error) {
 	return tok.AccessToken, nil
 }
 
+// presignedCycler discovers the issuer's endpoints and makes a cycler
+// with its cycles' signatures made for o.Duration at o.PresignRate,
+// saying so on o.Progress (phase names the phase, extra ends the line).
+func presignedCycler(ctx context.Context, o Options, phase, extra string) (*cycler, error) {
+	ep, err := discover(ctx, o.HTTPClient, o.Issuer)
+	if err != nil {
+		return nil, err
+	}
+	c, err := newCycler(o, ep)
+	if err != nil {
+		return nil, err
+	}
+	n := int(float64(o.PresignRate) * o.Duration.Seconds())
+	t0 := time.Now()
+	if err := c.presign(ctx, n); err != nil {
+		return nil, fmt.Errorf("load: presign %d cycles: %w", n, err)
+	}
+	fmt.Fprintf(o.Progress, "%s %s: presigned %d cycles for %d agents in %s%s\n", o.Target, phase, n, len(c.clients),
+		time.Since(t0).Round(time.Millisecond), extra)
+	return c, nil
+}
+
 // Cycle runs the full-cycle scenario: o.Clients agents at a time, each
 // cycle a task request the load policy approves at submission and its
 // redemption for a DPoP-bound token, every step committed by the server.
@@ -160,20 +182,10 @@ func Cycle(ctx context.Context, o Options) (Result, error) {
 	if err := o.check(); err != nil {
 		return Result{}, err
 	}
-	ep, err := discover(ctx, o.HTTPClient, o.Issuer)
+	c, err := presignedCycler(ctx, o, "cycle", "")
 	if err != nil {
 		return Result{}, err
 	}
-	c, err := newCycler(o, ep)
-	if err != nil {
-		return Result{}, err
-	}
-	n := int(float64(o.PresignRate) * o.Duration.Seconds())
-	t0 := time.Now()
-	if err := c.presign(ctx, n); err != nil {
-		return Result{}, fmt.Errorf("load: presign %d cycles: %w", n, err)
-	}
-	fmt.Fprintf(o.Progress, "%s cycle: presigned %d cycles for %d agents in %s\n", o.Target, n, len(c.clients), time.Since(t0).Round(time.Millisecond))
 	r := drive(ctx, o, "cycle", func(ctx context.Context, _ int, _ int64) error {
 		_, err := c.cycle(ctx)
 		return err

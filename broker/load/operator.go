@@ -235,21 +235,10 @@ func CycleOperator(ctx context.Context, o Options, ops []Approver) (Result, erro
 	if len(ops) == 0 {
 		return Result{}, errors.New("load: the operator cycle needs at least one operator")
 	}
-	ep, err := discover(ctx, o.HTTPClient, o.Issuer)
+	c, err := presignedCycler(ctx, o, "cycle-operator", fmt.Sprintf("; %d operators", len(ops)))
 	if err != nil {
 		return Result{}, err
 	}
-	c, err := newCycler(o, ep)
-	if err != nil {
-		return Result{}, err
-	}
-	n := int(float64(o.PresignRate) * o.Duration.Seconds())
-	t0 := time.Now()
-	if err := c.presign(ctx, n); err != nil {
-		return Result{}, fmt.Errorf("load: presign %d cycles: %w", n, err)
-	}
-	fmt.Fprintf(o.Progress, "%s cycle-operator: presigned %d cycles for %d agents in %s; %d operators\n", o.Target, n,
-		len(c.clients), time.Since(t0).Round(time.Millisecond), len(ops))
 	opCtx, stopOps := context.WithCancel(ctx)
 	l := &operatorLoad{ops: ops, approvals: &approvals{}}
 	wait := l.start(opCtx)
