@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"path/filepath"
-	"reflect"
 	"testing"
 	"time"
 
@@ -63,59 +62,6 @@ func TestAppendAudit(t *testing.T) {
 	if err != nil || n != 5 {
 		t.Errorf("VerifyAudit = %d, %v; want 5, nil", n, err)
 	}
-}
-
-func TestForEachAudit(t *testing.T) {
-	s := MustOpen(t)
-	appendAudit(t, s, 10)
-	seqs := func(each func(uint64, func(*broker.AuditEntry) error) error, from uint64) []uint64 {
-		var out []uint64
-		err := each(from, func(e *broker.AuditEntry) error {
-			out = append(out, e.Seq)
-			return nil
-		})
-		if err != nil {
-			t.Fatal(err)
-		}
-		return out
-	}
-	view(t, s, func(tx broker.TxReader) error {
-		cases := []struct {
-			name string
-			got  []uint64
-			want []uint64
-		}{
-			{"forward from 0", seqs(tx.ForEachAudit, 0), []uint64{1, 2, 3, 4, 5, 6, 7, 8, 9, 10}},
-			{"forward from 8", seqs(tx.ForEachAudit, 8), []uint64{8, 9, 10}},
-			{"forward past the end", seqs(tx.ForEachAudit, 11), nil},
-			{"reverse from newest", seqs(tx.ForEachAuditReverse, 0), []uint64{10, 9, 8, 7, 6, 5, 4, 3, 2, 1}},
-			{"reverse from 3", seqs(tx.ForEachAuditReverse, 3), []uint64{3, 2, 1}},
-			{"reverse past the end", seqs(tx.ForEachAuditReverse, 99), []uint64{10, 9, 8, 7, 6, 5, 4, 3, 2, 1}},
-		}
-		for _, tc := range cases {
-			if !reflect.DeepEqual(tc.got, tc.want) {
-				t.Errorf("%s: %v, want %v", tc.name, tc.got, tc.want)
-			}
-		}
-		// The chain verifies over ForEachAudit.
-		var v broker.ChainVerifier
-		if err := tx.ForEachAudit(1, v.Check); err != nil || v.Count != 10 {
-			t.Errorf("chain: %d entries, %v", v.Count, err)
-		}
-		// Stopping early returns fn's error.
-		stop := errors.New("stop")
-		n := 0
-		err := tx.ForEachAuditReverse(0, func(*broker.AuditEntry) error {
-			if n++; n == 2 {
-				return stop
-			}
-			return nil
-		})
-		if err != stop || n != 2 { //nolint:errorlint
-			t.Errorf("stopping early: %v after %d", err, n)
-		}
-		return nil
-	})
 }
 
 // corruptAudit rewrites the stored value of one audit entry with bbolt
@@ -202,55 +148,6 @@ func TestVerifyAuditFindsTampering(t *testing.T) {
 			}
 		})
 	}
-}
-
-func TestSignals(t *testing.T) {
-	s := MustOpen(t)
-	view(t, s, func(tx broker.TxReader) error {
-		if n, err := tx.LastSignalSeq(); n != 0 || err != nil {
-			t.Errorf("LastSignalSeq of an empty feed = %d, %v", n, err)
-		}
-		return nil
-	})
-	var sent []broker.Signal
-	update(t, s, func(tx broker.Tx) error {
-		for i := range 5 {
-			sig := broker.Signal{Kind: broker.SignalSessionRevoked, At: at(time.Duration(i) * time.Second), GrantID: "g", InitiatingEntity: "admin", Claims: map[string]any{"n": float64(i)}}
-			if err := tx.AppendSignal(&sig); err != nil {
-				return err
-			}
-			if sig.Seq != uint64(i+1) {
-				t.Errorf("signal %d got seq %d", i, sig.Seq)
-			}
-			sent = append(sent, sig)
-		}
-		return nil
-	})
-	view(t, s, func(tx broker.TxReader) error {
-		cases := []struct {
-			after uint64
-			limit int
-			want  []broker.Signal
-		}{
-			{0, 100, sent},
-			{0, 2, sent[:2]},
-			{2, 2, sent[2:4]},
-			{4, 10, sent[4:]},
-			{5, 10, []broker.Signal{}},
-			{0, 0, []broker.Signal{}},
-			{^uint64(0), 10, []broker.Signal{}},
-		}
-		for _, tc := range cases {
-			got, err := tx.Signals(tc.after, tc.limit)
-			if err != nil || !reflect.DeepEqual(got, tc.want) {
-				t.Errorf("Signals(%d, %d) = %+v, %v; want %+v", tc.after, tc.limit, got, err, tc.want)
-			}
-		}
-		if n, err := tx.LastSignalSeq(); n != 5 || err != nil {
-			t.Errorf("LastSignalSeq = %d, %v; want 5", n, err)
-		}
-		return nil
-	})
 }
 
 // TestSignalSeqSurvivesPruning: deleting old signals never lets a Seq be

@@ -69,27 +69,6 @@ var t0 = time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
 
 func at(d time.Duration) time.Time { return t0.Add(d) }
 
-func TestContextCancelledBeforeStart(t *testing.T) {
-	s := MustOpen(t)
-	ctx, cancel := context.WithCancel(context.Background())
-	cancel()
-	ran := false
-	fn := func(broker.Tx) error { ran = true; return nil }
-	view := func(ctx context.Context, fn func(broker.Tx) error) error {
-		return s.View(ctx, func(tx broker.TxReader) error { return fn(tx.(broker.Tx)) })
-	}
-	for name, run := range map[string]func(context.Context, func(broker.Tx) error) error{
-		"View": view, "Update": s.Update, "Batch": s.Batch,
-	} {
-		if err := run(ctx, fn); !errors.Is(err, context.Canceled) {
-			t.Errorf("%s with a cancelled context: %v, want context.Canceled", name, err)
-		}
-	}
-	if ran {
-		t.Error("fn ran under a cancelled context")
-	}
-}
-
 func TestUpdateErrorWritesNothing(t *testing.T) {
 	s := MustOpen(t)
 	boom := errors.New("boom")
@@ -147,15 +126,6 @@ func TestReadOnlyTxRefusesWrites(t *testing.T) {
 				t.Errorf("%s in View: %v, want ErrReadOnlyTx", name, err)
 			}
 		})
-	}
-}
-
-func TestTxUsedAfterItEnds(t *testing.T) {
-	s := MustOpen(t)
-	var kept broker.TxReader
-	view(t, s, func(tx broker.TxReader) error { kept = tx; return nil })
-	if _, err := kept.Grant("g"); err == nil || broker.ErrorCode(err) == broker.ENOTFOUND {
-		t.Errorf("Grant on an ended tx: %v, want a closed-transaction error", err)
 	}
 }
 
