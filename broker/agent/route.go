@@ -109,7 +109,9 @@ func (s *stepUps) learn(key string, ch *wire.ScopeChallenge) {
 
 // tokenFor returns the token to send a request of kind key to location
 // with: parent when nothing was learned of the kind or parent holds what
-// it needs, else the first live follow-on that does, else parent.
+// it needs, else the first live follow-on made for the resource location
+// is within that does, else parent. A follow-on's token never goes to
+// another resource server, even one its scopes would allow.
 func (s *stepUps) tokenFor(parent *Task, key, location string, now time.Time) *Task {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -118,7 +120,7 @@ func (s *stepUps) tokenFor(parent *Task, key, location string, now time.Time) *T
 		return parent
 	}
 	for _, c := range s.children {
-		if now.Before(c.ExpiresAt) && holds(c, n, location) {
+		if now.Before(c.ExpiresAt) && wire.ResourceWithin(location, c.resource) && holds(c, n, location) {
 			return c
 		}
 	}

@@ -51,7 +51,8 @@ func (c *Client) IssuerStatus() opapi.IssuerStatus {
 	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	return opapi.IssuerStatus{IssuerState: c.issuer, Store: &c.store}
+	h := c.store // a copy: the stream's events change c.store under c.mu
+	return opapi.IssuerStatus{IssuerState: c.issuer, Store: &h}
 }
 
 // StoreHealth is whether the server's store can write, as last known: from
