@@ -63,14 +63,17 @@ func (g *Guard) feedBearer(ctx context.Context) string {
 	return tok
 }
 
-// dropFeedToken forgets a token writ refused (its key retired, say), so the
-// next call gets a new one.
+// dropFeedToken forgets a token the feed refused (its key retired, say, or
+// a transmitter that grants tokens its feed does not take) and, as when
+// writ grants none, authenticates with assertions for feedTokenRetry
+// before asking for another: a feed that refuses every token it is given
+// must not cost a token request and a refusal per call.
 func (g *Guard) dropFeedToken(token string) {
 	t := &g.feedTok
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	if t.token == token {
-		t.token = ""
+		t.token, t.retryAt = "", g.now().Add(feedTokenRetry)
 	}
 }
 
