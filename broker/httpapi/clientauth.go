@@ -180,10 +180,8 @@ func (s *Server) keyClient(id string) (*Client, bool) {
 	if a, ok := s.svc.AgentConfig(id); ok && len(a.Keys) > 0 {
 		return &Client{ID: a.ID, Method: MethodPrivateKeyJWT, Agent: a}, true
 	}
-	for i := range s.opts.ResourceClients {
-		if rc := &s.opts.ResourceClients[i]; rc.ID == id && len(rc.Keys) > 0 {
-			return &Client{ID: rc.ID, Method: MethodPrivateKeyJWT, Resource: rc}, true
-		}
+	if rc, ok := s.resourceClient(id); ok && len(rc.Keys) > 0 {
+		return &Client{ID: rc.ID, Method: MethodPrivateKeyJWT, Resource: rc}, true
 	}
 	return nil, false
 }

@@ -78,13 +78,8 @@ func (s *Server) AuthenticateClientToken(raw string, anyOf []string) (*Client, e
 // clientOfToken is AuthenticateClientToken after the token verified: the
 // configured resource server it speaks for, if it has one of anyOf.
 func (s *Server) clientOfToken(c *broker.ClientClaims, anyOf []string) (*Client, error) {
-	var rc *ResourceClient
-	for i := range s.opts.ResourceClients {
-		if s.opts.ResourceClients[i].ID == c.ClientID {
-			rc = &s.opts.ResourceClients[i]
-		}
-	}
-	if rc == nil {
+	rc, ok := s.resourceClient(c.ClientID)
+	if !ok {
 		return nil, broker.Errorf(broker.EUNAUTHORIZED, "client %q is not a configured resource server", clip(c.ClientID)).
 			WithReason(broker.ReasonInvalidToken)
 	}

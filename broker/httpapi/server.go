@@ -93,12 +93,23 @@ var DefaultClientAuthLimit = ratelimit.Limit{PerSecond: 50, Burst: 100}
 // 429 slow_down; the cached client-credentials token is the fast path).
 var DefaultResourceAuthLimit = ratelimit.Limit{PerSecond: 10_000, Burst: 10_000}
 
-// resourceAuthLimit gives configured resource servers their own limit.
+// resourceAuthLimit gives configured resource servers (ResourceClients,
+// as authentication knows them) their own limit.
 func (s *Server) resourceAuthLimit(client string) (ratelimit.Limit, bool) {
-	if _, ok := s.svc.Config().Resource(client); ok {
+	if _, ok := s.resourceClient(client); ok {
 		return DefaultResourceAuthLimit, true
 	}
 	return ratelimit.Limit{}, false
+}
+
+// resourceClient returns the configured resource server with id.
+func (s *Server) resourceClient(id string) (*ResourceClient, bool) {
+	for i := range s.opts.ResourceClients {
+		if rc := &s.opts.ResourceClients[i]; rc.ID == id {
+			return rc, true
+		}
+	}
+	return nil, false
 }
 
 // Server is writ's agent- and resource-server-facing HTTP API. It is an
