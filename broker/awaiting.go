@@ -48,9 +48,16 @@ type awaiting struct {
 
 // observe applies one published event.
 func (a awaitingIndex) observe(e Event) {
-	if e.Grant != nil && e.Kind == EventGrantEnded {
+	if e.Grant != nil && (e.Kind == EventGrantEnded || e.Kind == EventGrantNarrowed) {
 		if w, ok := a[e.Grant.RequestID]; ok && w.grant != nil && w.grant.ID == e.Grant.ID {
-			delete(a, e.Grant.RequestID)
+			if e.Kind == EventGrantEnded {
+				delete(a, e.Grant.RequestID)
+			} else {
+				// A grant narrowed before its token was minted: redeem
+				// against what it allows now.
+				gc := *e.Grant
+				a[e.Grant.RequestID] = awaiting{req: w.req, grant: &gc}
+			}
 		}
 	}
 	r := e.Request
@@ -94,8 +101,8 @@ func (s *Service) awaitingRequest(id string) (*TaskRequest, *Grant, bool) {
 
 // loadAwaitingGrant adds to the index, at start, the approved request of
 // an active grant no token was minted for. New calls it for each active
-// grant in the scan that seeds the history, and each pending request in
-// the scan that counts them, so the index costs start-up no scan of its
+// grant in the scan that seeds the history (and keeps pending requests in
+// the scan that counts them), so the index costs start-up no scan of its
 // own.
 func (s *Service) loadAwaitingGrant(tx TxReader, g *Grant) error {
 	if g.TokenJTI != "" || s.awaiting.full() {

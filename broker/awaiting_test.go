@@ -174,3 +174,40 @@ func (approveSome) Evaluate(ctx context.Context, in broker.PolicyInput) broker.P
 	}
 	return r
 }
+
+// TestAwaitingIndexFollowsANarrowing: a grant narrowed before its token is
+// minted is redeemed against what it allows now. Once the narrowed TTL has
+// passed the agent is told the grant expired, as the store would say, not
+// refused by a token minted from the grant as it was.
+func TestAwaitingIndexFollowsANarrowing(t *testing.T) {
+	st, err := store.Open(filepath.Join(t.TempDir(), "writ.db"), store.Options{NoSync: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	c := newClock()
+	ctx := context.Background()
+	svc, err := broker.New(ctx, testConfig(), st, broker.Options{Issuer: "https://writ.example", Now: c.Now})
+	if err != nil {
+		t.Fatal(err)
+	}
+	r, err := svc.Submit(ctx, "release-bot", broker.SubmitInput{LoginHint: "oncall", Intent: "task",
+		Scopes: []string{"contents:read"}, Resource: gitURI, TTL: 20 * time.Minute})
+	if err != nil {
+		t.Fatal(err)
+	}
+	g, err := svc.Approve(ctx, op, r.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	narrowed := g.Terms
+	narrowed.TTL = 5 * time.Minute
+	if _, err := svc.NarrowGrant(ctx, op, g.ID, narrowed, "shorter"); err != nil {
+		t.Fatal(err)
+	}
+	c.Advance(6 * time.Minute)
+	_, err = svc.Redeem(ctx, "release-bot", r.ID, "jkt-1")
+	if broker.ErrorCode(err) != broker.EEXPIRED {
+		t.Errorf("redeeming a grant narrowed to 5m, 6m later: %v (code %s), want the grant expired", err, broker.ErrorCode(err))
+	}
+}
