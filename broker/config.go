@@ -28,7 +28,7 @@ type Config struct {
 	PushAllow []string
 	// FeedStreamsPerReceiver bounds the revocation-feed streams one
 	// resource server may hold (one per replica); zero leaves broker/ssf's
-	// default. Read by broker/ssf.
+	// default. cmd passes it to broker/ssf as MaxStreamsPerReceiver.
 	FeedStreamsPerReceiver int
 }
 

@@ -28,7 +28,8 @@ type grantCache struct {
 }
 
 // maxCachedGrants bounds the cache: a decoded grant is about a kilobyte,
-// and only grants whose tokens are being introspected are kept.
+// and only grants whose tokens are being introspected, or whose uses a
+// resource server reports, are kept.
 const maxCachedGrants = 16_384
 
 func newGrantCache(max int) *grantCache {

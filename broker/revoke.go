@@ -239,7 +239,7 @@ func (s *Service) Complete(ctx context.Context, agentID, jti string) error {
 // dead. With quarantine, the agent's pending requests are cancelled and its
 // new ones refused until Release.
 func (s *Service) RevokeAgent(ctx context.Context, op Operator, agentID, reason string, quarantine bool) (*Revocation, error) {
-	if _, ok := s.cfg.Agent(agentID); !ok {
+	if _, ok := s.AgentConfig(agentID); !ok {
 		return nil, Errorf(ENOTFOUND, "no agent %q", agentID)
 	}
 	now := s.now().UTC()

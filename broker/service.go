@@ -220,8 +220,10 @@ func New(ctx context.Context, cfg *Config, st Store, opts Options) (*Service, er
 func (s *Service) Config() *Config { return s.cfg }
 
 // AgentConfig returns the configured agent with the given id, as
-// Config().Agent does, through an index: a position the configuration no
-// longer matches (changed since New) falls back to Config().Agent.
+// Config().Agent does, through an index made at New. The configuration
+// must not change after New (Config says so); the fallback to
+// Config().Agent notices only agents added or removed, or an index
+// position that no longer holds its id, not an agent renamed in place.
 func (s *Service) AgentConfig(id string) (*Agent, bool) {
 	i, ok := s.agentIndex[id]
 	if ok && i < len(s.cfg.Agents) && s.cfg.Agents[i].ID == id {
