@@ -214,7 +214,10 @@ func init() {
 					return err
 				}
 				now := time.Now()
-				out := statusesOf(r, gs, now)
+				out, err := statusesOf(ctx, r, gs, now)
+				if err != nil {
+					return err
+				}
 				if glsF.json {
 					return printJSON(cmd.OutOrStdout(), out)
 				}
@@ -250,7 +253,11 @@ func init() {
 				if err != nil {
 					return err
 				}
-				gs := statusesOf(r, []*broker.Grant{g}, time.Now())[0]
+				all, err := statusesOf(ctx, r, []*broker.Grant{g}, time.Now())
+				if err != nil {
+					return err
+				}
+				gs := all[0]
 				if gshowF.json {
 					return printJSON(cmd.OutOrStdout(), gs)
 				}
@@ -319,23 +326,35 @@ func freshError(err error) error {
 
 // statusesOf judges each grant by broker.StatusOf with the server's
 // revocation epochs: a grant's record may still say active after an epoch
-// (revoke-agent, revoke-all) ended it.
-func statusesOf(r *remote, gs []*broker.Grant, now time.Time) []grantStatus {
-	issuer := r.IssuerState()
-	agents := map[string]broker.AgentState{}
-	for _, a := range r.Agents() {
-		agents[a.Agent.ID] = a.State
+// (revoke-agent, revoke-all) ended it. It fails when the server cannot
+// give the epochs, rather than judge by a state it does not know.
+func statusesOf(ctx context.Context, r *remote, gs []*broker.Grant, now time.Time) ([]grantStatus, error) {
+	issuer, err := r.Issuer(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("read the issuer's revocation epochs: %w", err)
+	}
+	list, err := r.AgentList(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("read the agents' revocation epochs: %w", err)
+	}
+	agents := make(map[string]broker.AgentState, len(list))
+	for _, a := range list {
+		agents[a.ID] = a.State
 	}
 	out := make([]grantStatus, 0, len(gs))
 	for _, g := range gs {
-		out = append(out, grantStatus{Grant: g, Status: broker.StatusOf(g, issuer, agents[g.AgentID], now)})
+		st := broker.StatusOf(g, issuer.IssuerState, agents[g.AgentID], now)
+		out = append(out, grantStatus{Grant: g, State: st.State, Status: st})
 	}
-	return out
+	return out, nil
 }
 
 // grantStatus is a grant as `writ grants ls|show --json` prints it: the record,
 // with its status now (state and typed cause) as broker.StatusOf judges it.
+// State shadows the record's own: the record may still say active after an
+// epoch ended the grant.
 type grantStatus struct {
 	*broker.Grant
+	State  broker.GrantState  `json:"state"`
 	Status broker.GrantStatus `json:"status"`
 }

@@ -40,19 +40,29 @@ func (c *Client) IssuerState() broker.IssuerState {
 func (c *Client) IssuerStatus() opapi.IssuerStatus {
 	ctx, cancel := context.WithTimeout(context.Background(), quick)
 	defer cancel()
-	var st opapi.IssuerStatus
-	if err := c.call(ctx, http.MethodGet, "/v1/issuer", nil, &st, false); err == nil {
-		c.mu.Lock()
-		c.issuer = st.IssuerState
-		if st.Store != nil {
-			c.store = *st.Store
-		}
-		c.mu.Unlock()
-	}
+	_, _ = c.Issuer(ctx)
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	h := c.store // a copy: the stream's events change c.store under c.mu
 	return opapi.IssuerStatus{IssuerState: c.issuer, Store: &h}
+}
+
+// Issuer asks the server for the issuer state and the store's write
+// health, and keeps them as the last known; unlike IssuerStatus it fails
+// when the server cannot say, for callers that must not judge by a stale
+// or zero state.
+func (c *Client) Issuer(ctx context.Context) (opapi.IssuerStatus, error) {
+	var st opapi.IssuerStatus
+	if err := c.call(ctx, http.MethodGet, "/v1/issuer", nil, &st, false); err != nil {
+		return opapi.IssuerStatus{}, err
+	}
+	c.mu.Lock()
+	c.issuer = st.IssuerState
+	if st.Store != nil {
+		c.store = *st.Store
+	}
+	c.mu.Unlock()
+	return st, nil
 }
 
 // StoreHealth is whether the server's store can write, as last known: from
