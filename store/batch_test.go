@@ -49,6 +49,9 @@ func TestBatchConcurrent(t *testing.T) {
 				if err == nil || !strings.Contains(err.Error(), "panicked") {
 					t.Errorf("%s: %v, want the panic as an error", id, err)
 				}
+				if errors.Is(err, broker.ErrStoreUnavailable) {
+					t.Errorf("%s: %v: a panic is not a store that cannot write", id, err)
+				}
 			case i%5 == 0:
 				if broker.ErrorCode(err) != broker.ECONFLICT || !strings.Contains(err.Error(), id) {
 					t.Errorf("%s: %v, want its own conflict error", id, err)

@@ -90,13 +90,16 @@ func (s *Store) run(ctx context.Context, op string, begin func(func(*bolt.Tx) er
 		return err
 	}
 	var fnErr error
+	returned := false // fn returned, rather than panicked (batch recovers a panic)
 	err := begin(func(btx *bolt.Tx) error {
+		returned = false
 		fnErr = fn(&tx{tx: btx})
+		returned = true
 		return fnErr
 	})
 	s.trimmer.afterTx()             // bounds the file mapped into RSS (mmap_linux.go)
 	if err != nil && err != fnErr { //nolint:errorlint // identity: was it fn's error?
-		if op == "update" {
+		if op == "update" && returned {
 			// The commit failed (no space, a file size limit, an I/O
 			// error): bbolt rolled it back, so nothing was written.
 			return fmt.Errorf("%w: %s store %s: %w", broker.ErrStoreUnavailable, op, s.path, err)
