@@ -105,11 +105,16 @@ func OpenReadOnly(path string, opts Options) (*Store, error) {
 	if err := prepare(path, opts, true); err != nil {
 		return nil, err
 	}
-	return openReadOnly(path, opts)
+	s, err := openReadOnly(path, opts)
+	if err != nil {
+		return nil, err
+	}
+	s.trimmer = newTrimmer(s.db)
+	return s, nil
 }
 
 // openReadOnly opens a prepared bbolt file read-only and checks that it is
-// a writ store.
+// a writ store. Open uses it only to check, so it trims nothing.
 func openReadOnly(path string, opts Options) (*Store, error) {
 	db, err := bolt.Open(path, 0o600, opts.bolt(true))
 	if err != nil {
@@ -119,7 +124,7 @@ func openReadOnly(path string, opts Options) (*Store, error) {
 		_ = db.Close()
 		return nil, err
 	}
-	return &Store{db: db, path: path, readOnly: true, trimmer: newTrimmer(db)}, nil
+	return &Store{db: db, path: path, readOnly: true}, nil
 }
 
 // prepare creates a missing store (unless readOnly) and otherwise checks,

@@ -48,7 +48,8 @@ const (
 	// nor UTF-8 text, so no version-0 value starts with it.
 	storedMarker byte = 0xF7
 
-	// storedV1 is the version every kind is written in today.
+	// storedV1 is the version every kind is written in today, but audit
+	// entries (auditV2, audit.go).
 	storedV1 = 1
 )
 

@@ -23,9 +23,9 @@ var ErrClosed = errors.New("brokertest: store is closed")
 var ErrTxClosed = errors.New("brokertest: transaction used after it ended")
 
 // Store is an in-memory broker.Store for tests that want speed and no
-// disk. It keeps what the bbolt store keeps, the way it keeps it: records
-// as JSON bytes (so callers never alias stored data), the same ordered
-// index keys, the same audit chaining and signal sequence. A transaction
+// disk. It keeps what the bbolt store keeps: records as bytes (JSON here,
+// so callers never alias stored data; the bbolt store's encoding differs,
+// its semantics do not), the same ordered index keys, the same audit chaining and signal sequence. A transaction
 // is all or nothing: a writer works on a copy-on-write version of the state
 // and publishes it only when fn succeeds. One writer runs at a time; a View
 // reads the version that was current when it began, never a half-written
