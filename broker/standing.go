@@ -159,6 +159,25 @@ func (r *StandingApprovals) Create(in StandingInput) (*StandingApproval, error) 
 	return s, nil
 }
 
+// StandingRefusal says why no standing approval may be made from req, a
+// request of the given risk, or nil when one may: the one rule the broker
+// (Check) and the console (which offers `s` only when it holds) apply.
+// High and critical risk need a person each time; a follow-on goes beyond
+// its task by definition; a request policy gives to several approvers is
+// never approved by a standing approval (approveByStanding), so one made
+// from it could never take effect.
+func StandingRefusal(req *TaskRequest, risk Risk) error {
+	switch {
+	case risk >= RiskHigh:
+		return Errorf(EFORBIDDEN, "standing approvals are never made for %s-risk requests: each one needs a person", risk)
+	case req.ParentID != "":
+		return Errorf(EINVALID, "no standing approval for a follow-on: it goes beyond its task by definition")
+	case req.RequiredApprovals() > 1:
+		return Errorf(EINVALID, "no standing approval for a request policy gives to several approvers: it would never take effect")
+	}
+	return nil
+}
+
 // Check builds the standing approval the input asks for, or says why it
 // is refused, without recording it: the caller makes it durable, then
 // calls Add.
@@ -170,12 +189,11 @@ func (r *StandingApprovals) Check(in StandingInput) (*StandingApproval, error) {
 		return nil, Errorf(EINVALID, "a standing approval needs a positive duration")
 	case in.For > r.max:
 		return nil, Errorf(EINVALID, "a standing approval lasts at most %s; %s asked", shortDuration(r.max), shortDuration(in.For))
-	case in.Risk >= RiskHigh:
-		return nil, Errorf(EFORBIDDEN, "no standing approval for a %s-risk request: each one needs a person", in.Risk)
-	case in.Request.ParentID != "":
-		return nil, Errorf(EINVALID, "no standing approval for a follow-on: it goes beyond its task by definition")
 	case len(in.Granted.Actions()) == 0:
 		return nil, Errorf(EINVALID, "a standing approval needs at least one action")
+	}
+	if err := StandingRefusal(in.Request, in.Risk); err != nil {
+		return nil, err
 	}
 	if why := in.Granted.NarrowerThan(in.Request.Terms); why != "" {
 		return nil, Errorf(EINVALID, "a standing approval may not go beyond the request: %s", why)

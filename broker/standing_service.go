@@ -65,8 +65,9 @@ func (s *Service) loadStanding(ctx context.Context) error {
 // requestID: for d, the agent's later requests for the same or fewer
 // actions on the same resource are approved without a person. The request
 // must have been approved (its grant's terms bound the standing
-// approval). Refused for a high- or critical-risk request, a follow-on,
-// and beyond the maximum (Options.MaxStanding). Durable and audited before
+// approval). Refused as StandingRefusal says (high or critical risk, a
+// follow-on, several approvers) and beyond the maximum
+// (Options.MaxStanding). Durable and audited before
 // it returns.
 func (s *Service) CreateStanding(ctx context.Context, op Operator, requestID string, d time.Duration, reason string) (*StandingApproval, error) {
 	if op.Subject == "" || op.Issuer == "" {

@@ -47,18 +47,15 @@ func (a *app) maxStanding() time.Duration {
 }
 
 // standingOffer says why a standing approval is not offered for r, or ""
-// when it is. The domain refuses the same cases; this spares the operator
-// a dialog that cannot succeed.
+// when it is, by the broker's own rule (broker.StandingRefusal): this
+// spares the operator a dialog that cannot succeed.
 func standingOffer(a *app, r *broker.TaskRequest) string {
-	switch risk := a.d.requestRisk(r); {
-	case risk == 0:
+	risk := a.d.requestRisk(r)
+	if risk == 0 {
 		return "the request's risk is unknown: a standing approval is never made for it"
-	case risk >= broker.RiskHigh:
-		return "standing approvals are never made for " + risk.String() + "-risk requests"
-	case r.ParentID != "":
-		return "a follow-on needs a person each time: no standing approval"
-	case r.RequiredApprovals() > 1:
-		return "policy requires several approvers: no standing approval"
+	}
+	if err := broker.StandingRefusal(r, risk); err != nil {
+		return broker.ErrorMessage(err)
 	}
 	return ""
 }
