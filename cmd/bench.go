@@ -98,8 +98,8 @@ phases asked for (--phases, comma-separated, or all):
                      then unfrozen, untimed) of an operator signed in to a
                      writ serve --dev-oidc child, --revokes times, on the
                      store holding --grants active grants and on an empty
-                     one: the HTTP round trip; and, as the floor, the same
-                     durable audited revoke-all in this process, no HTTP
+                     one: the HTTP round trip; and, as the floor, a durable
+                     audited revoke-all (no freeze) in this process, no HTTP
   startup            exec → /healthz answering, --starts times, on a store
                      holding --audit-entries audit entries and on an empty one
 

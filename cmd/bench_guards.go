@@ -8,7 +8,6 @@ import (
 	"os/exec"
 	"os/signal"
 	"path/filepath"
-	"runtime/pprof"
 	"syscall"
 	"time"
 
@@ -40,24 +39,18 @@ func init() {
 			if err := json.Unmarshal(b, &s); err != nil {
 				return fmt.Errorf("%s: %w", spec, err)
 			}
-			if cpuprofile != "" {
-				f, err := os.Create(cpuprofile)
-				if err != nil {
-					return err
-				}
-				defer f.Close()
-				if err := pprof.StartCPUProfile(f); err != nil {
-					return err
-				}
-				defer pprof.StopCPUProfile()
+			stopProfile, err := startCPUProfile(cpuprofile)
+			if err != nil {
+				return err
 			}
+			defer stopProfile()
 			ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
 			defer stop()
 			return load.RunGuards(ctx, s, cmd.InOrStdin(), cmd.OutOrStdout())
 		},
 	}
 	c.Flags().StringVar(&spec, "spec", "", "the guards to run, as JSON (written by writ bench)")
-	c.Flags().StringVar(&cpuprofile, "cpuprofile", "", "write a CPU profile of this guard process to this file")
+	addCPUProfileFlag(c.Flags(), &cpuprofile)
 	rootCmd.AddCommand(c)
 }
 
