@@ -135,11 +135,6 @@ func (c *cycler) run(ctx context.Context, s signedCycle) (string, error) {
 	if ack.AuthReqID == "" {
 		return "", fmt.Errorf("%s: no auth_req_id in the acknowledgement", c.ep.backchannel)
 	}
-	if c.o.Approve != nil {
-		if err := c.o.Approve(ctx, ack.AuthReqID); err != nil {
-			return "", fmt.Errorf("approve %s: %w", ack.AuthReqID, err)
-		}
-	}
 	tok, err := post(ctx, hc, c.ep.token, authed(s.redeem, url.Values{
 		"grant_type": {grantTypeCIBA}, "auth_req_id": {ack.AuthReqID},
 	}), "DPoP", s.proof)

@@ -3,13 +3,11 @@ package load_test
 import (
 	"bytes"
 	"context"
-	"fmt"
 	"log/slog"
 	"net/http/httptest"
 	"os"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
 
@@ -62,35 +60,6 @@ func serveWith(t *testing.T, setup *load.Setup, pol broker.Policy) (string, *bro
 		wg.Wait()
 	})
 	return issuer, svc
-}
-
-// TestCycleWithOperatorApprovals: with Options.Approve (the hook for the
-// operator API), each cycle's request waits for the operator, who
-// approves it between submission and redemption.
-func TestCycleWithOperatorApprovals(t *testing.T) {
-	setup, err := load.NewSetup(load.AgentsFor(100, 0), jose.EdDSA)
-	if err != nil {
-		t.Fatal(err)
-	}
-	issuer, svc := serveWith(t, setup, nil)
-	op := broker.Operator{Issuer: "https://idp.test", Subject: "priya", Email: "priya@example.com", EmailVerified: true}
-	var approvals atomic.Int64
-	o := load.Options{Issuer: issuer, Setup: setup, Clients: 4, Duration: time.Second, PresignRate: 100,
-		Approve: func(ctx context.Context, id string) error {
-			if r, err := svc.Request(ctx, id); err != nil || r.State != broker.RequestPending {
-				return fmt.Errorf("request %s before approval: %v %v", id, r, err)
-			}
-			approvals.Add(1)
-			_, err := svc.Approve(ctx, op, id)
-			return err
-		}}
-	r, err := load.Cycle(context.Background(), o)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if r.Count == 0 || r.Errors != 0 || int64(r.Count) > approvals.Load() {
-		t.Errorf("%d cycles, %d errors (first %v), %d approvals", r.Count, r.Errors, r.FirstError, approvals.Load())
-	}
 }
 
 func TestScenarios(t *testing.T) {

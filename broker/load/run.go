@@ -47,13 +47,6 @@ type Options struct {
 	// AssertRate is how many introspections per second are presigned,
 	// each with a client assertion of its own (default 12,000).
 	AssertRate int
-	// Approve, when set, decides each full cycle's request between its
-	// submission and its redemption, in step with the agent: the server's
-	// policy must then leave the load agents' requests to operators. Nil:
-	// the load policy approves at submission. (CycleOperator is the
-	// cycle whose operators approve through the operator API on their
-	// own, following its event stream.)
-	Approve func(ctx context.Context, authReqID string) error
 	// ServerPID, when set, is the server's process: its CPU time and
 	// memory are read from /proc at the start and end of the measurement.
 	ServerPID int
