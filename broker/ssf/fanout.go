@@ -81,6 +81,14 @@ func (t *Transmitter) signals(ctx context.Context, after uint64, max int) ([]bro
 // feed's last seq, read before) from the store. Call with f.mu held.
 func (t *Transmitter) extendTail(ctx context.Context, head uint64) error {
 	f := &t.fan
+	if head-f.upto > maxTail {
+		// The tail fell behind by more than it keeps (no stream read it
+		// for a while): start it again at the newest maxTail signals, not
+		// by reading all since under the lock. Older ones come from the
+		// store, as for any stream before the tail.
+		f.tail, f.sets = nil, 0
+		f.from, f.upto = head-maxTail, head-maxTail
+	}
 	for f.upto < head {
 		page, err := t.b.Signals(ctx, f.upto, scanPage)
 		if err != nil {

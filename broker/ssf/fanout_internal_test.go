@@ -15,6 +15,7 @@ type feedBroker struct {
 	Broker // nil: the methods below are the only ones the tail uses
 	feed   []broker.Signal
 	signed atomic.Int64
+	read   atomic.Int64 // signals Signals has returned
 }
 
 func (b *feedBroker) Now() time.Time        { return time.Unix(1700000000, 0) }
@@ -27,6 +28,7 @@ func (b *feedBroker) Signals(_ context.Context, after uint64, max int) ([]broker
 	if len(out) > max {
 		out = out[:max]
 	}
+	b.read.Add(int64(len(out)))
 	return append([]broker.Signal(nil), out...), nil
 }
 func (b *feedBroker) Sign(typ string, claims any) (string, error) {
@@ -90,5 +92,40 @@ func TestTailAgreesWithTheStore(t *testing.T) {
 	}
 	if len(tr.fan.tail) > maxTail || held != tr.fan.sets {
 		t.Errorf("tail of %d signals holding %d SETs, counted %d", len(tr.fan.tail), held, tr.fan.sets)
+	}
+}
+
+// TestTailRestartsWhenFarBehind: a tail more than maxTail signals behind
+// the feed starts again at the newest maxTail instead of reading every
+// signal since; streams before it read the store, and every answer still
+// agrees with the store.
+func TestTailRestartsWhenFarBehind(t *testing.T) {
+	b := &feedBroker{}
+	tr := &Transmitter{b: b, issuer: "https://writ.example"}
+	tr.fan.startAt(b.LastSignalSeq())
+	b.append(3*maxTail + 7)
+	ctx := context.Background()
+	last := b.LastSignalSeq()
+	if _, err := tr.signals(ctx, last-1, scanPage); err != nil {
+		t.Fatal(err)
+	}
+	if n := b.read.Load(); n > maxTail {
+		t.Errorf("the first read at the tail took %d signals from the store, want at most %d", n, maxTail)
+	}
+	for _, after := range []uint64{last - 1, 0, last - maxTail - 1, last - maxTail, last - 10} {
+		got, err := tr.signals(ctx, after, scanPage)
+		if err != nil {
+			t.Fatal(err)
+		}
+		want, _ := b.Signals(ctx, after, scanPage)
+		if len(got) != len(want) || (len(got) > 0 && (got[0].Seq != want[0].Seq || got[len(got)-1].Seq != want[len(want)-1].Seq)) {
+			t.Fatalf("after %d: %d signals, the store has %d", after, len(got), len(want))
+		}
+		if n := len(tr.fan.tail); n > maxTail {
+			t.Fatalf("after %d: the tail holds %d signals, more than %d", after, n, maxTail)
+		}
+	}
+	if tr.fan.from != last-maxTail {
+		t.Errorf("the tail starts after %d, want %d (the newest %d)", tr.fan.from, last-maxTail, maxTail)
 	}
 }
