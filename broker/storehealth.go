@@ -26,8 +26,9 @@ type StoreHealth struct {
 	// device"), for answers that anyone may read (/readyz).
 	Error string `json:"error,omitempty"`
 	Cause string `json:"cause,omitempty"`
-	// FailedCommits counts commits refused as ErrStoreUnavailable since the
-	// process started.
+	// FailedCommits counts write calls refused as ErrStoreUnavailable since
+	// the process started, the write probe's included: one group commit
+	// shared by many callers counts once for each of them.
 	FailedCommits uint64 `json:"failed_commits"`
 }
 
